@@ -1,0 +1,48 @@
+"""Typed errors, split by what the caller should do next.
+
+Permanent errors (a bad request, a missing grant) must fail fast: retrying cannot fix them.
+Transient errors (a dropped database connection, an SMTP hiccup) are worth retrying with backoff.
+Ops turn permanent errors into ``dagster.Failure(allow_retries=False)`` so that the ops' retry
+policies only ever spend retries on transient ones.
+"""
+
+
+class ExportError(Exception):
+    """Base class of every error export_pipelines raises on purpose."""
+
+
+class PermanentExportError(ExportError):
+    """Retrying will not help: the request, the catalog or the grants must change first."""
+
+
+class ExportRequestError(PermanentExportError):
+    """The request is invalid. ``field`` names the offending field, ``allowed`` what would be accepted."""
+
+    def __init__(self, field: str, problem: str, allowed: str | None = None):
+        self.field = field
+        self.problem = problem
+        self.allowed = allowed
+        message = f"{field}: {problem}"
+        if allowed:
+            message += f" (allowed: {allowed})"
+        super().__init__(message)
+
+
+class CatalogError(PermanentExportError):
+    """The dataset catalog file is malformed; fix the YAML named in the message."""
+
+
+class PermissionDenied(PermanentExportError):
+    """The user holds no grant that lets them export from this dataset."""
+
+
+class RowLimitExceeded(PermanentExportError):
+    """The export would exceed the configured row cap; narrow the filters or raise the cap."""
+
+
+class TransientSourceError(ExportError):
+    """The source database failed in a way that a retry may fix (connection lost, timeout)."""
+
+
+class TransientDeliveryError(ExportError):
+    """Storage or notification failed in a way that a retry may fix."""

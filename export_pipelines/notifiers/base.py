@@ -1,0 +1,71 @@
+"""The notifier interface and the payload every notifier receives.
+
+``notify`` builds one ``ExportNotification`` from the run's results and hands it to a notifier;
+a notifier knows only how to deliver, never how the export was made. New channels (webhook,
+Slack) register themselves by subclassing ``Notifier`` with a ``name``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import ClassVar
+
+_NOTIFIERS: dict[str, type[Notifier]] = {}
+
+
+@dataclass(frozen=True)
+class ExportNotification:
+    """Everything a recipient needs to know about one finished export."""
+
+    run_id: str
+    user: str
+    dataset: str
+    title: str
+    format: str
+    recipients: tuple[str, ...]
+    rows: int
+    skipped_rows: int
+    bytes: int
+    file_key: str
+    link: str
+    sha256: str
+    finished_at: datetime
+    expires_at: datetime | None = None
+    filters: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def is_partial(self) -> bool:
+        """True when the user's grants hid some rows the filters matched."""
+        return self.skipped_rows > 0
+
+
+@dataclass(frozen=True)
+class DeliveryReceipt:
+    """Where a notification went: 'smtp://host:port' or the path of an outbox file."""
+
+    channel: str
+    destination: str
+
+
+class Notifier(ABC):
+    """Delivers an ExportNotification; raises TransientDeliveryError when a retry may help."""
+
+    name: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if getattr(cls, "name", None):
+            _NOTIFIERS[cls.name] = cls
+
+    @abstractmethod
+    def send(self, notification: ExportNotification) -> DeliveryReceipt:
+        """Deliver the notification, or raise."""
+
+
+def registered_notifiers() -> dict[str, type[Notifier]]:
+    """Every notifier class by name (importing the package's modules registers them)."""
+    from export_pipelines.notifiers import email  # noqa: F401
+
+    return dict(_NOTIFIERS)

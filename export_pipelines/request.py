@@ -1,0 +1,85 @@
+"""The export request: one schema for the launchpad, GraphQL, schedules, sensors and the CLI.
+
+Every launch path builds an ``ExportRequest`` and turns it into run config and run tags with the
+same two methods, so a run looks the same in history whichever way it was started. The schema
+only checks shapes; ``validate_request`` checks names and values against the catalog.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dagster import Config
+from pydantic import Field
+
+from export_pipelines.errors import ExportRequestError
+
+FILTER_OPS = (
+    "eq", "ne", "lt", "le", "gt", "ge", "in", "not_in",
+    "contains", "startswith", "between", "is_null", "not_null",
+)  # fmt: skip
+COMPRESSIONS = ("none", "gzip")
+VALIDATE_OP = "validate_request"
+TAG_USER = "export/user"
+TAG_DATASET = "export/dataset"
+TAG_FORMAT = "export/format"
+
+
+class FilterSpec(Config):
+    """One condition on one column; the value is bound as a query parameter, never spliced."""
+
+    column: str = Field(description="A column of the dataset (see the catalog).")
+    op: str = Field(description="One of: " + ", ".join(FILTER_OPS) + ".")
+    value: Any = Field(
+        default=None,
+        description="The value to compare with: a list for in / not_in, two items for between, "
+        "nothing for is_null / not_null.",
+    )
+
+
+class ExportRequest(Config):
+    """What to export, for whom, in which format, and who hears about it."""
+
+    user: str = Field(description="The user the export runs as; their grants decide which rows are exported.")
+    dataset: str = Field(description="A dataset of the catalog, for example 'orders'.")
+    columns: list[str] = Field(
+        default_factory=list, description="Columns in output order; empty means every catalog column."
+    )
+    filters: list[FilterSpec] = Field(default_factory=list, description="Conditions, all of which must hold.")
+    sort: str | None = Field(
+        default=None, description="'column' or 'column:desc'; rows are ordered by the dataset key otherwise."
+    )
+    format: str = Field(default="csv", description="Output format, for example csv, json, jsonl.")
+    format_options: dict[str, Any] = Field(
+        default_factory=dict, description="Options of the chosen format (see the format's documentation)."
+    )
+    compression: str = Field(default="none", description="One of: " + ", ".join(COMPRESSIONS) + ".")
+    timezone: str = Field(default="UTC", description="IANA time zone timestamps are written in.")
+    recipients: list[str] = Field(default_factory=list, description="Email addresses told when the file is ready.")
+    title: str | None = Field(default=None, description="Title of the export; defaults to the dataset title.")
+    chunk_size: int = Field(
+        default=50_000, description="Rows per chunk: the unit of parallel work and of memory use."
+    )
+
+    def run_config(self) -> dict:
+        """The run config that launches ``export_job`` with this request."""
+        return {"ops": {VALIDATE_OP: {"config": self.model_dump()}}}
+
+    def run_tags(self) -> dict[str, str]:
+        """Tags every export run carries: who, what and how; the audit log filters on them."""
+        return {TAG_USER: self.user, TAG_DATASET: self.dataset, TAG_FORMAT: self.format}
+
+    def sort_column(self) -> tuple[str | None, bool]:
+        """Return (column, descending) from ``sort``; (None, False) when unsorted."""
+        if not self.sort:
+            return None, False
+        column, _, direction = self.sort.partition(":")
+        direction = direction.strip().lower() or "asc"
+        if direction not in ("asc", "desc"):
+            raise ExportRequestError("sort", f"direction {direction!r} is not valid", "asc, desc")
+        return column.strip(), direction == "desc"
+
+
+def request_from_run_config(run_config: dict) -> ExportRequest:
+    """Read the request back from a run's config, as stored in run history."""
+    return ExportRequest(**run_config["ops"][VALIDATE_OP]["config"])

@@ -1,0 +1,67 @@
+"""Local folder storage: the embedded default, and a shared mount for workers on one machine."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, Iterator
+from urllib.parse import unquote, urlparse
+
+from export_pipelines.storage.base import AtomicWrite, Storage, check_key
+
+
+class LocalStorage(Storage):
+    """Files under a root folder; writes go to a temporary name and are renamed into place."""
+
+    scheme = "file"
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root).resolve()
+
+    @classmethod
+    def from_url(cls, url: str) -> LocalStorage:
+        path = unquote(urlparse(url).path) if url.startswith("file://") else url
+        return cls(path)
+
+    def path(self, key: str) -> Path:
+        return self.root.joinpath(*check_key(key).split("/"))
+
+    @contextmanager
+    def open_write(self, key: str) -> Iterator[AtomicWrite]:
+        final = self.path(key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        # Same folder as the final file, so the rename is atomic; the suffix marks it as unfinished.
+        temporary = final.with_name(f".{final.name}.{uuid.uuid4().hex}.part")
+        try:
+            with open(temporary, "wb") as sink:
+                writer = AtomicWrite(key, sink)
+                yield writer
+                writer.result = writer.finish()
+                sink.flush()
+                os.fsync(sink.fileno())
+            os.replace(temporary, final)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+    def open_read(self, key: str) -> BinaryIO:
+        return open(self.path(key), "rb")
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def delete_prefix(self, prefix: str) -> int:
+        folder = self.path(prefix.rstrip("/"))
+        if folder.is_file():
+            folder.unlink()
+            return 1
+        if not folder.is_dir():
+            return 0
+        count = sum(1 for item in folder.rglob("*") if item.is_file())
+        shutil.rmtree(folder, ignore_errors=True)
+        return count
+
+    def location(self, key: str) -> str:
+        return str(self.path(key))
