@@ -1,0 +1,103 @@
+"""The Renderer interface and the format registry.
+
+A format is one module in this package that subclasses ``Renderer`` with a ``name``; importing
+the package's modules registers it, so adding a format touches nothing else. A renderer receives
+the export's Arrow tables one chunk at a time and writes them to a binary stream as they come:
+it never sees the whole data set, so memory stays flat however many rows there are.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, ClassVar
+
+import pyarrow as pa
+
+from export_pipelines.catalog import ColumnSpec
+from export_pipelines.errors import ExportRequestError
+
+_FORMATS: dict[str, type[Renderer]] = {}
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    """What a renderer needs besides the rows: the output columns, its options, the title."""
+
+    columns: tuple[ColumnSpec, ...]
+    options: dict[str, Any] = field(default_factory=dict)
+    title: str = ""
+    timezone: str = "UTC"
+
+
+class Renderer(ABC):
+    """Writes chunks of an export to ``stream`` in one format."""
+
+    name: ClassVar[str]
+    extension: ClassVar[str]
+    media_type: ClassVar[str]
+    # Option name -> (default, description). Unknown options are refused by name.
+    options: ClassVar[dict[str, tuple[Any, str]]] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if getattr(cls, "name", None):
+            _FORMATS[cls.name] = cls
+
+    def __init__(self, stream: BinaryIO, context: RenderContext):
+        self.stream = stream
+        self.context = context
+        self.settings = self.check_options(context.options)
+
+    @classmethod
+    def check_options(cls, given: dict[str, Any]) -> dict[str, Any]:
+        """Merge ``given`` over the defaults; refuse unknown names and invalid values by field name."""
+        unknown = sorted(set(given) - set(cls.options))
+        if unknown:
+            allowed = ", ".join(sorted(cls.options)) or "none"
+            raise ExportRequestError(
+                f"format_options.{unknown[0]}", f"not an option of format {cls.name!r}", allowed
+            )
+        settings = {name: default for name, (default, _) in cls.options.items()}
+        settings.update(given)
+        cls.validate_settings(settings)
+        return settings
+
+    @classmethod
+    def validate_settings(cls, settings: dict[str, Any]) -> None:
+        """Check option values; raise ExportRequestError naming ``format_options.<name>``."""
+
+    @abstractmethod
+    def write(self, table: pa.Table) -> None:
+        """Append one chunk of rows."""
+
+    def close(self) -> None:
+        """Write whatever ends the file (closing brackets, footers). The stream stays open."""
+
+
+def require_choice(settings: dict[str, Any], name: str, choices: tuple) -> None:
+    """Refuse an option value that is not one of ``choices``."""
+    if settings[name] not in choices:
+        raise ExportRequestError(
+            f"format_options.{name}", f"{settings[name]!r} is not valid", ", ".join(map(str, choices))
+        )
+
+
+def registered_formats() -> dict[str, type[Renderer]]:
+    """Every format by name; importing this package's modules registers them."""
+    import export_pipelines.formats as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        if not module.name.startswith("_") and module.name != "base":
+            importlib.import_module(f"{package.__name__}.{module.name}")
+    return dict(_FORMATS)
+
+
+def renderer_class(name: str) -> type[Renderer]:
+    formats = registered_formats()
+    try:
+        return formats[name]
+    except KeyError:
+        raise ExportRequestError("format", f"unknown format {name!r}", ", ".join(sorted(formats))) from None

@@ -1,0 +1,24 @@
+"""JSON Lines: one object per line, the format of choice for loading into other systems."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from export_pipelines.formats.base import Renderer
+from export_pipelines.formats.json_values import JSON_OPTIONS, json_lines, validate_json_settings
+
+
+class JsonLinesRenderer(Renderer):
+    """Newline-delimited JSON objects keyed by column name."""
+
+    name = "jsonl"
+    extension = "jsonl"
+    media_type = "application/x-ndjson"
+    options = JSON_OPTIONS
+
+    @classmethod
+    def validate_settings(cls, settings):
+        validate_json_settings(settings)
+
+    def write(self, table: pa.Table) -> None:
+        self.stream.write("".join(line + "\n" for line in json_lines(table, self.settings)).encode())

@@ -1,0 +1,17 @@
+"""Run-level clean-up: staged chunks never outlive a failed run."""
+
+
+from dagster import HookContext, failure_hook
+
+from export_pipelines.plan import staging_prefix
+
+
+@failure_hook(required_resource_keys={"storage"})
+def remove_staging_on_failure(context: HookContext) -> None:
+    """A step failed for good: delete this run's staged chunks and any partly rendered file.
+
+    The final key is never half-written (storage writes are atomic), so staging is all there is
+    to clean. Successful runs remove staging in ``upload_file``.
+    """
+    removed = context.resources.storage.get().delete_prefix(staging_prefix(context.run_id))
+    context.log.info(f"Removed {removed} staged file(s) of failed run {context.run_id}.")

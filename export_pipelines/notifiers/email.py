@@ -1,0 +1,288 @@
+"""Email notifications: through SMTP when a server is configured, else into an outbox folder.
+
+The outbox (one ``.eml`` file per message) is also the fallback when SMTP keeps failing, so a
+finished export is never announced to nobody: an operator can send the files as they are.
+SMTP failures are split the way the ops' retry policies need: ``TransientDeliveryError`` for
+what a retry may fix (connection trouble, 4xx replies), ``NotificationRejected`` for what it
+cannot (a refused login, 5xx replies, a server lacking STARTTLS or AUTH).
+
+This module is ``export_pipelines.notifiers.email``; ``from email ...`` below still means the
+standard library, because imports are absolute.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import re
+import smtplib
+import ssl
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email import policy
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
+from pathlib import Path
+
+from export_pipelines.errors import PermanentExportError, TransientDeliveryError
+from export_pipelines.notifiers.base import DeliveryReceipt, ExportNotification, Notifier
+
+log = logging.getLogger(__name__)
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+_UNSAFE_IN_FILE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+class NotificationRejected(PermanentExportError):
+    """The mail server refused the message for good: fix the SMTP settings or the addresses."""
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    """How to reach the SMTP server; with no ``smtp_host``, messages are filed in ``outbox_dir``."""
+
+    smtp_host: str | None = None
+    smtp_port: int | None = None  # None means the usual port: 587 with STARTTLS, else 25
+    smtp_starttls: bool = False
+    smtp_user: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_from: str = "exports@localhost"
+    outbox_dir: Path = Path("var/outbox")
+    timeout: float = 30.0
+
+    def __post_init__(self):
+        if self.smtp_port is None:
+            object.__setattr__(self, "smtp_port", 587 if self.smtp_starttls else 25)
+        object.__setattr__(self, "outbox_dir", Path(self.outbox_dir))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> EmailSettings:
+        """Read SMTP_* and EXPORT_OUTBOX_DIR; an empty variable counts as unset (``SMTP_HOST=`` = outbox)."""
+
+        def get(name: str) -> str | None:
+            return environ.get(name, "").strip() or None
+
+        starttls = (get("SMTP_STARTTLS") or "false").lower()
+        if starttls not in _TRUE + _FALSE:
+            raise ValueError(f"SMTP_STARTTLS must be one of {', '.join(_TRUE + _FALSE)}, not {starttls!r}")
+        port = get("SMTP_PORT")
+        if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+            raise ValueError(f"SMTP_PORT must be a port number (1-65535), not {port!r}")
+        return cls(
+            smtp_host=get("SMTP_HOST"),
+            smtp_port=int(port) if port else None,
+            smtp_starttls=starttls in _TRUE,
+            smtp_user=get("SMTP_USER"),
+            smtp_password=environ.get("SMTP_PASSWORD") or None,  # not stripped: spaces may be part of it
+            smtp_from=get("SMTP_FROM") or cls.smtp_from,
+            outbox_dir=Path(get("EXPORT_OUTBOX_DIR") or cls.outbox_dir),
+        )
+
+
+class EmailNotifier(Notifier):
+    """Tells the recipients their export is ready, by SMTP or, without a server, via the outbox."""
+
+    name = "email"
+
+    def __init__(self, settings: EmailSettings):
+        self.settings = settings
+
+    def send(self, notification: ExportNotification) -> DeliveryReceipt:
+        """Deliver to ``notification.recipients``.
+
+        With no recipients nothing is sent or written and the receipt is ``("none", "")``: whether
+        that is fine or an error is the caller's call, not the mail channel's.
+        """
+        if not notification.recipients:
+            return DeliveryReceipt("none", "")
+        if not self.settings.smtp_host:
+            return self.write_to_outbox(notification)
+        return self._send_smtp(build_message(notification, self.settings.smtp_from), notification.recipients)
+
+    def write_to_outbox(self, notification: ExportNotification) -> DeliveryReceipt:
+        """File the message as ``<UTC timestamp>-<run id>.eml``; also the fallback when SMTP keeps failing.
+
+        The file is written under a temporary name and renamed into place, so whatever sends the
+        outbox never picks up half a message.
+        """
+        message = build_message(notification, self.settings.smtp_from)
+        folder = self.settings.outbox_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        final = folder / f"{stamp}-{_UNSAFE_IN_FILE_NAME.sub('_', notification.run_id)}.eml"
+        temporary = folder / f".{final.name}.{uuid.uuid4().hex}.tmp"
+        try:
+            with open(temporary, "wb") as sink:
+                sink.write(message.as_bytes(policy=policy.SMTP))
+                sink.flush()
+                os.fsync(sink.fileno())
+            os.replace(temporary, final)
+        finally:
+            temporary.unlink(missing_ok=True)
+        return DeliveryReceipt("outbox", str(final))
+
+    def _send_smtp(self, message: EmailMessage, recipients: tuple[str, ...]) -> DeliveryReceipt:
+        settings = self.settings
+        destination = f"{settings.smtp_host}:{settings.smtp_port}"
+        client = None
+        try:
+            client = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.timeout)
+            if settings.smtp_starttls:
+                client.starttls(context=ssl.create_default_context())
+            if settings.smtp_user:
+                client.login(settings.smtp_user, settings.smtp_password or "")
+            refused = client.send_message(message, from_addr=settings.smtp_from, to_addrs=list(recipients))
+        except (smtplib.SMTPException, OSError) as error:
+            raise classify_smtp_error(error, destination) from error
+        finally:
+            if client is not None:
+                _close_quietly(client)
+        if refused:
+            # The others already have the message: raising would make a retry send it to them twice.
+            log.warning("%s accepted the export notification but refused %s", destination, _describe(refused))
+        return DeliveryReceipt("smtp", destination)
+
+
+def classify_smtp_error(error: Exception, destination: str) -> Exception:
+    """Map an smtplib/socket error to TransientDeliveryError (retry) or NotificationRejected (don't)."""
+    where = f"SMTP server {destination}"
+    # Order matters: every smtplib error is an OSError, and most are SMTPResponseExceptions.
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        if all(400 <= code < 500 for code, _ in error.recipients.values()):
+            return TransientDeliveryError(
+                f"{where} deferred every recipient ({_describe(error.recipients)}); retry later"
+            )
+        return NotificationRejected(
+            f"{where} refused the recipients ({_describe(error.recipients)}); check the addresses"
+        )
+    if isinstance(error, smtplib.SMTPAuthenticationError):
+        return NotificationRejected(
+            f"{where} refused the login ({error.smtp_code} {_text(error.smtp_error)}); "
+            "check SMTP_USER and SMTP_PASSWORD"
+        )
+    if isinstance(error, smtplib.SMTPServerDisconnected | smtplib.SMTPConnectError):
+        return TransientDeliveryError(f"{where} closed or stalled the connection ({error}); retry later")
+    if isinstance(error, smtplib.SMTPResponseException):
+        reply = f"{error.smtp_code} {_text(error.smtp_error)}"
+        if 400 <= error.smtp_code < 500:
+            return TransientDeliveryError(f"{where} answered {reply}; retry later")
+        return NotificationRejected(f"{where} rejected the message: {reply}")
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return NotificationRejected(
+            f"{where} presented a certificate that does not verify ({error}); "
+            "fix the certificate or the trust store"
+        )
+    if isinstance(error, smtplib.SMTPException):  # e.g. no STARTTLS/AUTH/SMTPUTF8 support: configuration
+        return NotificationRejected(f"{where}: {error}; check SMTP_STARTTLS, SMTP_USER and the addresses")
+    return TransientDeliveryError(
+        f"cannot reach {where} ({type(error).__name__}: {error}); retry later, "
+        "or check SMTP_HOST and SMTP_PORT if this persists"
+    )
+
+
+def build_message(notification: ExportNotification, sender: str) -> EmailMessage:
+    """The message as sent or filed: a plain-text body with an HTML alternative of the same facts."""
+    n = notification
+    kind = "partial export" if n.is_partial else "export"
+    withheld = f", {n.skipped_rows:,} withheld" if n.is_partial else ""
+    subject_title = " ".join(n.title.split())  # a line break in a header is an error (or an injection)
+    message = EmailMessage(policy=policy.SMTP)
+    message["Subject"] = (
+        f"Your {kind} '{subject_title}' is ready ({_rows(n.rows)}, {n.format.upper()}{withheld})"
+    )
+    message["From"] = sender
+    message["To"] = ", ".join(n.recipients)
+    message["Date"] = format_datetime(datetime.now(UTC))
+    # An explicit domain: without one make_msgid asks DNS for this host's FQDN, which can hang.
+    message["Message-ID"] = make_msgid(domain=parseaddr(sender)[1].rpartition("@")[2] or "localhost")
+
+    paragraphs = [f"Your {kind} '{n.title}' is ready to download."]
+    if n.is_partial:
+        paragraphs.append(
+            f"This is a partial export: {_rows(n.skipped_rows)} matched your filters but "
+            f"{'was' if n.skipped_rows == 1 else 'were'} withheld because your permissions do not "
+            "cover them. Ask the dataset owner for access if you need them."
+        )
+    facts = _facts(n)
+    # Quoted-printable keeps the message 7-bit, so non-ASCII titles survive servers without 8BITMIME.
+    message.set_content(_text_body(paragraphs, facts), cte="quoted-printable")
+    message.add_alternative(_html_body(paragraphs, facts), subtype="html", cte="quoted-printable")
+    return message
+
+
+_CHECKSUM_HINT = "Check the SHA-256 checksum after downloading to be sure the file arrived intact."
+
+
+def _text_body(paragraphs: list[str], facts: list[tuple[str, str]]) -> str:
+    width = max(len(label) for label, _ in facts) + 1
+    table = "\n".join(f"{label + ':':<{width}} {value}" for label, value in facts)
+    return "\n\n".join([*paragraphs, table, _CHECKSUM_HINT]) + "\n"
+
+
+def _html_body(paragraphs: list[str], facts: list[tuple[str, str]]) -> str:
+    esc = html.escape  # every value may come from a user: titles, filters, even the dataset name
+    rows = "".join(
+        f'<tr><th align="left">{esc(label)}</th><td>'
+        + (f'<a href="{esc(value)}">{esc(value)}</a>' if label == "Download" else esc(value))
+        + "</td></tr>"
+        for label, value in facts
+    )
+    text = "".join(f"<p>{esc(paragraph)}</p>" for paragraph in paragraphs)
+    return f"<html><body>{text}<table>{rows}</table><p>{esc(_CHECKSUM_HINT)}</p></body></html>\n"
+
+
+def _facts(n: ExportNotification) -> list[tuple[str, str]]:
+    facts = [
+        ("Dataset", n.dataset),
+        ("Title", n.title),
+        ("Format", n.format.upper()),
+        ("Rows", f"{n.rows:,}"),
+    ]
+    if n.is_partial:
+        facts.append(("Rows withheld", f"{n.skipped_rows:,}"))
+    facts += [
+        ("Size", _human_size(n.bytes)),
+        ("Filters", "; ".join(n.filters) or "none"),
+        ("Requested by", n.user),
+        ("Download", n.link),
+        ("SHA-256", n.sha256),
+        ("Run ID", n.run_id),
+    ]
+    if n.expires_at is not None:
+        expires = n.expires_at.replace(tzinfo=UTC) if n.expires_at.tzinfo is None else n.expires_at
+        facts.append(("Link expires", expires.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")))
+    return facts
+
+
+def _rows(count: int) -> str:
+    return f"{count:,} row" + ("" if count == 1 else "s")
+
+
+def _human_size(size: int) -> str:
+    if size < 1024:
+        return f"{size} byte" + ("" if size == 1 else "s")
+    value = float(size)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            break
+    return f"{value:.1f} {unit}"
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+
+
+def _describe(refused: Mapping[str, tuple[int, bytes]]) -> str:
+    return ", ".join(f"{address}: {code} {_text(reply)}" for address, (code, reply) in refused.items())
+
+
+def _close_quietly(client: smtplib.SMTP) -> None:
+    # A failed QUIT after the message was accepted must not turn a delivery into an error (and a resend).
+    try:
+        client.quit()
+    except (smtplib.SMTPException, OSError):
+        client.close()

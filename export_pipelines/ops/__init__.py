@@ -1,0 +1,1 @@
+"""The steps of an export: validate, collect, transform, render, upload, notify."""

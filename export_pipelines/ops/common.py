@@ -1,0 +1,24 @@
+"""What every export op shares: the retry policy and the rule that permanent errors fail fast."""
+
+
+from contextlib import contextmanager
+
+from dagster import Backoff, Failure, Jitter, RetryPolicy
+
+from export_pipelines.errors import PermanentExportError
+
+# Transient failures (database, storage, SMTP) get 3 more tries after 1 s, 2 s, 4 s (with jitter).
+TRANSIENT_RETRY = RetryPolicy(max_retries=3, delay=1.0, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS)
+
+
+@contextmanager
+def permanent_errors_fail_fast():
+    """Re-raise permanent errors as a Failure that the retry policy will not retry."""
+    try:
+        yield
+    except PermanentExportError as error:
+        raise Failure(
+            description=f"{type(error).__name__}: {error}",
+            metadata={"error_type": type(error).__name__},
+            allow_retries=False,
+        ) from error

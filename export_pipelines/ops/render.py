@@ -1,0 +1,44 @@
+"""render_file: stream every shaped chunk, in order, into one file of the requested format."""
+
+
+from datetime import datetime, timezone
+
+from dagster import OpExecutionContext, Out, op
+
+from export_pipelines.formats import RenderContext, renderer_class
+from export_pipelines.formats.compression import compressed
+from export_pipelines.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
+from export_pipelines.plan import ChunkRef, ExportPlan, RenderedFile, staging_prefix
+from export_pipelines.resources import ExportStorageResource
+from export_pipelines.staging import read_chunk
+
+
+def export_file_name(plan: ExportPlan, started: datetime) -> str:
+    return f"{plan.query.dataset.name}-{started:%Y%m%dT%H%M%SZ}.{plan.file_extension}"
+
+
+@op(out=Out(RenderedFile), retry_policy=TRANSIENT_RETRY, tags={"export/step": "render"})
+def render_file(
+    context: OpExecutionContext, plan: ExportPlan, chunks: list[ChunkRef], storage: ExportStorageResource
+) -> RenderedFile:
+    """Write the file chunk after chunk: one chunk in memory at a time, whatever the row count.
+
+    The file is written to staging under a temporary name and appears there only when complete.
+    """
+    request = plan.request
+    name = export_file_name(plan, datetime.now(timezone.utc))
+    key = f"{staging_prefix(context.run_id)}/{name}"
+    target = storage.get()
+    render_context = RenderContext(plan.output_columns, request.format_options, plan.title, request.timezone)
+    rows = 0
+    with permanent_errors_fail_fast(), target.open_write(key) as output:
+        with compressed(output.stream, request.compression) as stream:
+            renderer = renderer_class(request.format)(stream, render_context)
+            for chunk in sorted(chunks, key=lambda c: c.index):
+                table = read_chunk(target, chunk.key)
+                renderer.write(table)
+                rows += table.num_rows
+            renderer.close()
+    target.delete_prefix(f"{staging_prefix(context.run_id)}/ready")
+    context.add_output_metadata({"rows": rows, "bytes": output.result.bytes, "format": request.format})
+    return RenderedFile(key, name, rows)

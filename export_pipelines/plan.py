@@ -1,0 +1,71 @@
+"""The small values ops pass to each other: a validated plan and references to staged files.
+
+Ops never pass rows. They pass these references, which fit in an event log line and pickle in
+microseconds, so a run can spread over processes or machines without moving data through Dagster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from export_pipelines.catalog import ColumnSpec
+from export_pipelines.request import ExportRequest
+from export_pipelines.source.query import ExportQuery
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    """A request after validation: the query to run, the columns to write, the counts to report."""
+
+    request: ExportRequest
+    query: ExportQuery
+    output_columns: tuple[ColumnSpec, ...]
+    title: str
+    file_extension: str
+    matching_rows: int
+    visible_rows: int
+
+    @property
+    def skipped_rows(self) -> int:
+        """Rows the filters matched but the user's grants hide: reported, never silently dropped."""
+        return self.matching_rows - self.visible_rows
+
+    def filter_descriptions(self) -> tuple[str, ...]:
+        return tuple(condition.describe() for condition in self.query.conditions)
+
+
+@dataclass(frozen=True)
+class ChunkRef:
+    """One staged chunk: its place in the output order, its storage key, its row count."""
+
+    index: int
+    key: str
+    rows: int
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    """The rendered file, still in staging."""
+
+    key: str
+    file_name: str
+    rows: int
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """The delivered file: what the audit log and the notification report."""
+
+    file_key: str
+    location: str
+    rows: int
+    skipped_rows: int
+    bytes: int
+    sha256: str
+    expires_at: datetime
+
+
+def staging_prefix(run_id: str) -> str:
+    """Every staged file of a run lives under this prefix, so one delete removes them all."""
+    return f"_staging/{run_id}"

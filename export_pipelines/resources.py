@@ -1,0 +1,95 @@
+"""Dagster resources: the source database, the catalog, storage and the notifier.
+
+Every field is optional and falls back to the environment when the run starts, so the embedded
+default needs no configuration, a deployment sets environment variables, and the launchpad can
+still override any of them per run.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import sqlalchemy as sa
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from export_pipelines.catalog import Catalog, load_catalog
+from export_pipelines.notifiers.email import EmailNotifier, EmailSettings
+from export_pipelines.settings import (
+    DEFAULT_MAX_ROWS,
+    DEFAULT_RETENTION_DAYS,
+    MAX_ROWS_ENV,
+    RETENTION_DAYS_ENV,
+    default_source_url,
+    default_storage_url,
+    env_int,
+)
+from export_pipelines.source.engine import source_connection
+from export_pipelines.storage import Storage, storage_from_url
+
+
+class SourceDatabaseResource(ConfigurableResource):
+    """The database the records come from (any SQLAlchemy URL; PostgreSQL gets the COPY fast path)."""
+
+    url: str | None = Field(default=None, description="SQLAlchemy URL; default $EXPORT_SOURCE_DB_URL or the demo SQLite file.")
+
+    @property
+    def resolved_url(self) -> str:
+        return self.url or default_source_url()
+
+    @contextmanager
+    def connect(self) -> Iterator[sa.Connection]:
+        with source_connection(self.resolved_url) as connection:
+            yield connection
+
+
+class CatalogResource(ConfigurableResource):
+    """The dataset catalog (YAML)."""
+
+    path: str | None = Field(default=None, description="Catalog YAML; default $EXPORT_CATALOG_PATH or the packaged one.")
+
+    def load(self) -> Catalog:
+        return load_catalog(self.path)
+
+
+class ExportStorageResource(ConfigurableResource):
+    """Where staged chunks and finished files are written, chosen by URL scheme."""
+
+    url: str | None = Field(default=None, description="A folder or file:// URL; default $EXPORT_STORAGE_URL or ./var/exports.")
+
+    def get(self) -> Storage:
+        return storage_from_url(self.url or default_storage_url())
+
+
+class NotifierResource(ConfigurableResource):
+    """Email through SMTP when SMTP_HOST is set, otherwise .eml files in the outbox folder."""
+
+    def get(self) -> EmailNotifier:
+        return EmailNotifier(EmailSettings.from_env())
+
+
+class ExportLimitsResource(ConfigurableResource):
+    """Limits every export obeys."""
+
+    max_rows: int | None = Field(default=None, description=f"Row cap; default ${MAX_ROWS_ENV} or {DEFAULT_MAX_ROWS:,}.")
+    retention_days: int | None = Field(
+        default=None, description=f"Days a file is kept; default ${RETENTION_DAYS_ENV} or {DEFAULT_RETENTION_DAYS}."
+    )
+
+    def row_cap(self) -> int:
+        return self.max_rows or env_int(MAX_ROWS_ENV, DEFAULT_MAX_ROWS)
+
+    def retention(self) -> int:
+        return self.retention_days or env_int(RETENTION_DAYS_ENV, DEFAULT_RETENTION_DAYS)
+
+
+def default_resources() -> dict:
+    """The resources ``export_job`` needs, configured from the environment at run time."""
+    return {
+        "source": SourceDatabaseResource(),
+        "catalog": CatalogResource(),
+        "storage": ExportStorageResource(),
+        "notifier": NotifierResource(),
+        "limits": ExportLimitsResource(),
+    }

@@ -1,0 +1,36 @@
+"""Defaults that come from the environment, read when a run starts (never at import time)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+SOURCE_URL_ENV = "EXPORT_SOURCE_DB_URL"
+STORAGE_URL_ENV = "EXPORT_STORAGE_URL"
+MAX_ROWS_ENV = "EXPORT_MAX_ROWS"
+RETENTION_DAYS_ENV = "EXPORT_RETENTION_DAYS"
+DEFAULT_MAX_ROWS = 5_000_000
+DEFAULT_RETENTION_DAYS = 30
+
+
+def data_dir() -> Path:
+    """Where the embedded default keeps its files: ``$EXPORT_DATA_DIR``, else ./var."""
+    return Path(os.environ.get("EXPORT_DATA_DIR", "var")).resolve()
+
+
+def default_source_url() -> str:
+    return os.environ.get(SOURCE_URL_ENV) or f"sqlite:///{data_dir() / 'demo.sqlite'}"
+
+
+def default_storage_url() -> str:
+    return os.environ.get(STORAGE_URL_ENV) or str(data_dir() / "exports")
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} must be a whole number") from None

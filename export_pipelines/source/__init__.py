@@ -1,0 +1,1 @@
+"""Reading the source database: engines, filter conditions, keyset queries and chunk fetchers."""

@@ -1,0 +1,114 @@
+"""Checking a request against the catalog, the grants and the limits, and turning it into a plan.
+
+Every rejection names the request field and what would be accepted, and happens before a single
+row is read.
+"""
+
+from __future__ import annotations
+
+import re
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import sqlalchemy as sa
+
+from export_pipelines.catalog import Catalog, DatasetSpec
+from export_pipelines.errors import ExportRequestError, RowLimitExceeded
+from export_pipelines.formats import renderer_class
+from export_pipelines.formats.compression import SUFFIXES
+from export_pipelines.permissions import granted_tenants
+from export_pipelines.plan import ExportPlan
+from export_pipelines.request import COMPRESSIONS, FILTER_OPS, ExportRequest, FilterSpec
+from export_pipelines.source.query import Condition, ExportQuery
+from export_pipelines.source.values import coerce_value
+
+_USER = re.compile(r"^[A-Za-z0-9._@+-]{1,128}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+_TEXT_OPS = ("contains", "startswith")
+MAX_CHUNK_SIZE = 1_000_000
+
+
+def plan_export(request: ExportRequest, catalog: Catalog, connection: sa.Connection, max_rows: int) -> ExportPlan:
+    """Validate ``request`` and count its rows; raise a PermanentExportError subclass if it cannot run."""
+    if not _USER.match(request.user or ""):
+        raise ExportRequestError("user", f"{request.user!r} is not a valid user name", "letters, digits and ._@+-")
+    dataset = catalog.dataset(request.dataset)
+    tz = _timezone(request.timezone)
+    columns = _columns(request, dataset)
+    conditions = tuple(_condition(f, i, dataset, tz) for i, f in enumerate(request.filters))
+    sort_column, descending = request.sort_column()
+    if sort_column is not None:
+        dataset.column(sort_column, "sort")
+    renderer = renderer_class(request.format)
+    renderer.check_options(request.format_options)
+    if request.compression not in COMPRESSIONS:
+        raise ExportRequestError("compression", f"{request.compression!r} is not valid", ", ".join(COMPRESSIONS))
+    if not 1 <= request.chunk_size <= MAX_CHUNK_SIZE:
+        raise ExportRequestError("chunk_size", f"{request.chunk_size} is out of range", f"1 to {MAX_CHUNK_SIZE:,}")
+    for index, address in enumerate(request.recipients):
+        if not _EMAIL.match(address):
+            raise ExportRequestError(f"recipients[{index}]", f"{address!r} is not an email address")
+
+    tenants = granted_tenants(connection, catalog, request.user, dataset.name)
+    query = ExportQuery(dataset, columns, conditions, tenants, sort_column, descending)
+    matching, visible = connection.execute(query.count_statement(connection.dialect.name)).one()
+    if visible > max_rows:
+        raise RowLimitExceeded(
+            f"the export would have {visible:,} rows, over the limit of {max_rows:,}; "
+            "add filters or ask an administrator to raise EXPORT_MAX_ROWS"
+        )
+    return ExportPlan(
+        request=request,
+        query=query,
+        output_columns=tuple(dataset.columns[name] for name in columns),
+        title=request.title or dataset.title,
+        file_extension=renderer.extension + SUFFIXES[request.compression],
+        matching_rows=int(matching),
+        visible_rows=int(visible),
+    )
+
+
+def _timezone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ExportRequestError("timezone", f"{name!r} is not a known time zone", "IANA names such as UTC, Europe/Berlin") from None
+
+
+def _columns(request: ExportRequest, dataset: DatasetSpec) -> tuple[str, ...]:
+    if not request.columns:
+        return tuple(dataset.column_names)
+    for index, name in enumerate(request.columns):
+        dataset.column(name, f"columns[{index}]")
+    if len(set(request.columns)) != len(request.columns):
+        raise ExportRequestError("columns", "a column is listed twice", "each column once")
+    return tuple(request.columns)
+
+
+def _condition(spec: FilterSpec, index: int, dataset: DatasetSpec, tz: ZoneInfo) -> Condition:
+    where = f"filters[{index}]"
+    column = dataset.column(spec.column, f"{where}.column")
+    if spec.op not in FILTER_OPS:
+        raise ExportRequestError(f"{where}.op", f"unknown operator {spec.op!r}", ", ".join(FILTER_OPS))
+    field = f"{where}.value"
+    value = spec.value
+    if spec.op in ("is_null", "not_null"):
+        if value is not None:
+            raise ExportRequestError(field, f"{spec.op} takes no value", "leave value empty")
+        return Condition(column.name, spec.op)
+    if spec.op in _TEXT_OPS and column.type != "string":
+        raise ExportRequestError(f"{where}.op", f"{spec.op} needs a text column; {column.name!r} is {column.type}", "eq, ne, lt, le, gt, ge, in, not_in, between, is_null, not_null")
+    if spec.op in ("in", "not_in"):
+        if isinstance(value, str):
+            value = [item.strip() for item in value.split(",")]
+        if not isinstance(value, (list, tuple)) or not value:
+            raise ExportRequestError(field, f"{spec.op} needs a non-empty list", "a list such as [a, b]")
+        return Condition(column.name, spec.op, tuple(coerce_value(column, v, field, tz) for v in value))
+    if spec.op == "between":
+        if isinstance(value, str):
+            value = [item.strip() for item in value.split(",")]
+        if not isinstance(value, (list, tuple)) or len(value) != 2:
+            raise ExportRequestError(field, "between needs exactly two values", "[low, high]")
+        return Condition(column.name, spec.op, tuple(coerce_value(column, v, field, tz) for v in value))
+    if value is None:
+        raise ExportRequestError(field, f"{spec.op} needs a value", "a value; use is_null to match missing values")
+    return Condition(column.name, spec.op, coerce_value(column, value, field, tz))

@@ -1,0 +1,48 @@
+"""Shared fixtures: real databases, a real SMTP server, a Dagster instance per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from export_pipelines_tests.services import port_open, unavailable
+
+pytest_plugins = ["export_pipelines_tests.smtp_server"]
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "EXPORT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url():
+    """A throw-away PostgreSQL database on the local server, dropped at the end of the session."""
+    url = sa.make_url(POSTGRES_ADMIN_URL)
+    if not port_open(url.host or "127.0.0.1", url.port or 5432):
+        unavailable("PostgreSQL", f"nothing listens on {url.host}:{url.port}")
+    name = f"export_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as error:
+        unavailable("PostgreSQL", f"cannot create a test database: {error}")
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def dagster_home(tmp_path, monkeypatch):
+    """A fresh persistent Dagster instance (SQLite) so run history can be read back."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return home

@@ -1,0 +1,308 @@
+"""EmailNotifier against a real SMTP server on loopback, and its outbox on a real folder.
+
+Failure classification is checked with real SMTP replies (a 451 at DATA, refused recipients,
+a refused login) and real socket errors, because that mapping is what the retry policies rely on.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from export_pipelines.errors import PermanentExportError, TransientDeliveryError
+from export_pipelines.notifiers.base import DeliveryReceipt, ExportNotification, registered_notifiers
+from export_pipelines.notifiers.email import EmailNotifier, EmailSettings, NotificationRejected
+from export_pipelines_tests.services import free_port
+
+TITLE = "Bestellungen – Übersicht 李"
+DATASET = "verkäufe.bestellungen"
+
+
+@pytest.fixture
+def notification() -> ExportNotification:
+    return ExportNotification(
+        run_id="3f2c9a1e-run",
+        user="ana@example.com",
+        dataset=DATASET,
+        title=TITLE,
+        format="csv",
+        recipients=("ana@example.com", "bo@example.com"),
+        rows=12_345,
+        skipped_rows=0,
+        bytes=3 * 1024 * 1024,
+        file_key="exports/3f2c9a1e-run/orders.csv",
+        link="https://exports.example.com/download/abc?token=x&y=1",
+        sha256="ab" * 32,
+        finished_at=datetime(2024, 5, 1, 12, 0, tzinfo=UTC),
+        expires_at=datetime(2024, 5, 8, 12, 0, tzinfo=UTC),
+        filters=("region = 'EU'", "year >= 2024"),
+    )
+
+
+def smtp_settings(server, **overrides) -> EmailSettings:
+    return EmailSettings(smtp_host=server.host, smtp_port=server.port, timeout=5, **overrides)
+
+
+def bodies(message) -> tuple[str, str]:
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    html = message.get_body(preferencelist=("html",)).get_content()
+    return text, html
+
+
+def test_message_arrives_with_recipients_subject_text_and_html(smtp_server, notification):
+    receipt = EmailNotifier(smtp_settings(smtp_server, smtp_from="exports@example.com")).send(notification)
+
+    assert receipt == DeliveryReceipt("smtp", f"{smtp_server.host}:{smtp_server.port}")
+    [envelope] = smtp_server.envelopes
+    assert envelope.mail_from == "exports@example.com"
+    assert envelope.rcpt_tos == ("ana@example.com", "bo@example.com")
+    [message] = smtp_server.messages
+    assert message["Subject"] == f"Your export '{TITLE}' is ready (12,345 rows, CSV)"
+    assert message["From"] == "exports@example.com"
+    assert [a.addr_spec for a in message["To"].addresses] == ["ana@example.com", "bo@example.com"]
+    assert message["Message-ID"].endswith("@example.com>")
+    assert message["Date"].datetime.tzinfo is not None
+    text, html = bodies(message)
+    for body in (text, html):
+        assert TITLE in body and DATASET in body
+        assert "CSV" in body and "12,345" in body and "3.0 MiB" in body
+        assert "ab" * 32 in body and "3f2c9a1e-run" in body and "2024-05-08 12:00 UTC" in body
+    assert notification.link in text and "region = 'EU'; year >= 2024" in text
+    assert 'href="https://exports.example.com/download/abc?token=x&amp;y=1"' in html
+    assert "region = &#x27;EU&#x27;; year &gt;= 2024" in html
+    for body in (text, html):
+        assert "partial" not in body.lower() and "withheld" not in body.lower()
+
+
+def test_wire_format_is_7bit_even_with_non_ascii_title(smtp_server, notification):
+    EmailNotifier(smtp_settings(smtp_server)).send(notification)
+
+    smtp_server.envelopes[0].content.decode("ascii")  # raises if any 8-bit byte went over the wire
+
+
+def test_partial_export_is_announced_in_subject_and_bodies(smtp_server, notification):
+    EmailNotifier(smtp_settings(smtp_server)).send(replace(notification, skipped_rows=17))
+
+    [message] = smtp_server.messages
+    assert message["Subject"] == f"Your partial export '{TITLE}' is ready (12,345 rows, CSV, 17 withheld)"
+    for body in bodies(message):
+        assert "partial export" in body
+        assert "17 rows matched your filters but were withheld because your permissions" in body
+
+
+def test_user_text_is_escaped_in_html_and_kept_off_header_lines(smtp_server, notification):
+    title = '<script>alert("x")</script> & co\nBcc: victim@example.com'
+    EmailNotifier(smtp_settings(smtp_server)).send(replace(notification, title=title))
+
+    [message] = smtp_server.messages
+    assert message["Bcc"] is None
+    assert "Bcc: victim@example.com" in message["Subject"]  # folded into the subject, not a header
+    _, html = bodies(message)
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co" in html
+
+
+def test_outbox_mode_writes_a_parseable_eml_with_the_same_content(tmp_path, smtp_server, notification):
+    outbox = tmp_path / "outbox"
+    receipt = EmailNotifier(EmailSettings(outbox_dir=outbox)).send(replace(notification, skipped_rows=3))
+    EmailNotifier(smtp_settings(smtp_server)).send(replace(notification, skipped_rows=3))
+
+    assert receipt.channel == "outbox"
+    path = Path(receipt.destination)
+    assert [p.name for p in outbox.iterdir()] == [path.name]  # no .tmp left behind
+    assert re.fullmatch(r"\d{8}T\d{12}Z-3f2c9a1e-run\.eml", path.name)
+    filed = message_from_bytes(path.read_bytes(), policy=policy.default)
+    sent = smtp_server.messages[0]
+    assert filed["Subject"] == sent["Subject"] and "partial" in filed["Subject"]
+    assert filed["To"] == sent["To"] and filed["Message-ID"]
+    assert bodies(filed) == bodies(sent)
+    assert b"\r\n" in path.read_bytes()  # SMTP line endings: the file can be sent as it is
+
+
+def test_write_to_outbox_is_a_fallback_even_when_smtp_is_configured(tmp_path, notification):
+    settings = EmailSettings(smtp_host="127.0.0.1", smtp_port=free_port(), outbox_dir=tmp_path)
+    receipt = EmailNotifier(settings).write_to_outbox(notification)
+
+    assert receipt == DeliveryReceipt("outbox", str(next(tmp_path.glob("*.eml"))))
+
+
+def test_run_id_cannot_escape_the_outbox(tmp_path, notification):
+    receipt = EmailNotifier(EmailSettings(outbox_dir=tmp_path)).send(replace(notification, run_id="../../x"))
+
+    assert Path(receipt.destination).parent == tmp_path
+
+
+def test_no_recipients_contacts_nobody_and_writes_nothing(tmp_path, notification):
+    # Nothing listens on this port: a connection attempt would raise.
+    settings = EmailSettings(smtp_host="127.0.0.1", smtp_port=free_port(), outbox_dir=tmp_path / "o")
+    receipt = EmailNotifier(settings).send(replace(notification, recipients=()))
+
+    assert receipt == DeliveryReceipt("none", "")
+    assert not (tmp_path / "o").exists()
+
+
+def test_4xx_at_data_is_transient_and_a_retry_delivers(smtp_server, notification):
+    smtp_server.fail_next_messages(1, 451, "4.3.0 try later")
+    notifier = EmailNotifier(smtp_settings(smtp_server))
+
+    with pytest.raises(TransientDeliveryError, match="451"):
+        notifier.send(notification)
+    assert smtp_server.envelopes == []
+    notifier.send(notification)
+    assert len(smtp_server.envelopes) == 1
+
+
+def test_5xx_at_data_is_permanent(smtp_server, notification):
+    smtp_server.fail_next.append((554, "5.7.1 message refused"))
+
+    with pytest.raises(NotificationRejected, match="554") as caught:
+        EmailNotifier(smtp_settings(smtp_server)).send(notification)
+    assert isinstance(caught.value, PermanentExportError)
+
+
+def test_all_recipients_deferred_is_transient(smtp_server, notification):
+    smtp_server.refuse_recipients.update({r: (450, "4.2.1 mailbox busy") for r in notification.recipients})
+
+    with pytest.raises(TransientDeliveryError, match="mailbox busy"):
+        EmailNotifier(smtp_settings(smtp_server)).send(notification)
+
+
+def test_a_permanently_refused_recipient_among_all_refused_is_permanent(smtp_server, notification):
+    smtp_server.refuse_recipients.update(
+        {"ana@example.com": (450, "4.2.1 busy"), "bo@example.com": (550, "5.1.1 no such user")}
+    )
+
+    with pytest.raises(NotificationRejected, match="no such user"):
+        EmailNotifier(smtp_settings(smtp_server)).send(notification)
+
+
+def test_some_recipients_refused_still_delivers_to_the_others(smtp_server, notification, caplog):
+    smtp_server.refuse_recipients["bo@example.com"] = (550, "5.1.1 no such user")
+
+    receipt = EmailNotifier(smtp_settings(smtp_server)).send(notification)
+
+    assert receipt.channel == "smtp"
+    assert smtp_server.envelopes[0].rcpt_tos == ("ana@example.com",)
+    assert "bo@example.com: 550" in caplog.text
+
+
+def test_nothing_listening_is_transient(notification):
+    settings = EmailSettings(smtp_host="127.0.0.1", smtp_port=free_port(), timeout=5)
+
+    with pytest.raises(TransientDeliveryError, match="ConnectionRefusedError"):
+        EmailNotifier(settings).send(notification)
+
+
+def test_silent_server_times_out_as_transient(notification):
+    with socket.socket() as listener:  # accepts the connection (backlog) but never greets
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        settings = EmailSettings(smtp_host="127.0.0.1", smtp_port=listener.getsockname()[1], timeout=0.3)
+        with pytest.raises(TransientDeliveryError, match="timed out"):
+            EmailNotifier(settings).send(notification)
+
+
+def _authenticator(server, session, envelope, mechanism, auth_data):
+    ok = isinstance(auth_data, LoginPassword) and auth_data == (b"exports", b"s3cret")
+    return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd sends the 535 itself
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_login_then_delivery(start_smtp_server, notification):
+    server = start_smtp_server(authenticator=_authenticator, auth_require_tls=False, auth_required=True)
+
+    EmailNotifier(smtp_settings(server, smtp_user="exports", smtp_password="s3cret")).send(notification)
+
+    assert len(server.envelopes) == 1
+
+
+def test_refused_login_is_permanent(start_smtp_server, notification):
+    server = start_smtp_server(authenticator=_authenticator, auth_require_tls=False)
+
+    with pytest.raises(NotificationRejected, match="SMTP_USER and SMTP_PASSWORD") as caught:
+        EmailNotifier(smtp_settings(server, smtp_user="exports", smtp_password="wrong")).send(notification)
+    assert "wrong" not in str(caught.value)
+
+
+def test_starttls_required_but_not_offered_is_permanent(smtp_server, notification):
+    with pytest.raises(NotificationRejected, match="STARTTLS"):
+        EmailNotifier(smtp_settings(smtp_server, smtp_starttls=True)).send(notification)
+
+
+def test_from_env_reads_every_variable():
+    settings = EmailSettings.from_env(
+        {
+            "SMTP_HOST": "mail.example.com",
+            "SMTP_PORT": "2525",
+            "SMTP_STARTTLS": "TRUE",
+            "SMTP_USER": "exports",
+            "SMTP_PASSWORD": " pass word ",
+            "SMTP_FROM": "Exports <exports@example.com>",
+            "EXPORT_OUTBOX_DIR": "/srv/outbox",
+        }
+    )
+
+    assert settings == EmailSettings(
+        smtp_host="mail.example.com",
+        smtp_port=2525,
+        smtp_starttls=True,
+        smtp_user="exports",
+        smtp_password=" pass word ",
+        smtp_from="Exports <exports@example.com>",
+        outbox_dir=Path("/srv/outbox"),
+    )
+    assert "pass word" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("environ", "port", "starttls"),
+    [
+        ({}, 25, False),
+        ({"SMTP_STARTTLS": "1"}, 587, True),
+        ({"SMTP_STARTTLS": "0", "SMTP_PORT": ""}, 25, False),
+    ],
+)
+def test_from_env_defaults(environ, port, starttls):
+    settings = EmailSettings.from_env({"SMTP_HOST": "", **environ})
+
+    assert settings.smtp_host is None  # empty means outbox mode
+    assert (settings.smtp_port, settings.smtp_starttls) == (port, starttls)
+    assert settings.smtp_from == "exports@localhost"
+    assert settings.outbox_dir == Path("var/outbox")
+    assert settings.timeout == 30
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("SMTP_STARTTLS", "maybe"), ("SMTP_PORT", "smtp"), ("SMTP_PORT", "0")]
+)
+def test_from_env_rejects_nonsense(name, value):
+    with pytest.raises(ValueError, match=name):
+        EmailSettings.from_env({name: value})
+
+
+def test_email_notifier_registers_itself():
+    assert registered_notifiers()["email"] is EmailNotifier
+
+
+def test_expiry_is_shown_in_utc_and_naive_datetimes_count_as_utc(tmp_path, notification):
+    berlin_summer = timezone(timedelta(hours=2))
+    for expires_at in (datetime(2024, 5, 8, 12, 0), datetime(2024, 5, 8, 14, 0, tzinfo=berlin_summer)):
+        path = EmailNotifier(EmailSettings(outbox_dir=tmp_path)).send(
+            replace(notification, expires_at=expires_at)
+        )
+        text, _ = bodies(message_from_bytes(Path(path.destination).read_bytes(), policy=policy.default))
+        assert "2024-05-08 12:00 UTC" in text
+
+
+def test_one_withheld_row_reads_as_a_sentence(tmp_path, notification):
+    receipt = EmailNotifier(EmailSettings(outbox_dir=tmp_path)).send(replace(notification, skipped_rows=1))
+
+    text, _ = bodies(message_from_bytes(Path(receipt.destination).read_bytes(), policy=policy.default))
+    assert "1 row matched your filters but was withheld" in " ".join(text.split())
