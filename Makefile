@@ -1,0 +1,43 @@
+# The two commands of README.md, each doing its own set-up: `make demo` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+export DAGSTER_HOME := $(CURDIR)/.dagster_home
+export EXPORT_DATA_DIR ?= $(CURDIR)/var
+
+.PHONY: demo test dev lint bench clean
+
+$(BIN)/.installed: pyproject.toml setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+$(EXPORT_DATA_DIR)/demo.sqlite: | $(BIN)/.installed
+	$(BIN)/export-pipelines seed-demo --rows 100000
+
+## demo: seed 100,000 demo orders and export them end to end (no server needed)
+demo: $(BIN)/.installed $(DAGSTER_HOME)/dagster.yaml $(EXPORT_DATA_DIR)/demo.sqlite
+	$(BIN)/export-pipelines export --user admin --dataset orders --format csv --recipient ops@example.com
+	$(BIN)/export-pipelines audit --limit 5
+
+## test: the whole test suite (services it cannot find are skipped, or fail with EXPORT_REQUIRE_SERVICES=1)
+test: $(BIN)/.installed
+	$(BIN)/pytest
+
+## dev: the Dagster UI with the export job (http://127.0.0.1:3000)
+dev: $(BIN)/.installed $(DAGSTER_HOME)/dagster.yaml $(EXPORT_DATA_DIR)/demo.sqlite
+	$(BIN)/dagster dev -w workspace.yaml
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+
+bench: $(BIN)/.installed
+	$(BIN)/python benchmarks/export_bench.py
+
+clean:
+	rm -rf $(VENV) $(DAGSTER_HOME) var *.egg-info

@@ -1,0 +1,107 @@
+"""Reading run history back as an audit log: who exported what, when, how many rows, and how it ended.
+
+Nothing is kept beside Dagster's own run storage: the run's tags say who/what/how, and the step
+output metadata of ``validate_request`` and ``upload_file`` say how many rows and where the file is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+
+from dagster import DagsterEventType, DagsterInstance, RunsFilter
+
+from export_pipelines.request import TAG_DATASET, TAG_FORMAT, TAG_USER
+
+EXPORT_JOB = "export_job"
+_RECORDED_STEPS = ("validate_request", "upload_file")
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One export run as the audit log reports it."""
+
+    run_id: str
+    status: str
+    user: str | None
+    dataset: str | None
+    format: str | None
+    started_at: str | None
+    finished_at: str | None
+    rows: int | None
+    skipped_rows: int | None
+    bytes: int | None
+    file_key: str | None
+    sha256: str | None
+    expires_at: str | None
+    error: str | None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def audit_records(
+    instance: DagsterInstance,
+    user: str | None = None,
+    dataset: str | None = None,
+    since: datetime | None = None,
+    limit: int | None = None,
+) -> list[AuditRecord]:
+    """Export runs, newest first, filtered by user, dataset and creation time."""
+    tags = {key: value for key, value in ((TAG_USER, user), (TAG_DATASET, dataset)) if value}
+    records = instance.get_run_records(
+        filters=RunsFilter(job_name=EXPORT_JOB, tags=tags, created_after=since), limit=limit
+    )
+    return [_audit_record(instance, record) for record in records]
+
+
+def _audit_record(instance: DagsterInstance, record) -> AuditRecord:
+    run = record.dagster_run
+    metadata, error = _run_events(instance, run.run_id)
+    return AuditRecord(
+        run_id=run.run_id,
+        status=run.status.value,
+        user=run.tags.get(TAG_USER),
+        dataset=run.tags.get(TAG_DATASET),
+        format=run.tags.get(TAG_FORMAT),
+        started_at=_iso(record.start_time),
+        finished_at=_iso(record.end_time),
+        rows=metadata.get("rows"),
+        skipped_rows=metadata.get("skipped_rows"),
+        bytes=metadata.get("bytes"),
+        file_key=metadata.get("file_key"),
+        sha256=metadata.get("sha256"),
+        expires_at=metadata.get("expires_at"),
+        error=error,
+    )
+
+
+def _run_events(instance: DagsterInstance, run_id: str) -> tuple[dict, str | None]:
+    """Merge the recorded steps' output metadata (upload wins over validate) and find the failure reason."""
+    metadata: dict = {}
+    error = None
+    events = instance.all_logs(run_id, of_type={DagsterEventType.STEP_OUTPUT, DagsterEventType.STEP_FAILURE})
+    for entry in events:
+        event = entry.dagster_event
+        if event.event_type == DagsterEventType.STEP_FAILURE:
+            error = error or _failure_reason(event)
+        elif event.step_key in _RECORDED_STEPS:
+            for name, value in event.event_specific_data.metadata.items():
+                metadata[name] = getattr(value, "value", value)
+    return metadata, error
+
+
+def _failure_reason(event) -> str:
+    data = event.event_specific_data
+    described = data.user_failure_data.description if data.user_failure_data else None
+    return f"{event.step_key}: {described or (data.error.message.strip() if data.error else 'failed')}"
+
+
+def _iso(timestamp: float | None) -> str | None:
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat() if timestamp else None
+
+
+def audit_record_for_run(instance: DagsterInstance, run_id: str) -> AuditRecord:
+    """The audit record of one run (what the CLI prints after an export)."""
+    (record,) = instance.get_run_records(filters=RunsFilter(run_ids=[run_id]), limit=1)
+    return _audit_record(instance, record)
