@@ -23,9 +23,7 @@ def validate_request(
     Tags the run with user, dataset and format whichever way it was launched, so the audit log
     finds it. A bad request fails here, without retries, naming the field and what is allowed.
     """
-    missing = {k: v for k, v in config.run_tags().items() if context.run.tags.get(k) != v}
-    if missing:
-        context.instance.add_run_tags(context.run_id, missing)
+    _tag_run(context, config.run_tags())
     with permanent_errors_fail_fast(), source.connect() as connection:
         plan = plan_export(config, catalog.load(), connection, limits.row_cap())
     context.add_output_metadata(
@@ -43,3 +41,13 @@ def validate_request(
             f"tenants user {config.user!r} is not granted; they are left out."
         )
     return plan
+
+
+def _tag_run(context: OpExecutionContext, tags: dict[str, str]) -> None:
+    """Add the export tags a launch path left out (a launchpad user rarely types them)."""
+    run = context.instance.get_run_by_id(context.run_id)
+    if run is None:  # invoked directly, outside a run: nothing to tag
+        return
+    missing = {key: value for key, value in tags.items() if run.tags.get(key) != value}
+    if missing:
+        context.instance.add_run_tags(context.run_id, missing)

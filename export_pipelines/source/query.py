@@ -72,9 +72,8 @@ class ExportQuery:
         visible = sa.func.count() if self.tenants is None else sa.func.coalesce(
             sa.func.sum(sa.case((self._tenant_clause(table), 1), else_=0)), 0
         )
-        return sa.select(sa.func.count().label("matching"), visible.label("visible")).where(
-            *self._filters(table, dialect)
-        )
+        counts = sa.select(sa.func.count().label("matching"), visible.label("visible")).select_from(table)
+        return counts.where(*self._filters(table, dialect))
 
     def chunk_statement(self, dialect: str, limit: int, after: tuple | None) -> sa.Select:
         """The next ``limit`` permitted rows after the (sort value, key) pair ``after``."""

@@ -1,0 +1,104 @@
+"""Ops invoked directly with build_op_context: each step's contract without running a whole job."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+from dagster import DagsterInstance, Failure, build_hook_context, build_op_context
+
+from export_pipelines.demo import seed_demo
+from export_pipelines.hooks import remove_staging_on_failure
+from export_pipelines.ops.collect import collect_chunks
+from export_pipelines.ops.transform import transform_chunk
+from export_pipelines.ops.validate import validate_request
+from export_pipelines.plan import staging_prefix
+from export_pipelines.request import ExportRequest
+from export_pipelines.resources import (
+    CatalogResource,
+    ExportLimitsResource,
+    ExportStorageResource,
+    SourceDatabaseResource,
+)
+from export_pipelines.staging import read_chunk, write_chunk
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    url = f"sqlite:///{tmp_path_factory.mktemp('ops') / 'demo.sqlite'}"
+    seed_demo(url, rows=700)
+    return SourceDatabaseResource(url=url)
+
+
+@pytest.fixture
+def storage(tmp_path):
+    return ExportStorageResource(url=str(tmp_path / "exports"))
+
+
+def _context(source, storage, max_rows=None):
+    resources = {
+        "source": source,
+        "storage": storage,
+        "catalog": CatalogResource(),
+        "limits": ExportLimitsResource(max_rows=max_rows),
+    }
+    return build_op_context(resources=resources, instance=DagsterInstance.ephemeral())
+
+
+def test_validate_returns_a_plan_with_counts(source, storage):
+    request = ExportRequest(user="analyst", dataset="orders", filters=[{"column": "amount", "op": "gt", "value": 50}])
+
+    plan = validate_request(_context(source, storage), config=request)
+
+    assert plan.visible_rows + plan.skipped_rows == plan.matching_rows
+    assert plan.skipped_rows > 0 and plan.query.tenants == frozenset({"acme", "globex"})
+
+
+def test_validate_failure_is_not_retried(source, storage):
+    request = ExportRequest(user="admin", dataset="orders", format="xml")
+
+    with pytest.raises(Failure) as failure:
+        validate_request(_context(source, storage), config=request)
+
+    assert failure.value.allow_retries is False
+    assert "format" in failure.value.description and "csv" in failure.value.description
+
+
+def test_row_cap_refuses_large_exports(source, storage):
+    with pytest.raises(Failure, match="over the limit of 100"):
+        validate_request(_context(source, storage, max_rows=100), config=ExportRequest(user="admin", dataset="orders"))
+
+
+def test_collect_stages_keyset_chunks_covering_every_row_once(source, storage):
+    context = _context(source, storage)
+    plan = validate_request(context, config=ExportRequest(user="admin", dataset="orders", chunk_size=64))
+
+    chunks = [output.value for output in collect_chunks(context, plan)]
+
+    assert [c.index for c in chunks] == list(range(len(chunks))) and len(chunks) == -(-700 // 64)
+    keys = [k for c in chunks for k in read_chunk(storage.get(), c.key).column("order_id").to_pylist()]
+    assert keys == sorted(keys) and len(set(keys)) == 700
+
+
+def test_transform_shapes_columns_order_and_time_zone(source, storage):
+    context = _context(source, storage)
+    request = ExportRequest(user="admin", dataset="orders", columns=["created_at", "amount"], timezone="Asia/Tokyo")
+    plan = validate_request(context, config=request)
+    (raw,) = [output.value for output in collect_chunks(context, plan)]
+
+    shaped = transform_chunk(context, plan, raw)
+
+    table = read_chunk(storage.get(), shaped.key)
+    assert table.column_names == ["created_at", "amount"]
+    assert table.schema.field("created_at").type == pa.timestamp("us", tz="Asia/Tokyo")
+    assert not storage.get().exists(raw.key)
+
+
+def test_failure_hook_removes_the_runs_staging(storage, tmp_path):
+    target = storage.get()
+    write_chunk(target, f"{staging_prefix('run-1')}/raw/chunk-000000.arrow", pa.table({"a": [1]}))
+    write_chunk(target, f"{staging_prefix('run-2')}/raw/chunk-000000.arrow", pa.table({"a": [1]}))
+
+    remove_staging_on_failure(build_hook_context(resources={"storage": storage}, run_id="run-1"))
+
+    assert not (tmp_path / "exports" / "_staging" / "run-1").exists()
+    assert (tmp_path / "exports" / "_staging" / "run-2").exists()
