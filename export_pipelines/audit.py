@@ -7,7 +7,7 @@ output metadata of ``validate_request`` and ``upload_file`` say how many rows an
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from dagster import DagsterEventType, DagsterInstance, RunsFilter
 
@@ -98,7 +98,7 @@ def _failure_reason(event) -> str:
 
 
 def _iso(timestamp: float | None) -> str | None:
-    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat() if timestamp else None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat() if timestamp else None
 
 
 def audit_record_for_run(instance: DagsterInstance, run_id: str) -> AuditRecord:

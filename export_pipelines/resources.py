@@ -7,8 +7,8 @@ still override any of them per run.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import sqlalchemy as sa
 from dagster import ConfigurableResource
@@ -32,7 +32,9 @@ from export_pipelines.storage import Storage, storage_from_url
 class SourceDatabaseResource(ConfigurableResource):
     """The database the records come from (any SQLAlchemy URL; PostgreSQL gets the COPY fast path)."""
 
-    url: str | None = Field(default=None, description="SQLAlchemy URL; default $EXPORT_SOURCE_DB_URL or the demo SQLite file.")
+    url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default $EXPORT_SOURCE_DB_URL or the demo SQLite file."
+    )
 
     @property
     def resolved_url(self) -> str:
@@ -47,7 +49,9 @@ class SourceDatabaseResource(ConfigurableResource):
 class CatalogResource(ConfigurableResource):
     """The dataset catalog (YAML)."""
 
-    path: str | None = Field(default=None, description="Catalog YAML; default $EXPORT_CATALOG_PATH or the packaged one.")
+    path: str | None = Field(
+        default=None, description="Catalog YAML; default $EXPORT_CATALOG_PATH or the packaged one."
+    )
 
     def load(self) -> Catalog:
         return load_catalog(self.path)
@@ -56,7 +60,9 @@ class CatalogResource(ConfigurableResource):
 class ExportStorageResource(ConfigurableResource):
     """Where staged chunks and finished files are written, chosen by URL scheme."""
 
-    url: str | None = Field(default=None, description="A folder or file:// URL; default $EXPORT_STORAGE_URL or ./var/exports.")
+    url: str | None = Field(
+        default=None, description="A folder or file:// URL; default $EXPORT_STORAGE_URL or ./var/exports."
+    )
 
     def get(self) -> Storage:
         return storage_from_url(self.url or default_storage_url())

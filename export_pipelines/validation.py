@@ -71,7 +71,9 @@ def _timezone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ExportRequestError("timezone", f"{name!r} is not a known time zone", "IANA names such as UTC, Europe/Berlin") from None
+        raise ExportRequestError(
+            "timezone", f"{name!r} is not a known time zone", "IANA names such as UTC, Europe/Berlin"
+        ) from None
 
 
 def _columns(request: ExportRequest, dataset: DatasetSpec) -> tuple[str, ...]:
@@ -96,7 +98,10 @@ def _condition(spec: FilterSpec, index: int, dataset: DatasetSpec, tz: ZoneInfo)
             raise ExportRequestError(field, f"{spec.op} takes no value", "leave value empty")
         return Condition(column.name, spec.op)
     if spec.op in _TEXT_OPS and column.type != "string":
-        raise ExportRequestError(f"{where}.op", f"{spec.op} needs a text column; {column.name!r} is {column.type}", "eq, ne, lt, le, gt, ge, in, not_in, between, is_null, not_null")
+        other_ops = ", ".join(op for op in FILTER_OPS if op not in _TEXT_OPS)
+        raise ExportRequestError(
+            f"{where}.op", f"{spec.op} needs a text column; {column.name!r} is {column.type}", other_ops
+        )
     if spec.op in ("in", "not_in"):
         if isinstance(value, str):
             value = [item.strip() for item in value.split(",")]

@@ -35,8 +35,10 @@ def cli(env, *args):
 
 
 def test_export_json_output_describes_the_file(workspace):
-    done = cli(workspace, "export", "--user", "analyst", "--dataset", "orders", "--format", "csv",
-               "--columns", "order_id,amount", "--filter", "amount ge 10", "--sort", "amount:desc", "--json")  # fmt: skip
+    done = cli(
+        workspace, "export", "--user", "analyst", "--dataset", "orders", "--format", "csv",
+        "--columns", "order_id,amount", "--filter", "amount ge 10", "--sort", "amount:desc", "--json",
+    )  # fmt: skip
 
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)

@@ -7,7 +7,7 @@ Conversions are vectorised per column before any row exists: timestamps and date
 from __future__ import annotations
 
 import json
-from typing import Iterator
+from collections.abc import Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc

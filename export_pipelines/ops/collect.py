@@ -1,7 +1,7 @@
 """collect_chunks: read the permitted rows chunk by chunk, with keyset pagination, into staging."""
 
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from dagster import DynamicOut, DynamicOutput, OpExecutionContext, op
 

@@ -1,7 +1,7 @@
 """upload_file and notify_recipients: publish the file at its final key, then tell people."""
 
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from dagster import MetadataValue, OpExecutionContext, Out, op
 
@@ -32,7 +32,7 @@ def upload_file(
     target = storage.get()
     stored = target.copy(rendered.key, final_key(plan, context.run_id, rendered.file_name))
     target.delete_prefix(staging_prefix(context.run_id))
-    expires_at = datetime.now(timezone.utc) + timedelta(days=limits.retention())
+    expires_at = datetime.now(UTC) + timedelta(days=limits.retention())
     result = ExportResult(
         file_key=stored.key,
         location=target.location(stored.key),
@@ -83,7 +83,7 @@ def notify_recipients(
         file_key=result.file_key,
         link=result.location,
         sha256=result.sha256,
-        finished_at=datetime.now(timezone.utc),
+        finished_at=datetime.now(UTC),
         expires_at=result.expires_at,
         filters=plan.filter_descriptions(),
     )

@@ -1,7 +1,7 @@
 """render_file: stream every shaped chunk, in order, into one file of the requested format."""
 
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from dagster import OpExecutionContext, Out, op
 
@@ -26,7 +26,7 @@ def render_file(
     The file is written to staging under a temporary name and appears there only when complete.
     """
     request = plan.request
-    name = export_file_name(plan, datetime.now(timezone.utc))
+    name = export_file_name(plan, datetime.now(UTC))
     key = f"{staging_prefix(context.run_id)}/{name}"
     target = storage.get()
     render_context = RenderContext(plan.output_columns, request.format_options, plan.title, request.timezone)

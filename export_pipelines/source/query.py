@@ -61,7 +61,8 @@ class ExportQuery:
         return sa.table(self.dataset.table, *(sa.column(c.name, _SQL_TYPES[c.type](c)) for c in specs))
 
     def _filters(self, table: sa.TableClause, dialect: str) -> list:
-        return [_condition_clause(table.c[c.column], self.dataset.columns[c.column], c, dialect) for c in self.conditions]
+        columns = self.dataset.columns
+        return [_condition_clause(table.c[c.column], columns[c.column], c, dialect) for c in self.conditions]
 
     def _tenant_clause(self, table: sa.TableClause):
         return table.c[self.dataset.tenant_column].in_(sorted(self.tenants))

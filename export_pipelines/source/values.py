@@ -7,7 +7,7 @@ the expected form, and are then bound as query parameters.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
@@ -85,7 +85,7 @@ def _timestamp(value, tz):
         moment = datetime.fromisoformat(str(value).strip())
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz)
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 _CONVERTERS = {
@@ -102,5 +102,5 @@ _CONVERTERS = {
 def bind_value(column: ColumnSpec, value, dialect_name: str):
     """Adapt a typed value to how the dialect stores it: SQLite keeps timestamps as naive UTC text."""
     if column.type == "timestamp" and value is not None and dialect_name == "sqlite":
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
     return value

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
 from export_pipelines.storage.base import AtomicWrite, Storage, check_key

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import UTC
 
 import pytest
 import sqlalchemy as sa
@@ -66,5 +66,5 @@ def source_rows(source_url):
     engine.dispose()
     for row in rows:
         created = row["created_at"]
-        row["created_at"] = created.replace(tzinfo=timezone.utc) if created.tzinfo is None else created
+        row["created_at"] = created.replace(tzinfo=UTC) if created.tzinfo is None else created
     return {"rows": rows, "analyst_tenants": set(grants)}
