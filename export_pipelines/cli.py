@@ -55,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--chunk-size", type=int)
     export.add_argument("--json", action="store_true", help="print one JSON object with the result")
     export.add_argument("--verbose", action="store_true", help="show the run's log on stderr")
+    export.add_argument("--executor", choices=("in_process", "multiprocess", "celery"), default="in_process",
+                        help="where steps run (default in_process; celery needs Redis and workers)")
     export.set_defaults(handler=_export)
 
     audit = commands.add_parser("audit", help="who exported what, when, how many rows, and the outcome")
@@ -122,7 +124,8 @@ def _export(args) -> int:
     from export_pipelines.launch import local_instance, run_export
 
     request = build_request(args)
-    record, location = run_export(request, local_instance(), "INFO" if args.verbose else "CRITICAL")
+    level = "INFO" if args.verbose else "CRITICAL"
+    record, location = run_export(request, local_instance(), level, executor=args.executor)
     if args.json:
         print(json.dumps({**record.as_dict(), "file": location}, indent=2))
     elif location:

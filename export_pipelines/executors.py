@@ -1,34 +1,52 @@
-"""Executors: where the steps of an export run.
+"""Executors: where the steps of an export run, chosen per run by run config.
 
-The embedded default runs every step in the run's own process. The multiprocess executor is a
-choice, not the default: it starts a process per step (2 to 4 s each measured here), which costs
-more than most chunks take. The choice is run config, read when the run starts, so the launchpad
-and any launch path can pick per run without the code location's environment deciding it.
+``export_executor`` is a selector over three modes:
+
+- ``in_process`` (the default): every step in the run's own process; no service needed.
+- ``multiprocess``: a process per step (2 to 4 s each measured here), so it pays only for very
+  large chunks on several cores.
+- ``celery``: steps are Celery tasks on workers listening to Redis (see ``export_pipelines.celery_settings``).
+
+The choice is run config read when the run starts, never an environment variable read when the
+code location loads: a Celery worker re-imports the job with its own environment, and a
+definition-time switch would make it build a different job from the launcher's.
 """
 
 from __future__ import annotations
 
-from dagster import Field, Selector, executor, in_process_executor, multiprocess_executor
+from dagster import Field, Selector, Shape, executor, in_process_executor, multiprocess_executor
 from dagster._core.definitions.executor_definition import multiple_process_executor_requirements
+from dagster_celery import celery_executor
 
-_MODES = {"in_process": in_process_executor, "multiprocess": multiprocess_executor}
+from export_pipelines.celery_settings import CELERY_EXTRA_CONFIG, prepare_celery_config
+
+_MODES = {"in_process": in_process_executor, "multiprocess": multiprocess_executor, "celery": celery_executor}
+
+
+def _mode_field(mode: str) -> Field:
+    if mode == "celery":
+        fields = {**celery_executor.config_schema.config_type.fields, **CELERY_EXTRA_CONFIG}
+        return Field(Shape(fields), description="Steps run on Celery workers (broker and backend: Redis).")
+    return _MODES[mode].config_schema.as_field()
 
 
 def _requirements(config):
-    return multiple_process_executor_requirements() if "multiprocess" in config else []
+    return multiple_process_executor_requirements() if "in_process" not in config else []
 
 
 @executor(
-    name="embedded_executor",
+    name="export_executor",
     config_schema=Field(
-        Selector({mode: definition.config_schema.as_field() for mode, definition in _MODES.items()}),
+        Selector({mode: _mode_field(mode) for mode in _MODES}),
         default_value={"in_process": {}},
-        description="in_process (default: no extra processes) or multiprocess (a process per step).",
+        description="in_process (default), multiprocess (a process per step) or celery (workers over Redis).",
     ),
     requirements=_requirements,
 )
-def embedded_executor(init_context):
-    """Run steps in process by default, or in a process each with ``multiprocess``."""
-    (mode, mode_config), = init_context.executor_config.items()
+def export_executor(init_context):
+    """Build the executor of the chosen mode; for Celery, check that workers are listening first."""
+    ((mode, mode_config),) = init_context.executor_config.items()
+    if mode == "celery":
+        mode_config = prepare_celery_config(mode_config)
     definition = _MODES[mode]
     return definition.executor_creation_fn(init_context._replace(executor_def=definition, executor_config=mode_config))

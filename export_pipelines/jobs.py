@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dagster import job
 
-from export_pipelines.executors import embedded_executor
+from export_pipelines.executors import export_executor
 from export_pipelines.hooks import remove_staging_on_failure
 from export_pipelines.ops.collect import collect_chunks
 from export_pipelines.ops.deliver import notify_recipients, upload_file
@@ -15,7 +15,7 @@ from export_pipelines.resources import default_resources
 
 
 @job(
-    executor_def=embedded_executor,
+    executor_def=export_executor,
     hooks={remove_staging_on_failure},
     resource_defs=default_resources(),
     tags={"export/kind": "export"},

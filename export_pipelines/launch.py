@@ -1,15 +1,17 @@
-"""Running an export on the embedded default: one in-process run recorded in the Dagster instance."""
+"""Running an export from this process, recorded in the Dagster instance like any other run."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from dagster import DagsterInstance
+from dagster import DagsterInstance, execute_job, reconstructable
 
 from export_pipelines.audit import AuditRecord, audit_record_for_run
 from export_pipelines.request import ExportRequest
 from export_pipelines.settings import data_dir
+
+EXECUTORS = ("in_process", "multiprocess", "celery")
 
 
 def local_instance() -> DagsterInstance:
@@ -25,18 +27,44 @@ def local_instance() -> DagsterInstance:
     return DagsterInstance.get()
 
 
-def run_export(
-    request: ExportRequest, instance: DagsterInstance, log_level: str = "INFO"
-) -> tuple[AuditRecord, str | None]:
-    """Run ``export_job`` in this process; return its audit record and the file's location (if any).
-
-    ``log_level`` only changes what this process prints; the run's event log is complete anyway.
-    """
+def _export_job():
     from export_pipelines.jobs import export_job
 
+    return export_job
+
+
+def run_export(
+    request: ExportRequest,
+    instance: DagsterInstance,
+    log_level: str = "INFO",
+    executor: str = "in_process",
+    executor_config: dict | None = None,
+) -> tuple[AuditRecord, str | None]:
+    """Run ``export_job``; return its audit record and the file's location (if any).
+
+    ``in_process`` runs every step here. ``multiprocess`` and ``celery`` need the job to be
+    reconstructable in other processes, so the job is loaded by reference and the steps' outputs
+    go through the instance's file system IO manager. ``log_level`` only changes what this
+    process prints; the run's event log is complete anyway.
+    """
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor {executor!r} is not one of {', '.join(EXECUTORS)}")
     run_config = {**request.run_config(), "loggers": {"console": {"config": {"log_level": log_level}}}}
-    result = export_job.execute_in_process(
-        run_config=run_config, instance=instance, tags=request.run_tags(), raise_on_error=False
-    )
-    location = result.output_for_node("upload_file").location if result.success else None
-    return audit_record_for_run(instance, result.run_id), location
+    if executor == "in_process":
+        result = _export_job().execute_in_process(
+            run_config=run_config, instance=instance, tags=request.run_tags(), raise_on_error=False
+        )
+        run_id, success = result.run_id, result.success
+    else:
+        run_config["execution"] = {"config": {executor: executor_config or {}}}
+        with execute_job(
+            reconstructable(_export_job), instance=instance, run_config=run_config, tags=request.run_tags()
+        ) as result:
+            run_id, success = result.run_id, result.success
+    record = audit_record_for_run(instance, run_id)
+    location = None
+    if success and record.file_key:
+        from export_pipelines.resources import ExportStorageResource
+
+        location = ExportStorageResource().get().location(record.file_key)
+    return record, location

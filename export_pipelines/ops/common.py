@@ -5,6 +5,7 @@ from contextlib import contextmanager
 
 from dagster import Backoff, Failure, Jitter, RetryPolicy
 
+from export_pipelines.code_version import CodeVersionMismatch, check_code_version
 from export_pipelines.errors import PermanentExportError
 
 # Transient failures (database, storage, SMTP) get 3 more tries after 1 s, 2 s, 4 s (with jitter).
@@ -12,11 +13,16 @@ TRANSIENT_RETRY = RetryPolicy(max_retries=3, delay=1.0, backoff=Backoff.EXPONENT
 
 
 @contextmanager
-def permanent_errors_fail_fast():
-    """Re-raise permanent errors as a Failure that the retry policy will not retry."""
+def permanent_errors_fail_fast(plan=None, step: str = ""):
+    """Re-raise permanent errors as a Failure that the retry policy will not retry.
+
+    Given the run's plan, first check that this process runs the code the run started with.
+    """
     try:
+        if plan is not None and plan.code_version:
+            check_code_version(plan.code_version, step)
         yield
-    except PermanentExportError as error:
+    except (PermanentExportError, CodeVersionMismatch) as error:
         raise Failure(
             description=f"{type(error).__name__}: {error}",
             metadata={"error_type": type(error).__name__},

@@ -7,7 +7,7 @@ from dagster import MetadataValue, OpExecutionContext, Out, op
 
 from export_pipelines.errors import ExportError, TransientDeliveryError
 from export_pipelines.notifiers import ExportNotification
-from export_pipelines.ops.common import TRANSIENT_RETRY
+from export_pipelines.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
 from export_pipelines.plan import ExportPlan, ExportResult, RenderedFile, staging_prefix
 from export_pipelines.resources import ExportLimitsResource, ExportStorageResource, NotifierResource
 
@@ -30,7 +30,8 @@ def upload_file(
     Its output metadata (rows, skipped rows, bytes, file key, sha256, expiry) is the audit record.
     """
     target = storage.get()
-    stored = target.copy(rendered.key, final_key(plan, context.run_id, rendered.file_name))
+    with permanent_errors_fail_fast(plan, "upload_file"):
+        stored = target.copy(rendered.key, final_key(plan, context.run_id, rendered.file_name))
     target.delete_prefix(staging_prefix(context.run_id))
     expires_at = datetime.now(UTC) + timedelta(days=limits.retention())
     result = ExportResult(

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 from dagster import OpExecutionContext, Out, op
 
+from export_pipelines.celery_settings import QUEUE_TAG, RENDER_QUEUE
 from export_pipelines.formats import RenderContext, renderer_class
 from export_pipelines.formats.compression import compressed
 from export_pipelines.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
@@ -17,7 +18,12 @@ def export_file_name(plan: ExportPlan, started: datetime) -> str:
     return f"{plan.query.dataset.name}-{started:%Y%m%dT%H%M%SZ}.{plan.file_extension}"
 
 
-@op(out=Out(RenderedFile), retry_policy=TRANSIENT_RETRY, tags={"export/step": "render"})
+@op(
+    out=Out(RenderedFile),
+    retry_policy=TRANSIENT_RETRY,
+    # On Celery, the heavy step has a queue of its own so operators can size its workers apart.
+    tags={"export/step": "render", QUEUE_TAG: RENDER_QUEUE},
+)
 def render_file(
     context: OpExecutionContext, plan: ExportPlan, chunks: list[ChunkRef], storage: ExportStorageResource
 ) -> RenderedFile:
@@ -31,7 +37,7 @@ def render_file(
     target = storage.get()
     render_context = RenderContext(plan.output_columns, request.format_options, plan.title, request.timezone)
     rows = 0
-    with permanent_errors_fail_fast(), target.open_write(key) as output:
+    with permanent_errors_fail_fast(plan, "render_file"), target.open_write(key) as output:
         with compressed(output.stream, request.compression) as stream:
             renderer = renderer_class(request.format)(stream, render_context)
             for chunk in sorted(chunks, key=lambda c: c.index):

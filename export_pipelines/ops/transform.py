@@ -4,7 +4,7 @@
 import pyarrow as pa
 from dagster import OpExecutionContext, Out, op
 
-from export_pipelines.ops.common import TRANSIENT_RETRY
+from export_pipelines.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
 from export_pipelines.plan import ChunkRef, ExportPlan, staging_prefix
 from export_pipelines.resources import ExportStorageResource
 from export_pipelines.staging import read_chunk, write_chunk
@@ -30,7 +30,8 @@ def transform_chunk(
 ) -> ChunkRef:
     """Shape one chunk (see ``shape_table``) and stage it for rendering; the raw chunk is removed."""
     target = storage.get()
-    shaped = shape_table(read_chunk(target, chunk.key), plan)
+    with permanent_errors_fail_fast(plan, "transform_chunk"):
+        shaped = shape_table(read_chunk(target, chunk.key), plan)
     key = f"{staging_prefix(context.run_id)}/ready/chunk-{chunk.index:06d}.arrow"
     write_chunk(target, key, shaped)
     target.delete_prefix(chunk.key)

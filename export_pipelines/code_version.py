@@ -1,0 +1,45 @@
+"""Which code a step runs, so a worker still running an old deploy cannot pass for the new one.
+
+A Celery worker keeps the code it imported when it started. After a deploy, a step sent to a
+worker that was not restarted would run the old code and still report success. The first step
+records the launcher's code version in the plan; every later step compares it with its own and
+fails, without retries, when they differ.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from functools import lru_cache
+from pathlib import Path
+
+CODE_VERSION_ENV = "EXPORT_CODE_VERSION"
+
+
+class CodeVersionMismatch(Exception):
+    """Raised when a step runs other code than the run started with."""
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """$EXPORT_CODE_VERSION (a release id) if set, else a hash of the package's source files."""
+    explicit = os.environ.get(CODE_VERSION_ENV)
+    if explicit:
+        return explicit
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*")):
+        if path.suffix in (".py", ".yaml") and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(package)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def check_code_version(expected: str, step: str) -> None:
+    """Raise CodeVersionMismatch when this process's code is not the run's."""
+    actual = code_version()
+    if actual != expected:
+        raise CodeVersionMismatch(
+            f"step {step} ran code version {actual} on {os.uname().nodename} (pid {os.getpid()}), "
+            f"but the run started with {expected}: restart the Celery workers after every deploy"
+        )
