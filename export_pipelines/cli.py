@@ -66,6 +66,11 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--limit", type=int, default=1000)
     audit.add_argument("--json", action="store_true", help="print a JSON array")
     audit.set_defaults(handler=_audit)
+
+    status = commands.add_parser("status", help="Celery queue lengths and queued runs, for autoscaling")
+    status.add_argument("--broker", help="Redis URL (default: $EXPORT_CELERY_BROKER_URL or redis://127.0.0.1:6379/0)")
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.set_defaults(handler=_status)
     return parser
 
 
@@ -155,6 +160,20 @@ def _audit(args) -> int:
         skipped = f"{r.skipped_rows:,}" if r.skipped_rows is not None else "-"
         print(f"{started:<20} {r.user or '-':<12} {r.dataset or '-':<10} {r.format or '-':<6} {r.status:<8} "
               f"{rows:>10} {skipped:>8}  {r.file_key or r.error or ''}")
+    return 0
+
+
+def _status(args) -> int:
+    from export_pipelines.launch import local_instance
+    from export_pipelines.status import status_report
+
+    report = status_report(local_instance(), args.broker)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        queues = ", ".join(f"{name}={depth}" for name, depth in (report["celery_queues"] or {}).items())
+        print(f"celery queues: {queues or report['broker']}")
+        print(f"queued runs: {report['queued_runs']}, running runs: {report['running_runs']}")
     return 0
 
 

@@ -1,9 +1,9 @@
 """Which code a step runs, so a worker still running an old deploy cannot pass for the new one.
 
 A Celery worker keeps the code it imported when it started. After a deploy, a step sent to a
-worker that was not restarted would run the old code and still report success. The first step
-records the launcher's code version in the plan; every later step compares it with its own and
-fails, without retries, when they differ.
+worker that was not restarted would run the old code and still report success. The process that
+orchestrates the run tags it with its code version before any step is sent; every step compares
+that tag with its own version and fails, without retries, when they differ.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 CODE_VERSION_ENV = "EXPORT_CODE_VERSION"
+CODE_VERSION_TAG = "export/code_version"
 
 
 class CodeVersionMismatch(Exception):

@@ -14,11 +14,12 @@ definition-time switch would make it build a different job from the launcher's.
 
 from __future__ import annotations
 
-from dagster import Field, Selector, Shape, executor, in_process_executor, multiprocess_executor
+from dagster import Executor, Field, Selector, Shape, executor, in_process_executor, multiprocess_executor
 from dagster._core.definitions.executor_definition import multiple_process_executor_requirements
 from dagster_celery import celery_executor
 
 from export_pipelines.celery_settings import CELERY_EXTRA_CONFIG, prepare_celery_config
+from export_pipelines.code_version import CODE_VERSION_TAG, code_version
 
 _MODES = {"in_process": in_process_executor, "multiprocess": multiprocess_executor, "celery": celery_executor}
 
@@ -49,4 +50,28 @@ def export_executor(init_context):
     if mode == "celery":
         mode_config = prepare_celery_config(mode_config)
     definition = _MODES[mode]
-    return definition.executor_creation_fn(init_context._replace(executor_def=definition, executor_config=mode_config))
+    inner = definition.executor_creation_fn(init_context._replace(executor_def=definition, executor_config=mode_config))
+    return CodeVersionTaggingExecutor(inner)
+
+
+class CodeVersionTaggingExecutor(Executor):
+    """Tags the run with the orchestrating process's code version before any step starts.
+
+    Steps compare the tag with their own code (see ``code_version``), which is how a Celery worker
+    still running the previous deploy is caught instead of quietly running old code.
+    """
+
+    def __init__(self, inner: Executor):
+        self._inner = inner
+
+    @property
+    def retries(self):
+        return self._inner.retries
+
+    @property
+    def step_dependency_config(self):
+        return self._inner.step_dependency_config
+
+    def execute(self, plan_context, execution_plan):
+        plan_context.instance.add_run_tags(plan_context.run_id, {CODE_VERSION_TAG: code_version()})
+        yield from self._inner.execute(plan_context, execution_plan)

@@ -25,7 +25,6 @@ class ExportPlan:
     file_extension: str
     matching_rows: int
     visible_rows: int
-    code_version: str = ""
 
     @property
     def skipped_rows(self) -> int:

@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import sqlalchemy as sa
 
 from export_pipelines.catalog import Catalog, DatasetSpec
-from export_pipelines.code_version import code_version
 from export_pipelines.errors import ExportRequestError, RowLimitExceeded
 from export_pipelines.formats import renderer_class
 from export_pipelines.formats.compression import SUFFIXES
@@ -65,7 +64,6 @@ def plan_export(request: ExportRequest, catalog: Catalog, connection: sa.Connect
         file_extension=renderer.extension + SUFFIXES[request.compression],
         matching_rows=int(matching),
         visible_rows=int(visible),
-        code_version=code_version(),
     )
 
 

@@ -30,6 +30,8 @@ class RenderContext:
     options: dict[str, Any] = field(default_factory=dict)
     title: str = ""
     timezone: str = "UTC"
+    export_id: str = ""
+    filters: tuple[str, ...] = ()
 
 
 class Renderer(ABC):
@@ -68,6 +70,13 @@ class Renderer(ABC):
     @classmethod
     def validate_settings(cls, settings: dict[str, Any]) -> None:
         """Check option values; raise ExportRequestError naming ``format_options.<name>``."""
+
+    @classmethod
+    def check_columns(cls, settings: dict[str, Any], columns: tuple[ColumnSpec, ...]) -> None:
+        """Check settings that depend on the output columns (``check_options`` never sees them).
+
+        Called by validation once the columns are known, so a mismatch fails before a row is read.
+        """
 
     @abstractmethod
     def write(self, table: pa.Table) -> None:

@@ -28,7 +28,7 @@ def collect_chunks(
     key_index = query.fetched_columns.index(query.dataset.key)
     target = storage.get()
     after, index, total = None, 0, 0
-    with permanent_errors_fail_fast(plan, "collect_chunks"), source.connect() as connection:
+    with permanent_errors_fail_fast(context), source.connect() as connection:
         dialect = connection.dialect.name
         while True:
             table = fetch_chunk(connection, query.chunk_statement(dialect, size, after), schema)

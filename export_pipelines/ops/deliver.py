@@ -30,7 +30,7 @@ def upload_file(
     Its output metadata (rows, skipped rows, bytes, file key, sha256, expiry) is the audit record.
     """
     target = storage.get()
-    with permanent_errors_fail_fast(plan, "upload_file"):
+    with permanent_errors_fail_fast(context):
         stored = target.copy(rendered.key, final_key(plan, context.run_id, rendered.file_name))
     target.delete_prefix(staging_prefix(context.run_id))
     expires_at = datetime.now(UTC) + timedelta(days=limits.retention())

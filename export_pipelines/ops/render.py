@@ -35,9 +35,16 @@ def render_file(
     name = export_file_name(plan, datetime.now(UTC))
     key = f"{staging_prefix(context.run_id)}/{name}"
     target = storage.get()
-    render_context = RenderContext(plan.output_columns, request.format_options, plan.title, request.timezone)
+    render_context = RenderContext(
+        plan.output_columns,
+        request.format_options,
+        plan.title,
+        request.timezone,
+        export_id=context.run_id,
+        filters=plan.filter_descriptions(),
+    )
     rows = 0
-    with permanent_errors_fail_fast(plan, "render_file"), target.open_write(key) as output:
+    with permanent_errors_fail_fast(context), target.open_write(key) as output:
         with compressed(output.stream, request.compression) as stream:
             renderer = renderer_class(request.format)(stream, render_context)
             for chunk in sorted(chunks, key=lambda c: c.index):

@@ -30,7 +30,7 @@ def transform_chunk(
 ) -> ChunkRef:
     """Shape one chunk (see ``shape_table``) and stage it for rendering; the raw chunk is removed."""
     target = storage.get()
-    with permanent_errors_fail_fast(plan, "transform_chunk"):
+    with permanent_errors_fail_fast(context):
         shaped = shape_table(read_chunk(target, chunk.key), plan)
     key = f"{staging_prefix(context.run_id)}/ready/chunk-{chunk.index:06d}.arrow"
     write_chunk(target, key, shaped)

@@ -24,7 +24,7 @@ def validate_request(
     finds it. A bad request fails here, without retries, naming the field and what is allowed.
     """
     _tag_run(context, config.run_tags())
-    with permanent_errors_fail_fast(), source.connect() as connection:
+    with permanent_errors_fail_fast(context), source.connect() as connection:
         plan = plan_export(config, catalog.load(), connection, limits.row_cap())
     context.add_output_metadata(
         {
