@@ -80,11 +80,14 @@ def _run_events(instance: DagsterInstance, run_id: str) -> tuple[dict, str | Non
     """Merge the recorded steps' output metadata (upload wins over validate) and find the failure reason."""
     metadata: dict = {}
     error = None
-    events = instance.all_logs(run_id, of_type={DagsterEventType.STEP_OUTPUT, DagsterEventType.STEP_FAILURE})
-    for entry in events:
+    kinds = {DagsterEventType.STEP_OUTPUT, DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE}
+    for entry in instance.all_logs(run_id, of_type=kinds):
         event = entry.dagster_event
         if event.event_type == DagsterEventType.STEP_FAILURE:
             error = error or _failure_reason(event)
+        elif event.event_type == DagsterEventType.RUN_FAILURE:
+            # A run that failed outside any step (executor start-up, for instance).
+            error = error or _run_failure_reason(event)
         elif event.step_key in _RECORDED_STEPS:
             for name, value in event.event_specific_data.metadata.items():
                 metadata[name] = getattr(value, "value", value)
@@ -95,6 +98,12 @@ def _failure_reason(event) -> str:
     data = event.event_specific_data
     described = data.user_failure_data.description if data.user_failure_data else None
     return f"{event.step_key}: {described or (data.error.message.strip() if data.error else 'failed')}"
+
+
+def _run_failure_reason(event) -> str:
+    data = event.event_specific_data
+    cause = data.error.message.strip() if data and data.error else ""
+    return f"run: {cause or event.message}"
 
 
 def _iso(timestamp: float | None) -> str | None:

@@ -60,7 +60,14 @@ def celery_app_config() -> dict:
         "task_default_queue": DEFAULT_QUEUE,
         "task_default_priority": 5,
         "broker_connection_retry_on_startup": True,
-        "broker_transport_options": {"visibility_timeout": visibility, "max_retries": 3},
+        "broker_transport_options": {
+            "visibility_timeout": visibility,
+            # Sweep for abandoned tasks often enough that a dead worker's step is back in the queue
+            # about one visibility timeout after it died (kombu's default sweep is every ~100 s).
+            "unacked_restore_interval": max(1, min(10, visibility // 5)),
+            "unacked_restore_throttle": 1,
+            "max_retries": 3,
+        },
         "result_backend_transport_options": {"visibility_timeout": visibility},
     }
 
@@ -81,16 +88,20 @@ def wait_for_workers(broker: str, backend: str, seconds: float, queues: tuple[st
 
     app = Celery("export_pipelines_probe", broker=broker, backend=backend)
     deadline = time.monotonic() + seconds
+    problem = ""
     try:
         while True:
-            consumers = queue_consumers(app)
+            try:
+                consumers = queue_consumers(app)
+            except Exception as error:  # a broker restarting or out of reach: keep asking until the deadline
+                consumers, problem = {}, f" (last broker error: {error})"
             missing = [queue for queue in queues if not consumers.get(queue)]
             if not missing:
                 return consumers
             if time.monotonic() >= deadline:
                 raise NoCeleryWorkers(
-                    f"no Celery worker consumes queue(s) {', '.join(missing)} on {_safe(broker)} after {seconds:g} s; "
-                    f"start one with: celery -A export_pipelines.celery_app worker -Q {','.join(QUEUES)}"
+                    f"no Celery worker consumes queue(s) {', '.join(missing)} on {_safe(broker)} after {seconds:g} s"
+                    f"{problem}; start one with: celery -A export_pipelines.celery_app worker -Q {','.join(QUEUES)}"
                 )
             time.sleep(1)
     finally:

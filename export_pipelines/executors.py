@@ -64,6 +64,10 @@ class CodeVersionTaggingExecutor(Executor):
     def __init__(self, inner: Executor):
         self._inner = inner
 
+    def __getattr__(self, name):
+        # The Celery loop reads executor-specific attributes (app_args) from the job's executor.
+        return getattr(self._inner, name)
+
     @property
     def retries(self):
         return self._inner.retries

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from export_pipelines_tests.services import port_open, unavailable
 
-pytest_plugins = ["export_pipelines_tests.smtp_server"]
+pytest_plugins = ["export_pipelines_tests.smtp_server", "export_pipelines_tests.redis_server"]
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "EXPORT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -18,24 +18,37 @@ POSTGRES_ADMIN_URL = os.environ.get(
 
 
 @pytest.fixture(scope="session")
-def postgres_server_url():
-    """A throw-away PostgreSQL database on the local server, dropped at the end of the session."""
+def postgres_database():
+    """Factory: a throw-away PostgreSQL database per call, all dropped at the end of the session."""
     url = sa.make_url(POSTGRES_ADMIN_URL)
     if not port_open(url.host or "127.0.0.1", url.port or 5432):
         unavailable("PostgreSQL", f"nothing listens on {url.host}:{url.port}")
-    name = f"export_test_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    created = []
+
+    def create(purpose: str = "test") -> str:
+        name = f"export_{purpose}_{uuid.uuid4().hex[:10]}"
+        try:
+            with admin.connect() as connection:
+                connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        except sa.exc.OperationalError as error:
+            unavailable("PostgreSQL", f"cannot create a test database: {error}")
+        created.append(name)
+        return url.set(database=name).render_as_string(hide_password=False)
+
     try:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as error:
-        unavailable("PostgreSQL", f"cannot create a test database: {error}")
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
+        yield create
     finally:
         with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            for name in created:
+                connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url(postgres_database):
+    """A throw-away PostgreSQL database on the local server for source data."""
+    return postgres_database("source")
 
 
 @pytest.fixture

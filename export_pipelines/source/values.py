@@ -7,6 +7,7 @@ the expected form, and are then bound as query parameters.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
@@ -40,16 +41,25 @@ def coerce_value(column: ColumnSpec, value, field: str, tz: ZoneInfo):
     return converted
 
 
+_BIGINT = range(-(2**63), 2**63)
+
+
 def _integer(value, _tz):
     if isinstance(value, bool):
         return None
     if isinstance(value, float) and not value.is_integer():
         return None
-    return int(str(value).strip()) if not isinstance(value, (int, float)) else int(value)
+    number = int(str(value).strip()) if not isinstance(value, (int, float)) else int(value)
+    # Beyond BIGINT the drivers fail at query time (OverflowError, DataError) instead of naming the field.
+    return number if number in _BIGINT else None
 
 
 def _float(value, _tz):
-    return None if isinstance(value, bool) else float(value)
+    if isinstance(value, bool):
+        return None
+    number = float(value)
+    # NaN compares differently per dialect (SQLite binds it as NULL, PostgreSQL sorts it above every number).
+    return number if math.isfinite(number) else None
 
 
 def _decimal(value, _tz):

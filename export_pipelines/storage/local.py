@@ -24,8 +24,16 @@ class LocalStorage(Storage):
 
     @classmethod
     def from_url(cls, url: str) -> LocalStorage:
-        path = unquote(urlparse(url).path) if url.startswith("file://") else url
-        return cls(path)
+        if not url.startswith("file://"):
+            return cls(url)
+        parsed = urlparse(url)
+        # file://var/exports parses as host 'var', path '/exports': refuse it rather than write to /exports.
+        if parsed.netloc not in ("", "localhost"):
+            raise ValueError(
+                f"storage URL {url!r}: a file URL needs an absolute path, such as file:///srv/exports "
+                "(three slashes); use a plain path for a relative folder"
+            )
+        return cls(unquote(parsed.path))
 
     def path(self, key: str) -> Path:
         return self.root.joinpath(*check_key(key).split("/"))

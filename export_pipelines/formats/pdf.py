@@ -1,0 +1,63 @@
+"""PDF: a paginated report drawn with reportlab, styled by a YAML template (see export_pipelines.reports).
+
+Rows are drawn onto the canvas as chunks arrive, one page at a time; "Page N of M" and the row
+count are PDF forms filled in at the end, so nothing waits for the whole data set.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from export_pipelines.errors import ExportRequestError
+from export_pipelines.formats.base import Renderer
+from export_pipelines.reports.document import PdfReport, report_facts
+from export_pipelines.reports.template import ReportTemplate, TemplateError, load_template
+
+
+class PdfRenderer(Renderer):
+    """A PDF report: title, generation time and filters first, the table with its header on every page,
+    "Page N of M" and the export id in the footer, optional totals; landscape when the columns need it."""
+
+    name = "pdf"
+    extension = "pdf"
+    media_type = "application/pdf"
+    options = {
+        "template": (
+            "default",
+            "Report template: a shipped name such as 'default', a name in $EXPORT_REPORT_TEMPLATE_DIR, "
+            "or a path to a template YAML file in that folder.",
+        ),
+    }
+
+    @classmethod
+    def validate_settings(cls, settings):
+        cls.template(settings)
+
+    @classmethod
+    def check_columns(cls, settings, columns):
+        try:
+            cls.template(settings).check_columns(tuple(columns))
+        except TemplateError as error:
+            raise ExportRequestError("format_options.template", str(error)) from None
+
+    @staticmethod
+    def template(settings) -> ReportTemplate:
+        """Load and check the template the settings name; errors name ``format_options.template``."""
+        try:
+            return load_template(settings["template"])
+        except TemplateError as error:
+            raise ExportRequestError("format_options.template", str(error)) from None
+
+    def __init__(self, stream, context):
+        super().__init__(stream, context)
+        self.check_columns(self.settings, context.columns)  # again: a template file may have changed
+        facts = report_facts(context.title, context.timezone, context.export_id, context.filters,
+                             getattr(context, "user", ""))
+        self._report = PdfReport(stream, self.template(self.settings), context.columns, facts)
+        self.pages = 0
+
+    def write(self, table: pa.Table) -> None:
+        self._report.add(table)
+
+    def close(self) -> None:
+        self.pages = self._report.close()

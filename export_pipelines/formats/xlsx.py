@@ -1,0 +1,280 @@
+"""Excel (.xlsx) written with XlsxWriter's constant_memory mode: typed cells, one row in memory.
+
+XlsxWriter, not openpyxl's write-only mode: on 100,000 orders rows it renders about twice as
+fast in the same flat memory (benchmarks/xlsx_bench.py prints the figures). Each row goes to a
+temporary file as soon as the next one starts; the workbook is zipped into the stream at close.
+
+What the cells hold:
+
+- integers, floats and decimals are numbers. A decimal goes through its exact text, so the cell
+  holds the double nearest to it (1234.50 reads back as 1234.5, 19.99 as 19.99) and shows
+  ``scale`` decimals. Excel keeps 15 significant digits: an integer or decimal with more is
+  written as its exact text rather than rounded unseen. NaN and infinities, which Excel cannot
+  hold, give empty cells (as JSON's null).
+- dates and timestamps are Excel dates with a date number format. Excel has no time zones: a
+  timestamp is the wall-clock time of the request's zone (the zone its Arrow column carries),
+  truncated to the millisecond, Excel's resolution. The zone is named in the header ("Created at
+  (Europe/Berlin)"), whatever the number format, and in the workbook's custom property "Time
+  zone". In the hour a zone falls back, two instants share one wall-clock time; CSV and JSON keep
+  the offset. Dates before 1900-03-01 (Excel's 1900 leap-year bug) or after 9999 are ISO text.
+- booleans are TRUE/FALSE cells. NULL is no cell at all; the empty string is a text cell holding
+  "" (Excel shows both empty, but ISBLANK() and COUNTA() tell them apart, and openpyxl reads None
+  and '').
+- text is only ever text, never a formula; with ``formula_guard`` text starting with = + - @ also
+  gets Excel's quote prefix, so editing the cell in Excel does not turn it into a formula. Text
+  longer than an Excel cell holds (32,767 characters) fails the export instead of being cut.
+
+Layout: one sheet per ``max_rows_per_sheet`` data rows, named after the export title, each with
+a bold, frozen header row, an autofilter over its rows and column widths measured on the first
+rows of the export. The same rows give the same bytes: the workbook's creation date is fixed.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import datetime
+from decimal import Decimal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import xlsxwriter
+
+from export_pipelines.errors import ExportRequestError
+from export_pipelines.formats.base import Renderer, require_choice
+from export_pipelines.formats.xlsx_layout import (
+    EXCEL_COLUMNS,
+    EXCEL_ROWS,
+    ColumnWidths,
+    header_text,
+    number_format,
+    require_date_format,
+    sheet_name,
+)
+
+EPOCH_SERIAL = 25_569  # 1970-01-01 in Excel's 1900 date system
+FIRST_SERIAL, END_SERIAL = 61, 2_958_466  # 1900-03-01 up to 10000-01-01
+EXACT_DIGITS = 15  # significant digits Excel keeps
+MAX_TEXT = 32_767  # UTF-16 units in one cell
+FORMULA_TRIGGERS = frozenset("=+-@")
+CREATED = datetime(1980, 1, 1)  # the zip format's epoch: a fixed date keeps the bytes repeatable
+
+
+class XlsxRenderer(Renderer):
+    """An Excel workbook: typed cells, a bold frozen header, autofilters, sheets of up to a million rows."""
+
+    name = "xlsx"
+    extension = "xlsx"
+    media_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    options = {
+        "header_style": (
+            "label",
+            "Header text: 'label' (catalog labels; timestamp columns name their time zone) or 'name' (column names).",
+        ),
+        "max_rows_per_sheet": (
+            EXCEL_ROWS - 1,
+            f"Data rows per sheet, 1 to {EXCEL_ROWS - 1:,}; more continue on a new sheet with the header repeated.",
+        ),
+        "formula_guard": (
+            True,
+            "Give text starting with = + - @ Excel's quote prefix, so editing it in Excel never makes it a "
+            "formula. Text is never written as a formula either way.",
+        ),
+        "date_format": ("yyyy-mm-dd", "Excel number format of date cells."),
+        "timestamp_format": (
+            "yyyy-mm-dd hh:mm:ss.000",
+            "Excel number format of timestamp cells (wall-clock time in the request's time zone). "
+            "Excel rounds to what it shows: without .000, 23:59:59.999 shows as the next day.",
+        ),
+    }
+
+    @classmethod
+    def validate_settings(cls, settings):
+        require_choice(settings, "header_style", ("label", "name"))
+        require_choice(settings, "formula_guard", (True, False))
+        limit = settings["max_rows_per_sheet"]
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit < EXCEL_ROWS:
+            allowed = f"a whole number, 1 to {EXCEL_ROWS - 1:,}"
+            raise ExportRequestError("format_options.max_rows_per_sheet", f"{limit!r} is not valid", allowed)
+        require_date_format(settings, "date_format")
+        require_date_format(settings, "timestamp_format")
+
+    @classmethod
+    def check_columns(cls, settings, columns):
+        if len(columns) > EXCEL_COLUMNS:
+            raise ExportRequestError(
+                "columns", f"{len(columns):,} columns do not fit on an Excel sheet", f"at most {EXCEL_COLUMNS:,}"
+            )
+
+    def __init__(self, stream, context):
+        super().__init__(stream, context)
+        self.check_columns(self.settings, context.columns)
+        # Row data waits in temporary files until close; the folder goes even if the run fails.
+        self._folder = tempfile.TemporaryDirectory(prefix="export-xlsx-")
+        self._book = xlsxwriter.Workbook(
+            _WriteOnly(stream), {"constant_memory": True, "tmpdir": self._folder.name, "use_zip64": True}
+        )
+        self._book.set_properties(
+            {"title": context.title, "created": CREATED, "comments": f"Times are local times in {context.timezone}."}
+        )
+        self._book.set_custom_property("Time zone", context.timezone)
+        self._header_format = self._book.add_format({"bold": True})
+        self._guard_format = self._book.add_format({"quote_prefix": True})
+        self._formats = [self._format(number_format(column, self.settings)) for column in context.columns]
+        self._headers = [header_text(c, self.settings["header_style"], context.timezone) for c in context.columns]
+        self._widths = ColumnWidths(context.columns, self._headers, self.settings)
+        self._sheets: list = []
+        self._sheet_rows: list[int] = []
+
+    def _format(self, code: str | None):
+        return self._book.add_format({"num_format": code}) if code else None
+
+    def write(self, table: pa.Table) -> None:
+        self._widths.sample(table)
+        limit = self.settings["max_rows_per_sheet"]
+        start = 0
+        while start < table.num_rows:
+            if not self._sheets or self._sheet_rows[-1] == limit:
+                self._add_sheet()
+            take = min(table.num_rows - start, limit - self._sheet_rows[-1])
+            self._write_rows(table.slice(start, take))
+            start += take
+
+    def close(self) -> None:
+        if not self._sheets:  # no rows at all: still a workbook with its header
+            self._add_sheet()
+        widths = self._widths.final()
+        for sheet, rows in zip(self._sheets, self._sheet_rows):
+            sheet.autofilter(0, 0, rows, len(widths) - 1)
+            for index, width in enumerate(widths):
+                sheet.set_column(index, index, round(width, 1))
+        self._book.close()
+        self._folder.cleanup()
+
+    def _add_sheet(self) -> None:
+        sheet = self._book.add_worksheet(sheet_name(self.context.title, len(self._sheets) + 1))
+        sheet.freeze_panes(1, 0)
+        for index, text in enumerate(self._headers):
+            sheet.write_string(0, index, text, self._header_format)
+        self._sheets.append(sheet)
+        self._sheet_rows.append(0)
+
+    def _write_rows(self, table: pa.Table) -> None:
+        sheet = self._sheets[-1]
+        writers, columns = [], []
+        for index, column in enumerate(self.context.columns):
+            write, values = self._cells(sheet, column, table.column(index))
+            writers.append((index, write, self._formats[index]))
+            columns.append(values)
+        row = self._sheet_rows[-1] + 1
+        # The one loop that runs per cell: everything above it is done once per column.
+        for values in zip(*columns):
+            for (index, write, cell_format), value in zip(writers, values):
+                if value is not None:
+                    write(row, index, value, cell_format)
+            row += 1
+        self._sheet_rows[-1] += table.num_rows
+
+    def _cells(self, sheet, column, array: pa.ChunkedArray):
+        """The writer method for ``column`` in this chunk and its cell values, as a list."""
+        if column.type == "string":
+            longest = _longest_text(array)
+            if longest > MAX_TEXT:
+                raise ExportRequestError(
+                    "format",
+                    f"column {column.name!r} holds a text of {longest:,} characters; an Excel cell holds {MAX_TEXT:,}",
+                    "csv, json or jsonl keep such texts whole",
+                )
+            guarded = self.settings["formula_guard"] and pc.any(pc.match_substring_regex(array, r"^[=+\-@]")).as_py()
+            return (_guarded_text(sheet, self._guard_format) if guarded else sheet.write_string), array.to_pylist()
+        if column.type == "boolean":
+            return sheet.write_boolean, array.to_pylist()
+        values, with_text = excel_numbers(array)
+        return (_number_or_text(sheet) if with_text else sheet.write_number), values
+
+
+def excel_numbers(array: pa.ChunkedArray) -> tuple[list, bool]:
+    """Cell values of a number, date or timestamp column, and whether any had to be exact text.
+
+    Conversions are vectorised; only the rare values Excel would change are looked at one by one.
+    """
+    kind = array.type
+    if pa.types.is_floating(kind):
+        return pc.if_else(pc.is_finite(array), array, pa.scalar(None, kind)).to_pylist(), False
+    if pa.types.is_timestamp(kind):
+        local = pc.local_timestamp(array) if kind.tz else array
+        millis = pc.floor_temporal(local, unit="millisecond").cast(pa.timestamp("ms")).cast(pa.int64())
+        numbers = pc.add(pc.divide(millis.cast(pa.float64()), 86_400_000.0), float(EPOCH_SERIAL))
+        as_text = _outside(numbers, FIRST_SERIAL, END_SERIAL)
+        text = lambda: pc.strftime(local, format="%Y-%m-%d %H:%M:%S")  # noqa: E731
+    elif pa.types.is_date(kind):
+        numbers = pc.add(array.cast(pa.int32()).cast(pa.int64()), EPOCH_SERIAL)
+        as_text = _outside(numbers, FIRST_SERIAL, END_SERIAL)
+        text = lambda: array.cast(pa.string())  # noqa: E731
+    elif pa.types.is_decimal(kind):
+        exact = array.cast(pa.string())
+        numbers = exact.cast(pa.float64())  # parsing the text is exact; Arrow's direct cast can miss by one ulp
+        limit = Decimal(10) ** (EXACT_DIGITS - kind.scale)
+        as_text = _beyond(array, pa.scalar(limit, kind)) if kind.precision > EXACT_DIGITS else None
+        text = lambda: exact  # noqa: E731
+    else:
+        numbers = array
+        as_text = _beyond(array, 10**EXACT_DIGITS)
+        text = lambda: array.cast(pa.string())  # noqa: E731
+    values = numbers.to_pylist()
+    if as_text is None or not pc.any(as_text).as_py():
+        return values, False
+    texts = text()
+    for index in pc.indices_nonzero(as_text.combine_chunks()).to_pylist():
+        values[index] = texts[index].as_py()
+    return values, True
+
+
+def _longest_text(array: pa.ChunkedArray) -> int:
+    """The longest text in UTF-16 units, as Excel counts; only texts that could be too long are counted."""
+    lengths = pc.utf8_length(array)
+    if (pc.max(lengths).as_py() or 0) <= MAX_TEXT // 2:  # a character is at most two units
+        return 0
+    candidates = array.filter(pc.greater(lengths, MAX_TEXT // 2)).to_pylist()
+    return max(len(text.encode("utf-16-le")) // 2 for text in candidates)
+
+
+def _outside(serials, first: int, end: int):
+    return pc.or_(pc.less(serials, first), pc.greater_equal(serials, end))
+
+
+def _beyond(array, limit):
+    return pc.or_(pc.greater_equal(array, limit), pc.less_equal(array, pc.negate(limit)))
+
+
+def _number_or_text(sheet):
+    write_number, write_string = sheet.write_number, sheet.write_string
+
+    def write(row, col, value, cell_format):
+        if value.__class__ is str:
+            return write_string(row, col, value)
+        return write_number(row, col, value, cell_format)
+
+    return write
+
+
+def _guarded_text(sheet, guard_format):
+    write_string = sheet.write_string
+
+    def write(row, col, value, cell_format):
+        return write_string(row, col, value, guard_format if value[:1] in FORMULA_TRIGGERS else cell_format)
+
+    return write
+
+
+class _WriteOnly:
+    """The stream without seek or tell, so zipfile always streams (data descriptors): a gzip stream
+    claims to be seekable but cannot seek back, and storage streams cannot seek at all."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, data) -> int:
+        return self._stream.write(data)
+
+    def flush(self) -> None:
+        """Left to the stream's owner: flushing a gzip stream here would only add sync markers."""

@@ -1,0 +1,77 @@
+"""Cell text and totals for PDF reports, computed per column over a whole chunk (vectorised).
+
+Values are written exactly as the export holds them: decimals with all their digits, timestamps
+with their microseconds (when not zero) and the offset of the request's time zone, floats in
+their shortest round-trip form. NULL is an empty cell.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from export_pipelines.catalog import ColumnSpec
+
+
+def cell_texts(table: pa.Table, columns: tuple[ColumnSpec, ...]) -> list[list[str]]:
+    """One list of display strings per column, in column order."""
+    return [_display(table.column(column.name), column).to_pylist() for column in columns]
+
+
+def _display(array: pa.ChunkedArray, column: ColumnSpec) -> pa.ChunkedArray:
+    if column.type == "string":
+        text = array
+    elif column.type == "boolean":
+        text = pc.if_else(array, "Yes", "No")
+    elif column.type == "timestamp":
+        text = pc.strftime(array, format="%Y-%m-%d %H:%M:%S%z")  # %S carries the fraction
+        text = pc.replace_substring_regex(text, pattern=r"\.0{6}([+-])", replacement=r"\1")
+        text = pc.replace_substring_regex(text, pattern=r"([+-]\d\d)(\d\d)$", replacement=r" \1:\2")
+    else:  # integer, float, decimal, date: Arrow's own text is exact
+        text = array.cast(pa.string())
+    return pc.fill_null(text, "")
+
+
+def timestamp_text(moment) -> str:
+    """A Python datetime in the same form as the table's timestamps (for the first page)."""
+    text = moment.strftime("%Y-%m-%d %H:%M:%S%z")
+    return f"{text[:-5]} {text[-5:-2]}:{text[-2:]}"
+
+
+class Totals:
+    """Running sums of some columns: decimals and integers exactly (Decimal), floats as floats."""
+
+    def __init__(self, columns: tuple[ColumnSpec, ...], names: tuple[str, ...]):
+        self._columns = [column for column in columns if column.name in names]
+        self._sums: dict[str, Decimal | float | None] = {column.name: None for column in self._columns}
+
+    def __bool__(self) -> bool:
+        return bool(self._columns)
+
+    def add(self, table: pa.Table) -> None:
+        for column in self._columns:
+            array = table.column(column.name)
+            if column.type == "integer":  # via decimal: an int64 sum would overflow silently
+                array = array.cast(pa.decimal128(38, 0))
+            part = pc.sum(array).as_py()
+            if part is None:
+                continue
+            if column.type != "float":
+                part = Decimal(part)
+            previous = self._sums[column.name]
+            self._sums[column.name] = part if previous is None else previous + part
+
+    def texts(self) -> dict[str, str]:
+        """Column name -> the total as text ("" when every value was NULL)."""
+        result = {}
+        for column in self._columns:
+            total = self._sums[column.name]
+            if total is None:
+                result[column.name] = ""
+            elif column.type == "float":
+                result[column.name] = repr(total)
+            else:
+                result[column.name] = format(total, "f")
+        return result

@@ -1,0 +1,158 @@
+"""Page furniture: the header and footer bands of every page and the first page's summary.
+
+"Page N of M" and the row count are not known while pages stream out. Rather than keep every
+page in memory to stamp them at the end (reportlab's usual deferred-canvas recipe), each such
+placeholder is drawn as a reference to a PDF form XObject, and the forms are defined once, at
+the end, with the real numbers: memory stays flat however many pages there are. The text after
+a placeholder starts after room for ``DEFERRED_ROOM`` characters.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+
+from reportlab.lib.colors import Color
+from reportlab.lib.units import mm
+from reportlab.lib.utils import ImageReader
+from reportlab.pdfgen.canvas import Canvas
+
+from export_pipelines.reports.canvas_table import TextWriter
+from export_pipelines.reports.fonts import FontSet
+from export_pipelines.reports.layout import MARGIN, PageLayout
+from export_pipelines.reports.template import Band, ReportTemplate
+
+DEFERRED_ROOM = {"pages": "00000", "rows": "000,000,000"}
+LOGO_HEIGHT = 14 * mm
+_BAND_Y = 0.45 * MARGIN  # band baselines sit in the page margins
+
+
+@dataclass(frozen=True)
+class ReportFacts:
+    """What the header, footer and first page say besides the placeholders filled at the end."""
+
+    title: str
+    generated_at: str
+    export_id: str
+    timezone: str
+    filters: tuple[str, ...]
+    user: str = ""
+
+
+class Furniture:
+    """Draws bands and the first-page summary; ``finish`` defines the deferred numbers."""
+
+    def __init__(self, canvas: Canvas, fonts: FontSet, template: ReportTemplate, layout: PageLayout,
+                 facts: ReportFacts):
+        self._canvas, self._fonts, self._template, self._layout = canvas, fonts, template, layout
+        self._facts = facts
+        self._size = template.font_size
+        self._colour = template.colours["text"]
+        self._values = {"title": facts.title, "generated_at": facts.generated_at, "export_id": facts.export_id,
+                        "user": facts.user, "timezone": facts.timezone}
+        self._forms: dict[tuple[str, float], str] = {}
+
+    def start_page(self, page: int) -> float:
+        """Draw page ``page``'s bands (and the summary on page one); return where the table starts."""
+        layout = self._layout
+        writer = TextWriter(self._canvas, self._fonts, self._colour, self._size)
+        self._band(writer, self._template.header, layout.height - _BAND_Y - self._size, page)
+        self._band(writer, self._template.footer, _BAND_Y, page)
+        top = layout.top
+        if page == 1:
+            top = self._summary(writer, top)
+        writer.draw()
+        return top
+
+    def finish(self, pages: int, rows: int) -> None:
+        """Define every deferred number's form, now that the totals are known."""
+        values = {"pages": str(pages), "rows": f"{rows:,}"}
+        for (name, size), form in self._forms.items():
+            self._canvas.beginForm(form, lowerx=-size, lowery=-size, upperx=40 * size, uppery=2 * size)
+            writer = TextWriter(self._canvas, self._fonts, self._colour, size)
+            writer.line(0, 0, values[name], size=size)
+            writer.draw()
+            self._canvas.endForm()
+
+    # ---- pieces -------------------------------------------------------------------------------
+
+    def _band(self, writer: TextWriter, band: Band, y: float, page: int) -> None:
+        layout = self._layout
+        self._text(writer, band.left, layout.left, y, page, "left")
+        self._text(writer, band.center, (layout.left + layout.right) / 2, y, page, "center")
+        self._text(writer, band.right, layout.right, y, page, "right")
+
+    def _text(self, writer: TextWriter, pattern: str, x: float, y: float, page: int, align: str,
+              size: float | None = None, bold: bool = False) -> None:
+        """Draw a template text; {pages} and {rows} become forms filled in by ``finish``."""
+        if not pattern:
+            return
+        size = size or self._size
+        pieces: list[tuple[str, str]] = []  # ("text", words) or ("form", placeholder)
+        for literal, name, _, _ in string.Formatter().parse(pattern):
+            if literal:
+                pieces.append(("text", literal))
+            if name in DEFERRED_ROOM:
+                pieces.append(("form", name))
+            elif name is not None:
+                pieces.append(("text", str(page) if name == "page" else self._values.get(name, "")))
+        widths = [self._fonts.width(value, size, bold) if kind == "text" else
+                  self._fonts.width(DEFERRED_ROOM[value], size) for kind, value in pieces]
+        total = sum(widths)
+        x -= total if align == "right" else total / 2 if align == "center" else 0
+        for (kind, value), width in zip(pieces, widths):
+            if kind == "text":
+                writer.line(x, y, value, bold=bold, size=size)
+            else:
+                self._canvas.saveState()
+                self._canvas.translate(x, y)
+                self._canvas.doForm(self._form(value, size))
+                self._canvas.restoreState()
+            x += width
+
+    def _form(self, name: str, size: float) -> str:
+        return self._forms.setdefault((name, size), f"rpt_{name}_{len(self._forms)}")
+
+    def _summary(self, writer: TextWriter, top: float) -> float:
+        """Logo, title, generation time, row count and filters; return the y below them."""
+        layout, size, facts = self._layout, self._size, self._facts
+        room = layout.right - layout.left
+        if self._template.logo is not None:
+            image = ImageReader(str(self._template.logo))
+            width, height = image.getSize()
+            logo_width = LOGO_HEIGHT * width / height
+            self._canvas.drawImage(image, layout.right - logo_width, top - LOGO_HEIGHT, logo_width, LOGO_HEIGHT,
+                                   mask="auto")
+            room -= logo_width + 4 * mm
+        title_size = size * 2
+        y = top - title_size
+        title = self._template.title
+        if any(f"{{{name}}}" in title for name in DEFERRED_ROOM):  # one line: forms cannot wrap
+            self._text(writer, title, layout.left, y, 1, "left", size=title_size, bold=True)
+        else:
+            lines = self._fonts.wrap(self._fill(title), room, title_size, bold=True)
+            for index, (line, _) in enumerate(lines):
+                writer.line(layout.left, y - index * title_size * 1.2, line, bold=True, size=title_size)
+            y -= (len(lines) - 1) * title_size * 1.2
+        y -= size * 2.5
+        info_size = size * 1.15
+        lines = [f"Generated: {facts.generated_at}", f"Time zone: {facts.timezone}", "Rows: {rows}"]
+        if facts.user:
+            lines.append(f"Requested by: {facts.user}")
+        lines += [f"Filter: {text}" for text in facts.filters] or ["Filters: none"]
+        for text in lines:
+            if text == "Rows: {rows}":
+                self._text(writer, text, layout.left, y, 1, "left", size=info_size)
+                y -= info_size * 1.3
+                continue
+            for line, _ in self._fonts.wrap(text, room, info_size):
+                writer.line(layout.left, y, line, size=info_size)
+                y -= info_size * 1.3
+        if self._template.logo is not None:
+            y = min(y, top - LOGO_HEIGHT)
+        return y - size * 1.5
+
+    def _fill(self, pattern: str) -> str:
+        """A template text with its known placeholders filled and deferred ones left as they are."""
+        values = {**self._values, "page": "1", "pages": "{pages}", "rows": "{rows}"}
+        return pattern.format_map(values)

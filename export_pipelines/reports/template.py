@@ -1,0 +1,308 @@
+"""Report templates: a YAML file that says how a PDF report looks, checked field by field.
+
+A template only overrides what it names; everything else comes from ``templates/default.yaml``,
+which also documents every field. Mistakes are reported with the YAML path of the field
+(``colours.grid: ...``, ``totals[0]: ...``) before any row is read.
+
+A request names a template by ``format_options.template``: the name of a shipped template, of a
+template in ``$EXPORT_REPORT_TEMPLATE_DIR``, or a path inside one of those two folders. Requests
+may not point at arbitrary files of the server: a template and the logo and fonts it names must
+live in an allowed folder. ``load_template(..., trusted=True)`` lifts that for a local author.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import string
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from reportlab.lib.colors import Color, HexColor
+from reportlab.lib.utils import ImageReader
+
+from export_pipelines.catalog import ColumnSpec
+from export_pipelines.reports.fonts import FontError, register_face, resolve_font
+
+TEMPLATE_DIR_ENV = "EXPORT_REPORT_TEMPLATE_DIR"
+SHIPPED_DIR = Path(str(resources.files("export_pipelines.reports").joinpath("templates")))
+PLACEHOLDERS = ("title", "generated_at", "export_id", "page", "pages", "rows", "user", "timezone")
+SUMMABLE = ("integer", "float", "decimal")
+_FIELDS = {
+    "": ("title", "logo", "page", "fonts", "colours", "header", "footer", "columns", "totals", "totals_label"),
+    "page": ("size", "orientation"),
+    "fonts": ("regular", "bold", "fallbacks", "size"),
+    "colours": ("header_background", "header_text", "zebra", "grid", "text"),
+    "header": ("left", "center", "right"),
+    "footer": ("left", "center", "right"),
+    "column": ("label", "width", "align"),
+}
+_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+_HEX = re.compile(r"^#(?:[0-9A-Fa-f]{3}|[0-9A-Fa-f]{6})$")
+
+
+class TemplateError(ValueError):
+    """A template that cannot be used; the message starts with the YAML field at fault."""
+
+
+@dataclass(frozen=True)
+class Band:
+    """Text at the left, centre and right of the page header or footer (placeholders allowed)."""
+
+    left: str = ""
+    center: str = ""
+    right: str = ""
+
+
+@dataclass(frozen=True)
+class ColumnStyle:
+    label: str | None = None
+    width_mm: float | None = None
+    align: str | None = None
+
+
+@dataclass(frozen=True)
+class ReportTemplate:
+    """A checked template: every path resolved, every colour parsed, every font registered."""
+
+    source: str
+    title: str
+    logo: Path | None
+    page_size: str
+    orientation: str
+    regular_font: Path
+    bold_font: Path | None
+    fallback_fonts: tuple[Path, ...]
+    font_size: float
+    colours: dict[str, Color | None]
+    header: Band
+    footer: Band
+    columns: dict[str, ColumnStyle] = field(default_factory=dict)
+    totals: tuple[str, ...] = ()
+    totals_label: str = "Total"
+
+    def check_columns(self, columns: tuple[ColumnSpec, ...]) -> None:
+        """Refuse totals on columns the export lacks or cannot sum; column styles are optional hints."""
+        by_name = {column.name: column for column in columns}
+        for index, name in enumerate(self.totals):
+            where = f"totals[{index}]"
+            if name not in by_name:
+                raise TemplateError(f"{where}: column {name!r} is not a column of the export "
+                                    f"(allowed: {', '.join(by_name)})")
+            if by_name[name].type not in SUMMABLE:
+                raise TemplateError(f"{where}: column {name!r} is {by_name[name].type}; only "
+                                    f"{', '.join(SUMMABLE)} columns can be summed")
+
+
+def load_template(spec: str, trusted: bool = False) -> ReportTemplate:
+    """Find, read and check the template ``spec`` (a name or a path); raise TemplateError."""
+    path, root = _locate(spec, trusted)
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        # The problem only, never the offending line: a template path must not leak file contents.
+        raise TemplateError(f"{spec!r} is not valid YAML{where}: {getattr(error, 'problem', None) or error}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise TemplateError(f"{spec!r} cannot be read: {error}") from None
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        raise TemplateError(f"{spec!r} must be a mapping of template fields")
+    return parse_template(document, str(path), path.parent, root)
+
+
+def parse_template(document: dict, source: str, base_dir: Path, root: Path | None) -> ReportTemplate:
+    """Check ``document`` over the defaults; relative paths are read from ``base_dir``.
+
+    With ``root`` set, the logo and font files must be inside it.
+    """
+    _refuse_unknown(document, "")
+    merged = _merge(_default_document(), document)
+    page, fonts, colours = merged["page"], merged["fonts"], merged["colours"]
+    for section in ("page", "fonts", "colours", "header", "footer"):
+        _refuse_unknown(merged[section], section)
+    size = _choice(page["size"], "page.size", ("A4", "Letter"))
+    orientation = _choice(page["orientation"], "page.orientation", ("portrait", "landscape", "auto"))
+    font_size = merged["fonts"]["size"]
+    if isinstance(font_size, bool) or not isinstance(font_size, (int, float)) or not 5 <= font_size <= 14:
+        raise TemplateError(f"fonts.size: {font_size!r} is not valid (allowed: a number from 5 to 14)")
+    fallbacks = fonts["fallbacks"] or []
+    if not isinstance(fallbacks, list):
+        raise TemplateError("fonts.fallbacks: must be a list of font names or .ttf/.ttc paths")
+    return ReportTemplate(
+        source=source,
+        title=_text(merged["title"], "title"),
+        logo=_logo(merged["logo"], base_dir, root),
+        page_size=size,
+        orientation=orientation,
+        regular_font=_font(fonts["regular"], "fonts.regular", base_dir, root),
+        bold_font=_font(fonts["bold"], "fonts.bold", base_dir, root) if fonts["bold"] else None,
+        fallback_fonts=tuple(_font(f, f"fonts.fallbacks[{i}]", base_dir, root) for i, f in enumerate(fallbacks)),
+        font_size=float(font_size),
+        colours={name: _colour(value, f"colours.{name}", name == "zebra") for name, value in colours.items()},
+        header=Band(**{k: _text(v or "", f"header.{k}") for k, v in merged["header"].items()}),
+        footer=Band(**{k: _text(v or "", f"footer.{k}") for k, v in merged["footer"].items()}),
+        columns=_column_styles(merged["columns"] or {}),
+        totals=_totals(merged["totals"] or []),
+        totals_label=_plain(merged["totals_label"] or "", "totals_label"),
+    )
+
+
+@lru_cache(maxsize=1)
+def _default_document() -> dict:
+    return yaml.safe_load((SHIPPED_DIR / "default.yaml").read_text(encoding="utf-8"))
+
+
+def _merge(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = {**base[key], **value} if isinstance(base.get(key), dict) and isinstance(value, dict) else value
+    return merged
+
+
+def _locate(spec: Any, trusted: bool) -> tuple[Path, Path | None]:
+    """The template file and the folder its files must stay in (None when trusted)."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise TemplateError(f"{spec!r} is not a template name or path")
+    custom = os.environ.get(TEMPLATE_DIR_ENV)
+    roots = [SHIPPED_DIR] + ([Path(custom).resolve()] if custom else [])
+    if _NAME.match(spec):
+        for root in roots:
+            if (root / f"{spec}.yaml").is_file():
+                return root / f"{spec}.yaml", None if trusted else root
+        shipped = sorted(p.stem for p in SHIPPED_DIR.glob("*.yaml"))
+        raise TemplateError(f"no template named {spec!r} (shipped: {', '.join(shipped)}; "
+                            f"more can be added in ${TEMPLATE_DIR_ENV})")
+    path = Path(spec).expanduser().resolve()
+    if path.suffix.lower() not in (".yaml", ".yml"):
+        raise TemplateError(f"{spec!r}: a template path must end in .yaml or .yml")
+    root = None if trusted else next((r for r in roots if path.is_relative_to(r)), None)
+    if not trusted and root is None:
+        raise TemplateError(f"{spec!r} is outside the template folders; put it in ${TEMPLATE_DIR_ENV} "
+                            f"({custom or 'not set'}) or use a shipped template's name")
+    if not path.is_file():
+        raise TemplateError(f"template file {spec!r} does not exist")
+    return path, root
+
+
+def _refuse_unknown(mapping: Any, section: str) -> None:
+    where = f"{section}." if section else ""
+    if not isinstance(mapping, dict):
+        raise TemplateError(f"{section}: must be a mapping (fields: {', '.join(_FIELDS[section])})")
+    for key in mapping:
+        if key not in _FIELDS[section]:
+            raise TemplateError(f"{where}{key}: unknown field (allowed: {', '.join(_FIELDS[section])})")
+
+
+def _choice(value: Any, where: str, choices: tuple[str, ...]) -> str:
+    for choice in choices:
+        if isinstance(value, str) and value.lower() == choice.lower():
+            return choice
+    raise TemplateError(f"{where}: {value!r} is not valid (allowed: {', '.join(choices)})")
+
+
+def _text(value: Any, where: str) -> str:
+    """A text with placeholders such as {title}; unknown placeholders are refused by name."""
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        raise TemplateError(f"{where}: must be text")
+    value = str(value)
+    try:
+        for _, name, spec, conversion in string.Formatter().parse(value):
+            if name is not None and (name not in PLACEHOLDERS or spec or conversion):
+                raise TemplateError(f"{where}: unknown placeholder {{{name}{':' + spec if spec else ''}}} "
+                                    f"(allowed: {', '.join('{' + p + '}' for p in PLACEHOLDERS)})")
+    except ValueError as error:
+        if isinstance(error, TemplateError):
+            raise
+        raise TemplateError(f"{where}: {error} (write {{{{ and }}}} for literal braces)") from None
+    return value
+
+
+def _plain(value: Any, where: str) -> str:
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        raise TemplateError(f"{where}: must be text")
+    return str(value)
+
+
+def _colour(value: Any, where: str, optional: bool) -> Color | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not _HEX.match(value):
+        allowed = "#RRGGBB such as #1F3A5F" + (", or null for none" if optional else "")
+        raise TemplateError(f"{where}: {value!r} is not a colour (allowed: {allowed})")
+    if len(value) == 4:
+        value = "#" + "".join(c * 2 for c in value[1:])
+    return HexColor(value)
+
+
+def _inside(path: Path, root: Path | None, where: str) -> Path:
+    if root is not None and not path.resolve().is_relative_to(root):
+        raise TemplateError(f"{where}: {str(path)!r} is outside the template folder {str(root)!r}")
+    return path
+
+
+def _logo(value: Any, base_dir: Path, root: Path | None) -> Path | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise TemplateError("logo: must be the path of a PNG or JPEG file")
+    path = _inside(base_dir / Path(value).expanduser(), root, "logo")
+    if not path.is_file():
+        raise TemplateError(f"logo: file {value!r} does not exist (paths are relative to the template)")
+    try:
+        ImageReader(str(path)).getSize()
+    except Exception:  # reportlab/Pillow raise many types for a bad image
+        raise TemplateError(f"logo: {value!r} is not a readable PNG or JPEG image") from None
+    return path
+
+
+def _font(value: Any, where: str, base_dir: Path, root: Path | None) -> Path:
+    if not isinstance(value, str) or not value:
+        raise TemplateError(f"{where}: must be a bundled font name or a .ttf/.ttc path")
+    try:
+        path = resolve_font(value, base_dir)
+        if Path(value).suffix:
+            _inside(path, root, where)
+        register_face(path)
+    except FontError as error:
+        raise TemplateError(f"{where}: {error}") from None
+    return path
+
+
+def _column_styles(value: Any) -> dict[str, ColumnStyle]:
+    if not isinstance(value, dict):
+        raise TemplateError("columns: must map column names to {label, width, align}")
+    styles = {}
+    for name, style in value.items():
+        where = f"columns.{name}"
+        if not isinstance(style, dict):
+            raise TemplateError(f"{where}: must be a mapping (fields: {', '.join(_FIELDS['column'])})")
+        _refuse_unknown_column_field(style, where)
+        width = style.get("width")
+        if width is not None and (isinstance(width, bool) or not isinstance(width, (int, float)) or not 3 <= width <= 500):
+            raise TemplateError(f"{where}.width: {width!r} is not valid (allowed: millimetres from 3 to 500)")
+        align = style.get("align")
+        styles[str(name)] = ColumnStyle(
+            label=_plain(style["label"], f"{where}.label") if style.get("label") is not None else None,
+            width_mm=float(width) if width is not None else None,
+            align=_choice(align, f"{where}.align", ("left", "center", "right")) if align is not None else None,
+        )
+    return styles
+
+
+def _refuse_unknown_column_field(style: dict, where: str) -> None:
+    for key in style:
+        if key not in _FIELDS["column"]:
+            raise TemplateError(f"{where}.{key}: unknown field (allowed: {', '.join(_FIELDS['column'])})")
+
+
+def _totals(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise TemplateError("totals: must be a list of column names")
+    return tuple(value)
