@@ -14,7 +14,7 @@ from dagster import DagsterEventType, DagsterInstance, RunsFilter
 from export_pipelines.request import TAG_DATASET, TAG_FORMAT, TAG_USER
 
 EXPORT_JOB = "export_job"
-_RECORDED_STEPS = ("validate_request", "upload_file")
+_RECORDED_STEPS = ("validate_request", "upload_file", "notify_recipients")
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class AuditRecord:
     file_key: str | None
     sha256: str | None
     expires_at: str | None
+    notification: str | None
     error: str | None
 
     def as_dict(self) -> dict:
@@ -72,6 +73,7 @@ def _audit_record(instance: DagsterInstance, record) -> AuditRecord:
         file_key=metadata.get("file_key"),
         sha256=metadata.get("sha256"),
         expires_at=metadata.get("expires_at"),
+        notification=f"{metadata['channel']}: {metadata['destination']}" if "channel" in metadata else None,
         error=error,
     )
 

@@ -137,6 +137,8 @@ def _export(args) -> int:
         partial = f" ({record.skipped_rows:,} rows withheld by permissions)" if record.skipped_rows else ""
         print(f"Exported {record.rows:,} rows{partial}, {record.bytes:,} bytes, sha256 {record.sha256}")
         print(location)
+        if record.notification:
+            print(f"Notified by {record.notification}")
     if record.status != "SUCCESS":
         print(f"export failed (run {record.run_id}): {record.error or record.status}", file=sys.stderr)
         return 1

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from export_pipelines.errors import PermanentExportError, TransientDeliveryError
 from export_pipelines.notifiers.base import DeliveryReceipt, ExportNotification, Notifier
+from export_pipelines.settings import data_dir
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ class EmailSettings:
             smtp_user=get("SMTP_USER"),
             smtp_password=environ.get("SMTP_PASSWORD") or None,  # not stripped: spaces may be part of it
             smtp_from=get("SMTP_FROM") or cls.smtp_from,
-            outbox_dir=Path(get("EXPORT_OUTBOX_DIR") or cls.outbox_dir),
+            outbox_dir=Path(get("EXPORT_OUTBOX_DIR") or data_dir() / "outbox"),
         )
 
 
