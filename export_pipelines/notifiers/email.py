@@ -29,7 +29,6 @@ from pathlib import Path
 
 from export_pipelines.errors import PermanentExportError, TransientDeliveryError
 from export_pipelines.notifiers.base import DeliveryReceipt, ExportNotification, Notifier
-from export_pipelines.settings import data_dir
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +78,7 @@ class EmailSettings:
             smtp_user=get("SMTP_USER"),
             smtp_password=environ.get("SMTP_PASSWORD") or None,  # not stripped: spaces may be part of it
             smtp_from=get("SMTP_FROM") or cls.smtp_from,
-            outbox_dir=Path(get("EXPORT_OUTBOX_DIR") or data_dir() / "outbox"),
+            outbox_dir=Path(get("EXPORT_OUTBOX_DIR") or Path(get("EXPORT_DATA_DIR") or "var") / "outbox"),
         )
 
 
