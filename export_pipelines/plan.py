@@ -12,6 +12,7 @@ from datetime import datetime
 from export_pipelines.catalog import ColumnSpec
 from export_pipelines.request import ExportRequest
 from export_pipelines.source.query import ExportQuery
+from export_pipelines.storage.base import TRANSIENT_PREFIX
 
 
 @dataclass(frozen=True)
@@ -46,11 +47,13 @@ class ChunkRef:
 
 @dataclass(frozen=True)
 class RenderedFile:
-    """The rendered file, still in staging."""
+    """The rendered file, still in staging, with the size and checksum computed while writing it."""
 
     key: str
     file_name: str
     rows: int
+    bytes: int
+    sha256: str
 
 
 @dataclass(frozen=True)
@@ -68,4 +71,4 @@ class ExportResult:
 
 def staging_prefix(run_id: str) -> str:
     """Every staged file of a run lives under this prefix, so one delete removes them all."""
-    return f"_staging/{run_id}"
+    return f"{TRANSIENT_PREFIX}{run_id}"

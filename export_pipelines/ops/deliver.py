@@ -25,22 +25,24 @@ def upload_file(
     storage: ExportStorageResource,
     limits: ExportLimitsResource,
 ) -> ExportResult:
-    """Copy the rendered file to its final key (atomically, hashing as it streams), then drop staging.
+    """Move the rendered file to its final key (atomically: a rename locally), then drop staging.
 
     Its output metadata (rows, skipped rows, bytes, file key, sha256, expiry) is the audit record.
     """
     target = storage.get()
+    key = final_key(plan, context.run_id, rendered.file_name)
     with permanent_errors_fail_fast(context):
-        stored = target.copy(rendered.key, final_key(plan, context.run_id, rendered.file_name))
+        if not target.exists(key):  # a retry after the move already happened finds it in place
+            target.move(rendered.key, key)
     target.delete_prefix(staging_prefix(context.run_id))
     expires_at = datetime.now(UTC) + timedelta(days=limits.retention())
     result = ExportResult(
-        file_key=stored.key,
-        location=target.location(stored.key),
+        file_key=key,
+        location=target.location(key),
         rows=rendered.rows,
         skipped_rows=plan.skipped_rows,
-        bytes=stored.bytes,
-        sha256=stored.sha256,
+        bytes=rendered.bytes,
+        sha256=rendered.sha256,
         expires_at=expires_at,
     )
     context.add_output_metadata(

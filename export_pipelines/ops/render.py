@@ -54,4 +54,4 @@ def render_file(
             renderer.close()
     target.delete_prefix(f"{staging_prefix(context.run_id)}/ready")
     context.add_output_metadata({"rows": rows, "bytes": output.result.bytes, "format": request.format})
-    return RenderedFile(key, name, rows)
+    return RenderedFile(key, name, rows, output.result.bytes, output.result.sha256)

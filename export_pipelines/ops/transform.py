@@ -31,7 +31,10 @@ def transform_chunk(
     """Shape one chunk (see ``shape_table``) and stage it for rendering; the raw chunk is removed."""
     target = storage.get()
     with permanent_errors_fail_fast(context):
-        shaped = shape_table(read_chunk(target, chunk.key), plan)
+        raw = read_chunk(target, chunk.key)
+        shaped = shape_table(raw, plan)
+    if shaped.schema.equals(raw.schema):  # nothing to change: render reads the staged chunk as is
+        return chunk
     key = f"{staging_prefix(context.run_id)}/ready/chunk-{chunk.index:06d}.arrow"
     write_chunk(target, key, shaped)
     target.delete_prefix(chunk.key)

@@ -19,6 +19,8 @@ from urllib.parse import urlparse
 
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9._@=+-]+(/[A-Za-z0-9._@=+-]+)*$")
 _BACKENDS: dict[str, type[Storage]] = {}
+# Keys under this prefix live for one run (staged chunks); backends may skip durability for them.
+TRANSIENT_PREFIX = "_staging/"
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,15 @@ class Storage(ABC):
             while block := source.read(1 << 20):
                 target.write(block)
         return target.result
+
+    def move(self, source_key: str, target_key: str) -> None:
+        """Make ``source_key`` appear at ``target_key`` atomically and remove the source.
+
+        Backends override this with what is cheap for them (a rename, a server-side copy); the
+        checksum was computed when the source was written, so nothing is read again.
+        """
+        self.copy(source_key, target_key)
+        self.delete_prefix(source_key)
 
 
 class AtomicWrite:

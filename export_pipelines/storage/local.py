@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
-from export_pipelines.storage.base import AtomicWrite, Storage, check_key
+from export_pipelines.storage.base import TRANSIENT_PREFIX, AtomicWrite, Storage, check_key
 
 
 class LocalStorage(Storage):
@@ -50,10 +50,18 @@ class LocalStorage(Storage):
                 yield writer
                 writer.result = writer.finish()
                 sink.flush()
-                os.fsync(sink.fileno())
+                if not key.startswith(TRANSIENT_PREFIX):  # staging lives for one run: no fsync
+                    os.fsync(sink.fileno())
             os.replace(temporary, final)
         finally:
             temporary.unlink(missing_ok=True)
+
+    def move(self, source_key: str, target_key: str) -> None:
+        source, target = self.path(source_key), self.path(target_key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(source, "rb") as handle:  # staged without fsync: make it durable before it is published
+            os.fsync(handle.fileno())
+        os.replace(source, target)
 
     def open_read(self, key: str) -> BinaryIO:
         return open(self.path(key), "rb")

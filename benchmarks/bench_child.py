@@ -1,0 +1,108 @@
+"""One export in a fresh process, for ``export_bench.py``: prints one JSON line of measurements.
+
+Run by the benchmark, never by hand (though it can be, for a single figure):
+
+    EXPORT_SOURCE_DB_URL=sqlite:///var/demo.sqlite EXPORT_DATA_DIR=/tmp/x \\
+        .venv/bin/python benchmarks/bench_child.py '{"user": "admin", "dataset": "orders", "format": "csv"}'
+
+The source, storage and data folder come from the environment, as they do for a deployed run.
+The JSON line starts with ``RESULT_MARK`` so that nothing else printed on stdout can be mistaken for it.
+"""
+
+from __future__ import annotations
+
+import time
+
+STARTED = time.perf_counter()  # before the heavy imports: the child's own start-up is reported too
+
+import json  # noqa: E402
+import resource  # noqa: E402
+import sys  # noqa: E402
+
+RESULT_MARK = "BENCH_RESULT "
+STEP_TAG = "export/step"
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set so far, in MiB.
+
+    VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork and exec, so a child started by a
+    parent holding 500 MB reports at least 500 MB. VmHWM belongs to the process's own memory map.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    # No /proc (macOS): ru_maxrss, in bytes there, and inherited as above.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1 << 20 if sys.platform == "darwin" else 1 << 10)
+
+
+def step_timings(instance, run_id: str, step_kinds: dict[str, str]) -> list[dict]:
+    """Every successful step of the run: its key, its kind (the op's export/step tag) and its time.
+
+    ``seconds`` is the duration Dagster records on STEP_SUCCESS; ``span_seconds`` runs from the
+    STEP_START event to the STEP_SUCCESS event, which also covers the event writes in between.
+    """
+    from dagster import DagsterEventType
+
+    starts, steps = {}, []
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None or event.step_key is None:
+            continue
+        if event.event_type == DagsterEventType.STEP_START:
+            starts[event.step_key] = entry.timestamp
+        elif event.event_type == DagsterEventType.STEP_SUCCESS:
+            node = event.step_key.split("[", 1)[0]  # transform_chunk[chunk_000003] -> transform_chunk
+            steps.append(
+                {
+                    "step": event.step_key,
+                    "kind": step_kinds.get(node, node),
+                    "seconds": event.event_specific_data.duration_ms / 1000,
+                    "span_seconds": entry.timestamp - starts.get(event.step_key, entry.timestamp),
+                }
+            )
+    return steps
+
+
+def main(spec: dict) -> dict:
+    from dagster import DagsterInstance
+
+    from export_pipelines.jobs import export_job
+    from export_pipelines.request import ExportRequest
+
+    request = ExportRequest(**spec)
+    instance = DagsterInstance.ephemeral()
+    step_kinds = {node.name: node.definition.tags.get(STEP_TAG, node.name) for node in export_job.graph.nodes}
+    rss_before = peak_rss_mb()
+    ready = time.perf_counter()
+    # The call under measurement: the real job, end to end, on the in-process executor.
+    result = export_job.execute_in_process(
+        run_config=request.run_config(),
+        instance=instance,
+        tags=request.run_tags(),
+        raise_on_error=False,
+    )
+    seconds = time.perf_counter() - ready
+    report = {
+        "success": result.success,
+        "execute_seconds": seconds,
+        "startup_seconds": ready - STARTED,
+        "rss_before_mb": rss_before,
+        "peak_rss_mb": peak_rss_mb(),
+        "steps": step_timings(instance, result.run_id, step_kinds),
+    }
+    if result.success:
+        delivered = result.output_for_node("upload_file")
+        report.update(rows=delivered.rows, bytes=delivered.bytes, location=delivered.location)
+    else:
+        failure = next((e for e in result.all_events if e.is_failure), None)
+        report["error"] = failure.message if failure is not None else "the run failed"
+    return report
+
+
+if __name__ == "__main__":
+    print(RESULT_MARK + json.dumps(main(json.loads(sys.argv[1]))), flush=True)

@@ -1,0 +1,210 @@
+"""Contract of every storage backend: round trips, checksums, atomic writes, key safety, deletion.
+
+Each backend is reached the way the resources reach it, through ``storage_from_url``. Backends
+need a place to write (a folder, a bucket), so each scheme has a factory below; a backend module
+without one fails ``test_every_backend_is_covered`` instead of going untested.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import pkgutil
+from pathlib import Path
+
+import pytest
+
+import export_pipelines.storage as storage_package
+from export_pipelines.storage import Storage, storage_from_url
+from export_pipelines.storage.base import _BACKENDS
+
+# Storage URL factories by name, each given a fresh empty folder. Add one for every new backend.
+STORAGE_URLS = {
+    "plain_path": lambda folder: str(folder),
+    "file_url": lambda folder: folder.as_uri(),
+}
+SCHEMES = {"plain_path": "file", "file_url": "file"}
+BAD_KEYS = ["", "../escape", "a/../b", "a/./b", "..", "/absolute", "a//b", "a/", "with space", "tab\tkey", "a\\b"]
+# More than one 1 MiB write buffer, with a length that is not a multiple of anything.
+PAYLOAD = hashlib.sha256(b"seed").digest() * 70_000 + b"tail\x00\xff"
+
+
+def files_in(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+@pytest.fixture(params=sorted(STORAGE_URLS))
+def backend(request, tmp_path) -> tuple[Storage, Path]:
+    folder = tmp_path / "store"
+    folder.mkdir()
+    return storage_from_url(STORAGE_URLS[request.param](folder)), folder
+
+
+@pytest.fixture
+def storage(backend) -> Storage:
+    return backend[0]
+
+
+def write(storage: Storage, key: str, data: bytes, pieces: int = 3):
+    step = max(1, len(data) // pieces)
+    with storage.open_write(key) as target:
+        for start in range(0, len(data), step):
+            target.write(data[start : start + step])
+    return target.result
+
+
+def read(storage: Storage, key: str) -> bytes:
+    with storage.open_read(key) as source:
+        return source.read()
+
+
+def test_every_backend_is_covered():
+    for module in pkgutil.iter_modules(storage_package.__path__):
+        importlib.import_module(f"{storage_package.__name__}.{module.name}")
+    assert set(_BACKENDS) <= set(SCHEMES.values()), "add a URL factory to STORAGE_URLS for each new backend"
+
+
+def test_write_read_round_trip_with_hash_and_size(storage):
+    stored = write(storage, "exports/run-1/orders.csv", PAYLOAD)
+
+    assert read(storage, "exports/run-1/orders.csv") == PAYLOAD
+    assert stored.key == "exports/run-1/orders.csv"
+    assert stored.bytes == len(PAYLOAD)
+    assert stored.sha256 == hashlib.sha256(PAYLOAD).hexdigest()
+    assert storage.exists("exports/run-1/orders.csv") and not storage.exists("exports/run-1/other.csv")
+
+
+def test_empty_file_round_trips(storage):
+    stored = write(storage, "empty.jsonl", b"")
+
+    assert read(storage, "empty.jsonl") == b"" and storage.exists("empty.jsonl")
+    assert (stored.bytes, stored.sha256) == (0, hashlib.sha256(b"").hexdigest())
+
+
+def test_overwrite_replaces_the_content(storage):
+    write(storage, "file.bin", b"first version, longer than the second")
+    stored = write(storage, "file.bin", b"second")
+
+    assert read(storage, "file.bin") == b"second" and stored.bytes == 6
+
+
+def test_nothing_appears_before_the_write_completes(storage):
+    with storage.open_write("pending/file.bin") as target:
+        target.write(PAYLOAD)
+        assert not storage.exists("pending/file.bin")
+    assert storage.exists("pending/file.bin")
+
+
+def test_failed_write_leaves_nothing_behind(backend):
+    storage, folder = backend
+
+    with pytest.raises(RuntimeError, match="renderer broke"):
+        with storage.open_write("run/file.csv") as target:
+            target.write(PAYLOAD)
+            raise RuntimeError("renderer broke")
+
+    assert not storage.exists("run/file.csv")
+    assert files_in(folder) == [], "no partial or temporary file may remain"
+
+
+def test_failed_overwrite_keeps_the_previous_file(backend):
+    storage, folder = backend
+    write(storage, "run/file.csv", b"complete")
+
+    with pytest.raises(RuntimeError):
+        with storage.open_write("run/file.csv") as target:
+            target.write(b"half")
+            raise RuntimeError("interrupted")
+
+    assert read(storage, "run/file.csv") == b"complete"
+    assert files_in(folder) == [os.path.join("run", "file.csv")]
+
+
+@pytest.mark.parametrize("key", BAD_KEYS)
+def test_unsafe_keys_are_refused(backend, key):
+    storage, folder = backend
+
+    with pytest.raises(ValueError, match="not allowed"):
+        with storage.open_write(key) as target:
+            target.write(b"x")
+    with pytest.raises(ValueError, match="not allowed"):
+        storage.open_read(key)
+    with pytest.raises(ValueError, match="not allowed"):
+        storage.exists(key)
+
+    assert files_in(folder.parent) == [], "nothing written anywhere, inside or outside the root"
+
+
+def test_delete_prefix_counts_and_removes(storage):
+    for key in ("_staging/run1/raw/chunk-0.arrow", "_staging/run1/raw/chunk-1.arrow", "_staging/run1/out.csv"):
+        write(storage, key, b"staged")
+    write(storage, "_staging/run10/out.csv", b"other run")
+
+    assert storage.delete_prefix("_staging/run1") == 3
+    assert not storage.exists("_staging/run1/out.csv") and not storage.exists("_staging/run1/raw/chunk-0.arrow")
+    assert read(storage, "_staging/run10/out.csv") == b"other run", "a prefix is a folder, not a string prefix"
+    assert storage.delete_prefix("_staging/run1") == 0
+    assert storage.delete_prefix("_staging/run10/") == 1
+    assert storage.delete_prefix("never/written") == 0
+
+
+def test_delete_prefix_of_one_file(storage):
+    write(storage, "exports/a.csv", b"a")
+    write(storage, "exports/b.csv", b"b")
+
+    assert storage.delete_prefix("exports/a.csv") == 1
+    assert not storage.exists("exports/a.csv") and storage.exists("exports/b.csv")
+
+
+def test_copy_streams_and_hashes(storage):
+    write(storage, "_staging/run/orders.csv.gz", PAYLOAD)
+
+    copied = storage.copy("_staging/run/orders.csv.gz", "exports/2024/orders.csv.gz")
+
+    assert read(storage, "exports/2024/orders.csv.gz") == PAYLOAD
+    assert copied.key == "exports/2024/orders.csv.gz"
+    assert (copied.bytes, copied.sha256) == (len(PAYLOAD), hashlib.sha256(PAYLOAD).hexdigest())
+    assert storage.exists("_staging/run/orders.csv.gz"), "copy keeps the source"
+
+
+def test_move_publishes_the_staged_file_and_removes_the_source(storage):
+    staged = write(storage, "_staging/run/orders.csv", PAYLOAD)
+
+    storage.move("_staging/run/orders.csv", "alice/run/orders.csv")
+
+    assert read(storage, "alice/run/orders.csv") == PAYLOAD
+    assert hashlib.sha256(PAYLOAD).hexdigest() == staged.sha256
+    assert not storage.exists("_staging/run/orders.csv")
+
+
+def test_location_names_the_stored_file(storage):
+    write(storage, "exports/orders.csv", b"x")
+
+    assert storage.location("exports/orders.csv").endswith("orders.csv")
+
+
+def test_unknown_scheme_names_the_supported_ones():
+    with pytest.raises(ValueError) as refused:
+        storage_from_url("ftp://files.example.com/exports")
+
+    message = str(refused.value)
+    assert "'ftp'" in message
+    for scheme in set(SCHEMES.values()):
+        assert scheme in message.split("supported:")[1]
+
+
+def test_path_and_file_url_reach_the_same_folder(tmp_path):
+    folder = tmp_path / "with space é"
+    folder.mkdir()
+    write(storage_from_url(str(folder)), "a/b.txt", b"shared")
+
+    assert read(storage_from_url(folder.as_uri()), "a/b.txt") == b"shared"
+    assert files_in(folder) == [os.path.join("a", "b.txt")]
+
+
+@pytest.mark.parametrize("url", ["file://var/exports", "file://./var/exports"])
+def test_file_url_with_a_relative_path_is_refused(url):
+    # urlparse reads 'var' or '.' as a host: the folder would silently become /exports or /var/exports.
+    with pytest.raises(ValueError, match="file:///"):
+        storage_from_url(url)
