@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--request", type=Path, help="a YAML or JSON request file; options below override it")
     export.add_argument("--user")
     export.add_argument("--dataset")
-    export.add_argument("--format", help="csv, json, jsonl")
+    export.add_argument("--format", help="csv, json, jsonl, xlsx, pdf, parquet")
     export.add_argument("--columns", help="comma-separated columns in output order")
     export.add_argument("--filter", action="append", default=None, metavar="'COLUMN OP VALUE'",
                         help="repeatable; e.g. 'amount gt 100', 'status in paid,shipped', 'note is_null'")
@@ -71,6 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--broker", help="Redis URL (default: $EXPORT_CELERY_BROKER_URL or redis://127.0.0.1:6379/0)")
     status.add_argument("--json", action="store_true", help="print one JSON object")
     status.set_defaults(handler=_status)
+
+    from export_pipelines.reports.preview import add_template_commands
+
+    add_template_commands(commands)
     return parser
 
 

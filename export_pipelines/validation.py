@@ -39,7 +39,8 @@ def plan_export(request: ExportRequest, catalog: Catalog, connection: sa.Connect
     if sort_column is not None:
         dataset.column(sort_column, "sort")
     renderer = renderer_class(request.format)
-    renderer.check_options(request.format_options)
+    settings = renderer.check_options(request.format_options)
+    renderer.check_columns(settings, tuple(dataset.columns[name] for name in columns))
     if request.compression not in COMPRESSIONS:
         raise ExportRequestError("compression", f"{request.compression!r} is not valid", ", ".join(COMPRESSIONS))
     if not 1 <= request.chunk_size <= MAX_CHUNK_SIZE:
@@ -55,6 +56,12 @@ def plan_export(request: ExportRequest, catalog: Catalog, connection: sa.Connect
         raise RowLimitExceeded(
             f"the export would have {visible:,} rows, over the limit of {max_rows:,}; "
             "add filters or ask an administrator to raise EXPORT_MAX_ROWS"
+        )
+    format_cap = getattr(renderer, "max_rows", None)
+    if format_cap is not None and visible > format_cap:
+        raise ExportRequestError(
+            "format", f"{request.format} holds at most {format_cap:,} rows; this export has {visible:,}",
+            "add filters, or use csv, jsonl, xlsx or parquet",
         )
     return ExportPlan(
         request=request,

@@ -32,6 +32,7 @@ class RenderContext:
     timezone: str = "UTC"
     export_id: str = ""
     filters: tuple[str, ...] = ()
+    user: str = ""
 
 
 class Renderer(ABC):

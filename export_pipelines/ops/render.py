@@ -42,6 +42,7 @@ def render_file(
         request.timezone,
         export_id=context.run_id,
         filters=plan.filter_descriptions(),
+        user=request.user,
     )
     rows = 0
     with permanent_errors_fail_fast(context), target.open_write(key) as output:

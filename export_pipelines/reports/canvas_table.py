@@ -47,6 +47,17 @@ class TextWriter:
     def line(self, x: float, y: float, text: str, bold: bool = False, size: float | None = None) -> None:
         size = size or self._size
         ops = self._ops
+        if not bold and text.isascii() and text.isprintable():  # most cells: one run, no subset split
+            name = self._encoder.ascii_subset(self._fonts.regular)
+            if name is not None:
+                if self._stroke[0]:
+                    ops.append("0 Tr")
+                    self._stroke = (0, 0.0)
+                if self._face != (name, size):
+                    ops.append(f"{name} {size:g} Tf")
+                    self._face = (name, size)
+                ops.append(f"1 0 0 1 {x:.2f} {y:.2f} Tm ({escapePDF(text)}) Tj")
+                return
         ops.append(f"1 0 0 1 {x:.2f} {y:.2f} Tm")
         for run in self._fonts.runs(text, bold):
             mode = 2 if run.synthetic_bold else 0  # 2: fill and stroke, i.e. emboldened
@@ -75,11 +86,21 @@ class _Encoder:
         self._ascii: dict[str, str | None] = {}
         self._cache: dict[tuple[str, str], tuple] = {}
 
+    def ascii_subset(self, font: str) -> str | None:
+        """Subset 0's name when printable ASCII sits at its own codes there (reportlab's default)."""
+        name = self._ascii.get(font, "")
+        if name == "":
+            face = pdfmetrics.getFont(font)
+            name = face.getSubsetInternalName(0, self._doc)
+            assignments = face.state[self._doc].assignments
+            if not all(assignments.get(code) == code for code in range(32, 127)):
+                name = None
+            self._ascii[font] = name
+        return name
+
     def segments(self, font: str, text: str) -> tuple:
         if text.isascii() and text.isprintable():
-            name = self._ascii.get(font, "")
-            if name == "":
-                name = self._ascii[font] = self._ascii_subset(font)
+            name = self.ascii_subset(font)
             if name is not None:
                 return ((name, escapePDF(text)),)
         key = (font, text)
@@ -92,13 +113,6 @@ class _Encoder:
                 self._cache.clear()
             self._cache[key] = hit
         return hit
-
-    def _ascii_subset(self, font: str) -> str | None:
-        """Subset 0's name when printable ASCII sits at its own codes there (reportlab's default)."""
-        face = pdfmetrics.getFont(font)
-        name = face.getSubsetInternalName(0, self._doc)
-        assignments = face.state[self._doc].assignments
-        return name if all(assignments.get(code) == code for code in range(32, 127)) else None
 
 
 _ENCODERS: WeakKeyDictionary = WeakKeyDictionary()

@@ -6,17 +6,23 @@ that has its glyphs. The default faces come from PyPI packages (see ``BUNDLED``)
 ``pip install`` renders the same file on every machine; reportlab embeds only the glyphs used.
 
 reportlab embeds TrueType outlines only: OpenType fonts with PostScript (CFF) outlines, such as
-the .otf builds of Noto Sans CJK, are refused with a message saying so.
+the .otf builds of Noto Sans CJK, are refused with a message saying so. Arabic and Hebrew lines
+are shaped and put in visual order before drawing (``visual_order``); characters no face has
+(most emoji) are drawn as U+FFFD.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from arabic_reshaper import reshape
+from bidi import get_display
 from reportlab.lib.utils import _simpleSplit
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFError, TTFont
@@ -34,6 +40,25 @@ BUNDLED = {
 # Text drawn in a face that has no bold is filled and stroked with a line this wide (x font size).
 SYNTHETIC_BOLD_STROKE = 0.04
 _TOLERANCE = 0.01  # points: a text measured to fit exactly must not wrap on rounding
+MISSING_GLYPH = "\ufffd"
+_INVISIBLE = ("Cc", "Cf", "Mn", "Zl", "Zp")  # controls, joiners, variation selectors, marks
+
+
+_RIGHT_TO_LEFT = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]")
+
+
+@lru_cache(maxsize=4096)
+def visual_order(line: str) -> str:
+    """A line as drawn: Arabic letters in their joined forms, right-to-left runs reversed.
+
+    PDF text is drawn left to right in the order given, and reportlab does not shape Arabic by
+    itself; arabic_reshaper picks each letter's contextual form (Unicode presentation forms,
+    which Noto Sans Arabic carries) and python-bidi applies the Unicode bidi algorithm. Lines are
+    wrapped first, in logical order, then each is reordered on its own.
+    """
+    if not _RIGHT_TO_LEFT.search(line):
+        return line
+    return get_display(reshape(line))
 
 
 class FontError(ValueError):
@@ -103,13 +128,14 @@ class FontSet:
     def runs(self, text: str, bold: bool = False) -> list[Run]:
         """Split ``text`` into runs, each in the first face that has the glyphs.
 
-        A character no face has stays in the current run (it shows as the font's blank box
-        rather than disappearing); spaces and marks stay in the run they belong to.
+        A character no face has is drawn as U+FFFD (a visible "�"), so a reader sees that something
+        could not be drawn; spaces and marks stay in the run they belong to.
         """
         primary = self.bold if bold else self.regular
         primary_synthetic = bold and self.synthetic_bold
         if text.isascii():
             return [Run(primary, text, primary_synthetic)]
+        text = self._drawable(visual_order(text))
         runs: list[Run] = []
         current, start = primary, 0
         for index, char in enumerate(text):
@@ -127,6 +153,15 @@ class FontSet:
             current, start = face, index
         runs.append(Run(current, text[start:], bold and (current != primary or primary_synthetic)))
         return runs
+
+    def _drawable(self, text: str) -> str:
+        """``text`` with characters no face has (emoji, rare symbols) shown as U+FFFD, not as nothing."""
+        cmaps = self._cmaps.values()
+        missing = [c for c in text if not any(ord(c) in cmap for cmap in cmaps)
+                   and unicodedata.category(c) not in _INVISIBLE]
+        if not missing:
+            return text
+        return "".join(MISSING_GLYPH if c in missing else c for c in text)
 
     def _fallback_for(self, point: int) -> str | None:
         for name in self._fallbacks:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass
 
-from reportlab.lib.colors import Color
 from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen.canvas import Canvas
@@ -22,7 +21,7 @@ from export_pipelines.reports.fonts import FontSet
 from export_pipelines.reports.layout import MARGIN, PageLayout
 from export_pipelines.reports.template import Band, ReportTemplate
 
-DEFERRED_ROOM = {"pages": "00000", "rows": "000,000,000"}
+DEFERRED_ROOM = {"pages": "0000", "rows": "000,000,000"}  # wider numbers run into the margin
 LOGO_HEIGHT = 14 * mm
 _BAND_Y = 0.45 * MARGIN  # band baselines sit in the page margins
 
@@ -78,37 +77,55 @@ class Furniture:
 
     def _band(self, writer: TextWriter, band: Band, y: float, page: int) -> None:
         layout = self._layout
-        self._text(writer, band.left, layout.left, y, page, "left")
-        self._text(writer, band.center, (layout.left + layout.right) / 2, y, page, "center")
-        self._text(writer, band.right, layout.right, y, page, "right")
+        parts = [part for part in (band.left, band.center, band.right) if part]
+        room = (layout.right - layout.left) / max(1, len(parts)) - 6  # a long title shrinks, never overlaps
+        self._text(writer, band.left, layout.left, y, page, "left", fit=room)
+        self._text(writer, band.center, (layout.left + layout.right) / 2, y, page, "center", fit=room)
+        self._text(writer, band.right, layout.right, y, page, "right", fit=room)
 
     def _text(self, writer: TextWriter, pattern: str, x: float, y: float, page: int, align: str,
-              size: float | None = None, bold: bool = False) -> None:
-        """Draw a template text; {pages} and {rows} become forms filled in by ``finish``."""
+              size: float | None = None, bold: bool = False, fit: float | None = None) -> None:
+        """Draw a template text on one line; {pages} and {rows} become forms filled in by ``finish``.
+
+        With ``fit``, a text wider than that is drawn smaller (down to 4.5 pt) rather than cut.
+        """
         if not pattern:
             return
         size = size or self._size
-        pieces: list[tuple[str, str]] = []  # ("text", words) or ("form", placeholder)
-        for literal, name, _, _ in string.Formatter().parse(pattern):
-            if literal:
-                pieces.append(("text", literal))
-            if name in DEFERRED_ROOM:
-                pieces.append(("form", name))
-            elif name is not None:
-                pieces.append(("text", str(page) if name == "page" else self._values.get(name, "")))
-        widths = [self._fonts.width(value, size, bold) if kind == "text" else
-                  self._fonts.width(DEFERRED_ROOM[value], size) for kind, value in pieces]
+        pieces = self._pieces(pattern, page)
+        widths = self._widths(pieces, size, bold)
+        if fit is not None and sum(widths) > fit:
+            size = max(4.5, round(size * fit / sum(widths), 1))
+            widths = self._widths(pieces, size, bold)
         total = sum(widths)
         x -= total if align == "right" else total / 2 if align == "center" else 0
         for (kind, value), width in zip(pieces, widths):
             if kind == "text":
                 writer.line(x, y, value, bold=bold, size=size)
             else:
+                writer.draw()  # keep the content in reading order: text so far, then the number
                 self._canvas.saveState()
                 self._canvas.translate(x, y)
                 self._canvas.doForm(self._form(value, size))
                 self._canvas.restoreState()
             x += width
+
+    def _pieces(self, pattern: str, page: int) -> list[tuple[str, str]]:
+        """("text", words) and ("form", placeholder) in order; line breaks in values become spaces."""
+        pieces = []
+        for literal, name, _, _ in string.Formatter().parse(pattern):
+            if literal:
+                pieces.append(("text", literal))
+            if name in DEFERRED_ROOM:
+                pieces.append(("form", name))
+            elif name is not None:
+                value = str(page) if name == "page" else self._values.get(name, "")
+                pieces.append(("text", " ".join(value.split()) if not value.isprintable() else value))
+        return pieces
+
+    def _widths(self, pieces: list[tuple[str, str]], size: float, bold: bool) -> list[float]:
+        width = self._fonts.width
+        return [width(value if kind == "text" else DEFERRED_ROOM[value], size, bold) for kind, value in pieces]
 
     def _form(self, name: str, size: float) -> str:
         return self._forms.setdefault((name, size), f"rpt_{name}_{len(self._forms)}")

@@ -10,13 +10,10 @@ import argparse
 import random
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
-
-from export_pipelines.catalog import load_catalog
-from export_pipelines.demo_values import Customer, customer_count, customer_rows, order_rows
-from export_pipelines.reports.document import PdfReport, report_facts
-from export_pipelines.reports.template import load_template
+if TYPE_CHECKING:  # the command line imports this module at start-up: keep it light
+    import pyarrow as pa
 
 LONG_NOTES = (
     "Customer asked for the whole consignment to be split over three deliveries, the first to the "
@@ -30,11 +27,17 @@ SAMPLE_FILTERS = ("status in ('paid', 'shipped')", "amount ge Decimal('10.00')")
 
 
 def orders_columns():
+    from export_pipelines.catalog import load_catalog
+
     return tuple(load_catalog().dataset("orders").columns.values())
 
 
 def sample_tables(rows: int, timezone: str = "UTC", chunk_rows: int = 10_000, seed: int = 7) -> Iterator[pa.Table]:
     """Arrow chunks of the orders columns, typed as the transform step types them."""
+    import pyarrow as pa
+
+    from export_pipelines.demo_values import Customer, customer_count, customer_rows, order_rows
+
     columns = orders_columns()
     rng = random.Random(seed)
     directory = [Customer.from_row(row) for row in customer_rows(customer_count(rows), rng)]
@@ -54,6 +57,8 @@ def sample_tables(rows: int, timezone: str = "UTC", chunk_rows: int = 10_000, se
 
 
 def _table(batch: list[tuple], schema: pa.Schema) -> pa.Table:
+    import pyarrow as pa
+
     arrays = []
     for position, field in enumerate(schema):
         values = [row[position] for row in batch]
@@ -78,6 +83,10 @@ def add_template_commands(subparsers) -> None:
 
 def preview_template(args: argparse.Namespace) -> int:
     """Render ``args.rows`` sample orders with ``args.template`` into ``args.out``."""
+    from export_pipelines.catalog import load_catalog
+    from export_pipelines.reports.document import PdfReport, report_facts
+    from export_pipelines.reports.template import load_template
+
     if args.rows < 0:
         raise ValueError("--rows must be 0 or more")
     template = load_template(args.template, trusted=True)  # the author's own file: any path will do

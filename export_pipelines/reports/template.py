@@ -129,9 +129,7 @@ def parse_template(document: dict, source: str, base_dir: Path, root: Path | Non
         _refuse_unknown(merged[section], section)
     size = _choice(page["size"], "page.size", ("A4", "Letter"))
     orientation = _choice(page["orientation"], "page.orientation", ("portrait", "landscape", "auto"))
-    font_size = merged["fonts"]["size"]
-    if isinstance(font_size, bool) or not isinstance(font_size, (int, float)) or not 5 <= font_size <= 14:
-        raise TemplateError(f"fonts.size: {font_size!r} is not valid (allowed: a number from 5 to 14)")
+    font_size = _number(fonts["size"], "fonts.size", 5, 14, "a number")
     fallbacks = fonts["fallbacks"] or []
     if not isinstance(fallbacks, list):
         raise TemplateError("fonts.fallbacks: must be a list of font names or .ttf/.ttc paths")
@@ -144,7 +142,7 @@ def parse_template(document: dict, source: str, base_dir: Path, root: Path | Non
         regular_font=_font(fonts["regular"], "fonts.regular", base_dir, root),
         bold_font=_font(fonts["bold"], "fonts.bold", base_dir, root) if fonts["bold"] else None,
         fallback_fonts=tuple(_font(f, f"fonts.fallbacks[{i}]", base_dir, root) for i, f in enumerate(fallbacks)),
-        font_size=float(font_size),
+        font_size=font_size,
         colours={name: _colour(value, f"colours.{name}", name == "zebra") for name, value in colours.items()},
         header=Band(**{k: _text(v or "", f"header.{k}") for k, v in merged["header"].items()}),
         footer=Band(**{k: _text(v or "", f"footer.{k}") for k, v in merged["footer"].items()}),
@@ -184,20 +182,27 @@ def _locate(spec: Any, trusted: bool) -> tuple[Path, Path | None]:
         raise TemplateError(f"{spec!r}: a template path must end in .yaml or .yml")
     root = None if trusted else next((r for r in roots if path.is_relative_to(r)), None)
     if not trusted and root is None:
-        raise TemplateError(f"{spec!r} is outside the template folders; put it in ${TEMPLATE_DIR_ENV} "
-                            f"({custom or 'not set'}) or use a shipped template's name")
+        raise TemplateError(f"{spec!r} is outside the template folders; put it in the folder "
+                            f"${TEMPLATE_DIR_ENV} names, or use a shipped template's name")
     if not path.is_file():
         raise TemplateError(f"template file {spec!r} does not exist")
     return path, root
 
 
-def _refuse_unknown(mapping: Any, section: str) -> None:
-    where = f"{section}." if section else ""
+def _refuse_unknown(mapping: Any, section: str, where: str | None = None) -> None:
+    where = section if where is None else where
     if not isinstance(mapping, dict):
-        raise TemplateError(f"{section}: must be a mapping (fields: {', '.join(_FIELDS[section])})")
+        raise TemplateError(f"{where}: must be a mapping (fields: {', '.join(_FIELDS[section])})")
     for key in mapping:
         if key not in _FIELDS[section]:
-            raise TemplateError(f"{where}{key}: unknown field (allowed: {', '.join(_FIELDS[section])})")
+            raise TemplateError(f"{where + '.' if where else ''}{key}: unknown field "
+                                f"(allowed: {', '.join(_FIELDS[section])})")
+
+
+def _number(value: Any, where: str, low: float, high: float, unit: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise TemplateError(f"{where}: {value!r} is not valid (allowed: {unit} from {low} to {high})")
+    return float(value)
 
 
 def _choice(value: Any, where: str, choices: tuple[str, ...]) -> str:
@@ -281,25 +286,14 @@ def _column_styles(value: Any) -> dict[str, ColumnStyle]:
     styles = {}
     for name, style in value.items():
         where = f"columns.{name}"
-        if not isinstance(style, dict):
-            raise TemplateError(f"{where}: must be a mapping (fields: {', '.join(_FIELDS['column'])})")
-        _refuse_unknown_column_field(style, where)
-        width = style.get("width")
-        if width is not None and (isinstance(width, bool) or not isinstance(width, (int, float)) or not 3 <= width <= 500):
-            raise TemplateError(f"{where}.width: {width!r} is not valid (allowed: millimetres from 3 to 500)")
-        align = style.get("align")
+        _refuse_unknown(style, "column", where)
+        width, align = style.get("width"), style.get("align")
         styles[str(name)] = ColumnStyle(
             label=_plain(style["label"], f"{where}.label") if style.get("label") is not None else None,
-            width_mm=float(width) if width is not None else None,
+            width_mm=_number(width, f"{where}.width", 3, 500, "millimetres") if width is not None else None,
             align=_choice(align, f"{where}.align", ("left", "center", "right")) if align is not None else None,
         )
     return styles
-
-
-def _refuse_unknown_column_field(style: dict, where: str) -> None:
-    for key in style:
-        if key not in _FIELDS["column"]:
-            raise TemplateError(f"{where}.{key}: unknown field (allowed: {', '.join(_FIELDS['column'])})")
 
 
 def _totals(value: Any) -> tuple[str, ...]:

@@ -36,7 +36,12 @@ class Condition:
     value: Any = None
 
     def describe(self) -> str:
-        return f"{self.column} {self.op} {self.value!r}" if self.value is not None else f"{self.column} {self.op}"
+        """How the filter reads in reports and emails: ``amount ge 10.00``, ``status in paid, shipped``."""
+        if self.value is None:
+            return f"{self.column} {self.op}"
+        values = self.value if isinstance(self.value, tuple) else (self.value,)
+        shown = ", ".join(v.isoformat() if hasattr(v, "isoformat") else str(v) for v in values)
+        return f"{self.column} {self.op} {shown}"
 
 
 @dataclass(frozen=True)
