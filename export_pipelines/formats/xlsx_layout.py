@@ -82,10 +82,11 @@ class ColumnWidths:
         self._columns = columns
         self._sampled = 0
         # Bold text is a little wider than the default font.
-        self.widths = [len(text) * 1.1 + FILTER_BUTTON for text in headers]
-        for index, column in enumerate(columns):
-            fixed = {"boolean": 5, "date": len(settings["date_format"]), "timestamp": len(settings["timestamp_format"])}
-            self.widths[index] = max(self.widths[index], fixed.get(column.type, 0))
+        # Dates and timestamps are about as wide as their number format ('yyyy-mm-dd' shows 10 characters).
+        fixed = {"boolean": 5, "date": len(settings["date_format"]), "timestamp": len(settings["timestamp_format"])}
+        self.widths = [
+            max(len(text) * 1.1 + FILTER_BUTTON, fixed.get(column.type, 0)) for column, text in zip(columns, headers)
+        ]
 
     def sample(self, table: pa.Table) -> None:
         take = min(table.num_rows, WIDTH_SAMPLE_ROWS - self._sampled)

@@ -1,0 +1,314 @@
+"""How fast is the xlsx renderer, next to plain XlsxWriter and openpyxl writing the same cells?
+
+The renderer alone: Arrow tables in, a file out, no Dagster and no database. The rows are the demo
+``orders`` (all 13 columns, ``export_pipelines.demo_values``, seed 42), shaped as ``transform_chunk``
+hands them over (timestamps in --timezone), staged once in an Arrow IPC file and read back one
+--chunk-size batch at a time, as ``render_file`` reads staged chunks.
+
+    .venv/bin/python benchmarks/xlsx_bench.py                  # 100k rows x 3, then the 1.1M-row split check
+    .venv/bin/python benchmarks/xlsx_bench.py --rows 20000 --repeat 1 --no-split-check   # a quick look
+
+Writers (each measurement in a fresh process that reports its own figures):
+
+- ``renderer``: ``XlsxRenderer`` (XlsxWriter, constant_memory) with everything it does: the formula
+  guard, exact-text fallbacks, sampled column widths, header, freeze panes, autofilter.
+- ``xlsxwriter``: the baseline. The plainest XlsxWriter constant_memory loop that writes the same
+  cell types and number formats (``to_pylist`` per column, then write_string / write_number /
+  write_boolean / write_datetime per cell), a bold frozen header and an autofilter.
+- ``openpyxl``: the same cells through openpyxl's write-only mode (``WriteOnlyCell`` with a number
+  format for decimal, date and timestamp cells), a bold frozen header.
+
+``seconds`` runs from the first chunk read to the closed file (imports excluded); ``cpu s`` is the
+process's user + system time over the same span, steadier than wall time on a busy machine. The
+writers take turns (renderer, xlsxwriter, openpyxl, renderer, ...), so a busy spell is shared.
+``vs xlsxwriter`` and ``cpu vs`` divide the medians by the baseline's. Peak
+memory is ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` in the child. Linux carries ru_maxrss over
+fork and exec, so the parent stays small (it imports no data library and holds no rows) and cannot
+inflate the figure; ``added MB`` is the peak minus the peak before the first chunk (the imports).
+Nothing is asserted: this script measures, it does not judge.
+
+The split check renders --split-rows rows (the staged file read as many times as needed) once and
+reads the sheet names and each sheet's ``<dimension>`` from the first bytes of its XML, without
+loading the workbook.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+WRITERS = ("renderer", "xlsxwriter", "openpyxl")
+BASELINE = "xlsxwriter"
+RESULT_MARK = "XLSX_BENCH "
+EXCEL_ROWS = 1_048_576
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=100_000, help="rows per timed run")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per writer; the median is reported")
+    parser.add_argument("--writers", nargs="+", choices=WRITERS, default=list(WRITERS))
+    parser.add_argument("--chunk-size", type=int, default=50_000, help="rows per Arrow chunk (the job's default)")
+    parser.add_argument("--timezone", default="Europe/Berlin", help="the request's time zone")
+    parser.add_argument("--split-rows", type=int, default=1_100_000, help="rows of the sheet-split check")
+    parser.add_argument("--no-split-check", action="store_true")
+    parser.add_argument("--json-out", type=Path, help="also write every figure as JSON")
+    return parser.parse_args(argv)
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def child(*arguments: str) -> dict:
+    """Run this script as a child with ``arguments``; return the JSON it reports."""
+    command = [sys.executable, __file__, "--child", json.dumps(arguments)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT_MARK)]
+    if done.returncode or not lines:
+        raise RuntimeError(f"child {arguments} exited {done.returncode}: {done.stderr[-2000:]}")
+    return json.loads(lines[-1][len(RESULT_MARK):])
+
+
+def sheet_dimensions(path: Path) -> list[tuple[str, str]]:
+    """(sheet name, dimension ref) of every sheet, from the first 4 KB of each sheet's XML."""
+    with zipfile.ZipFile(path) as archive:
+        names = re.findall(r'<sheet name="([^"]*)"', archive.read("xl/workbook.xml").decode())
+        found = []
+        for number, name in enumerate(names, start=1):
+            with archive.open(f"xl/worksheets/sheet{number}.xml") as sheet:
+                head = sheet.read(4096).decode("utf-8", "replace")
+            found.append((name, re.search(r'<dimension ref="([^"]*)"', head).group(1)))
+    return found
+
+
+def main(args: argparse.Namespace) -> dict:
+    results = {"rows": args.rows, "chunk_size": args.chunk_size, "timezone": args.timezone, "runs": {}}
+    with tempfile.TemporaryDirectory(prefix="xlsx-bench-") as folder:
+        work = Path(folder)
+        staged = work / "orders.arrow"
+        made = child("stage", str(staged), str(args.rows), str(args.chunk_size), args.timezone)
+        log(f"staged {args.rows:,} rows in {made['seconds']:.1f} s ({staged.stat().st_size / 1e6:.1f} MB)")
+        # Round robin, not writer after writer: other work on the machine then weighs on every writer alike.
+        for attempt in range(args.repeat):
+            for writer in args.writers:
+                output = work / f"{writer}.xlsx"
+                load = os.getloadavg()[0]
+                run = child("write", writer, str(staged), str(output), "1", args.timezone)
+                run["load_before"] = load
+                results["runs"].setdefault(writer, []).append(run)
+                output.unlink()
+                log(f"{writer} #{attempt + 1}: {run['seconds']:.2f} s, cpu {run['cpu_seconds']:.2f} s, "
+                    f"peak {run['peak_rss_mb']:.0f} MB, load {load:.1f}")
+        if not args.no_split_check:
+            times = -(-args.split_rows // args.rows)
+            output = work / "split.xlsx"
+            log(f"split check: {args.rows * times:,} rows through the renderer")
+            run = child("write", "renderer", str(staged), str(output), str(times), args.timezone)
+            run["sheets"] = sheet_dimensions(output)
+            run["file_mb"] = output.stat().st_size / 1e6
+            results["split"] = run
+    return results
+
+
+def report(results: dict) -> None:
+    rows = results["rows"]
+    medians = {w: statistics.median(r["seconds"] for r in runs) for w, runs in results["runs"].items()}
+    cpu = {w: statistics.median(r["cpu_seconds"] for r in runs) for w, runs in results["runs"].items()}
+    base, cpu_base = medians.get(BASELINE), cpu.get(BASELINE)
+    print(f"\n{rows:,} rows x 13 columns (orders), chunks of {results['chunk_size']:,}, median of "
+          f"{len(next(iter(results['runs'].values()), []))}, timestamps in {results['timezone']}\n")
+    print(f"{'writer':<12} {'median s':>9} {'min-max s':>12} {'cpu s':>7} {'rows/s':>9} {'peak MB':>8} "
+          f"{'added MB':>9} {'file MB':>8} {'vs xlsxwriter':>14} {'cpu vs':>7}")
+    for writer, runs in results["runs"].items():
+        seconds = [r["seconds"] for r in runs]
+        ratio = f"{medians[writer] / base:.2f}x" if base else "-"
+        cpu_ratio = f"{cpu[writer] / cpu_base:.2f}x" if cpu_base else "-"
+        print(f"{writer:<12} {medians[writer]:>9.2f} {min(seconds):>5.2f}-{max(seconds):<6.2f} "
+              f"{cpu[writer]:>7.2f} {rows / medians[writer]:>9,.0f} "
+              f"{max(r['peak_rss_mb'] for r in runs):>8.0f} "
+              f"{max(r['peak_rss_mb'] - r['rss_before_mb'] for r in runs):>9.0f} "
+              f"{runs[-1]['bytes'] / 1e6:>8.1f} {ratio:>14} {cpu_ratio:>7}")
+    split = results.get("split")
+    if split:
+        total = split["rows"]
+        print(f"\nsplit check: {total:,} rows in {split['seconds']:.1f} s ({total / split['seconds']:,.0f} rows/s), "
+              f"peak {split['peak_rss_mb']:.0f} MB ({split['peak_rss_mb'] - split['rss_before_mb']:.0f} MB added), "
+              f"{split['file_mb']:.1f} MB file")
+        data_rows = 0
+        for name, ref in split["sheets"]:
+            last = int(re.search(r"(\d+)$", ref).group(1))
+            data_rows += last - 1
+            print(f"  sheet {name!r}: {ref} ({last - 1:,} data rows + header)")
+        verdict = "ok" if len(split["sheets"]) == -(-total // (EXCEL_ROWS - 1)) and data_rows == total else "MISMATCH"
+        print(f"  {len(split['sheets'])} sheets, {data_rows:,} data rows: {verdict}")
+
+
+# ---- children ----------------------------------------------------------------------------------
+
+def stage(path: str, rows: str, chunk_size: str, timezone: str) -> dict:
+    """Write the demo orders, shaped like transform_chunk's output, to an Arrow IPC file."""
+    import random
+
+    import pyarrow as pa
+
+    from export_pipelines.catalog import load_catalog
+    from export_pipelines.demo_values import Customer, customer_count, customer_rows, order_rows
+
+    started = time.perf_counter()
+    columns = list(load_catalog().dataset("orders").columns.values())
+    rng = random.Random(42)
+    directory = [Customer.from_row(row) for row in customer_rows(customer_count(int(rows)), rng)]
+    values = list(zip(*order_rows(int(rows), rng, directory)))
+    fields = [pa.field(c.name, pa.timestamp("us", tz=timezone) if c.type == "timestamp" else c.arrow_type)
+              for c in columns]
+    arrays = [pa.array(list(v), type=c.arrow_type).cast(f.type) for v, c, f in zip(values, columns, fields)]
+    table = pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+    with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table, max_chunksize=int(chunk_size))
+    return {"seconds": time.perf_counter() - started}
+
+
+def chunks(path: str, times: int):
+    """The staged batches one at a time, ``times`` over: only one chunk is in memory."""
+    import pyarrow as pa
+
+    for _ in range(times):
+        with pa.OSFile(path) as source:
+            reader = pa.ipc.open_file(source)
+            for index in range(reader.num_record_batches):
+                yield pa.Table.from_batches([reader.get_batch(index)])
+
+
+def write(writer: str, path: str, output: str, times: str, timezone: str) -> dict:
+    import resource
+
+    import pyarrow  # noqa: F401  (imported before the clock starts, as in a run)
+
+    from export_pipelines.catalog import load_catalog
+
+    columns = tuple(load_catalog().dataset("orders").columns.values())
+    write_file = {"renderer": write_renderer, "xlsxwriter": write_xlsxwriter, "openpyxl": write_openpyxl}[writer]
+    # Imports happen before the clock starts: a run has them loaded long before it renders.
+    if writer == "renderer":
+        from export_pipelines.formats import renderer_class
+
+        renderer_class("xlsx")
+    else:
+        __import__({"xlsxwriter": "xlsxwriter", "openpyxl": "openpyxl.cell"}[writer])
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    started = time.perf_counter()
+    rows = write_file(chunks(path, int(times)), columns, output, timezone)
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "writer": writer,
+        "rows": rows,
+        "seconds": seconds,
+        "cpu_seconds": after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime,
+        "peak_rss_mb": after.ru_maxrss / 1024,  # KiB on Linux
+        "rss_before_mb": usage.ru_maxrss / 1024,  # the imports' share of the peak
+        "bytes": Path(output).stat().st_size,
+    }
+
+
+def write_renderer(tables, columns, output: str, timezone: str) -> int:
+    from export_pipelines.formats import RenderContext, renderer_class
+
+    rows = 0
+    with open(output, "wb") as stream:
+        renderer = renderer_class("xlsx")(stream, RenderContext(columns, {}, "Orders", timezone))
+        for table in tables:
+            renderer.write(table)
+            rows += table.num_rows
+        renderer.close()
+    return rows
+
+
+NUMBER_FORMATS = {"integer": "0", "decimal": "#,##0.00", "date": "yyyy-mm-dd", "timestamp": "yyyy-mm-dd hh:mm:ss.000"}
+
+
+def write_xlsxwriter(tables, columns, output: str, timezone: str) -> int:
+    """The columns carry ``timezone`` already: remove_timezone keeps their wall-clock time."""
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(output, {"constant_memory": True, "remove_timezone": True})
+    sheet = book.add_worksheet("Orders")
+    bold = book.add_format({"bold": True})
+    formats = [book.add_format({"num_format": NUMBER_FORMATS[c.type]}) if c.type in NUMBER_FORMATS else None
+               for c in columns]
+    methods = {"string": sheet.write_string, "boolean": sheet.write_boolean, "date": sheet.write_datetime,
+               "timestamp": sheet.write_datetime}
+    writers = [(i, methods.get(c.type, sheet.write_number), formats[i]) for i, c in enumerate(columns)]
+    decimals = [c.type == "decimal" for c in columns]
+    for index, column in enumerate(columns):
+        sheet.write_string(0, index, column.label, bold)
+    sheet.freeze_panes(1, 0)
+    row = 1
+    for table in tables:
+        values = [table.column(i).to_pylist() for i in range(table.num_columns)]
+        for cells in zip(*values):
+            for (index, method, cell_format), value, decimal in zip(writers, cells, decimals):
+                if value is not None:
+                    method(row, index, float(value) if decimal else value, cell_format)
+            row += 1
+    sheet.autofilter(0, 0, row - 1, len(columns) - 1)
+    book.close()
+    return row - 1
+
+
+def write_openpyxl(tables, columns, output: str, timezone: str) -> int:
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("Orders")
+    sheet.freeze_panes = "A2"
+    header = []
+    for column in columns:
+        cell = WriteOnlyCell(sheet, column.label)
+        cell.font = Font(bold=True)
+        header.append(cell)
+    sheet.append(header)
+    styled = [NUMBER_FORMATS.get(c.type) if c.type != "integer" else None for c in columns]
+    rows = 0
+    for table in tables:
+        values = [table.column(i).to_pylist() for i in range(table.num_columns)]
+        for cells in zip(*values):
+            out = []
+            for value, number_format in zip(cells, styled):
+                if number_format is None or value is None:
+                    out.append(value)
+                    continue
+                if getattr(value, "tzinfo", None) is not None:
+                    value = value.replace(tzinfo=None)  # already the zone's wall-clock time
+                cell = WriteOnlyCell(sheet, value)
+                cell.number_format = number_format
+                out.append(cell)
+            sheet.append(out)
+            rows += 1
+    book.save(output)
+    return rows
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+        command, *rest = json.loads(sys.argv[2])
+        result = stage(*rest) if command == "stage" else write(*rest)
+        print(RESULT_MARK + json.dumps(result), flush=True)
+    else:
+        arguments = parse_args()
+        figures = main(arguments)
+        report(figures)
+        if arguments.json_out:
+            arguments.json_out.write_text(json.dumps(figures, indent=2))
