@@ -135,7 +135,8 @@ def _report(results: dict, args) -> None:
         spread = " ".join(f"{k}={v:.1f}" for k, v in steps.items())
         dispatch = [d for r in result["runs"] for d in r.get("dispatch", [])]
         latency = f"{statistics.median(dispatch) * 1000:.0f} ms (n={len(dispatch)})" if dispatch else "-"
-        print(f"{case:<14}{seconds:>9.1f}{args.rows / seconds:>10,.0f}{seconds / baseline:>7.2f}  {spread:<66} {latency}")
+        rate = args.rows / seconds
+        print(f"{case:<14}{seconds:>9.1f}{rate:>10,.0f}{seconds / baseline:>7.2f}  {spread:<66} {latency}")
 
 
 def _start_worker(name: str, env: dict, folder: Path) -> subprocess.Popen:

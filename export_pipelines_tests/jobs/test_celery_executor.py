@@ -29,8 +29,10 @@ class Worker:
 
     def __init__(self, name: str, env: dict, log: Path):
         self.name = name
-        command = [str(BIN / "celery"), "-A", "export_pipelines.celery_app", "worker", "-Q", ",".join(QUEUES),
-                   "-c", "1", "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "--loglevel=INFO"]  # fmt: skip
+        command = [
+            str(BIN / "celery"), "-A", "export_pipelines.celery_app", "worker", "-Q", ",".join(QUEUES),
+            "-c", "1", "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "--loglevel=INFO",
+        ]  # fmt: skip
         self.process = subprocess.Popen(
             command, env=env, cwd=PROJECT, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
         )
