@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="repeatable; e.g. 'amount gt 100', 'status in paid,shipped', 'note is_null'")
     export.add_argument("--sort", metavar="COLUMN[:desc]")
     export.add_argument("--option", action="append", default=None, metavar="NAME=VALUE", help="format option")
-    export.add_argument("--compression", help="none or gzip")
+    export.add_argument("--compression", help="none, gzip, zip or auto (gzip above EXPORT_AUTO_COMPRESS_BYTES)")
     export.add_argument("--timezone", help="IANA time zone for timestamps (default UTC)")
     export.add_argument("--recipient", action="append", default=None, help="email address to notify; repeatable")
     export.add_argument("--title")

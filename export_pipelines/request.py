@@ -18,7 +18,7 @@ FILTER_OPS = (
     "eq", "ne", "lt", "le", "gt", "ge", "in", "not_in",
     "contains", "startswith", "between", "is_null", "not_null",
 )  # fmt: skip
-COMPRESSIONS = ("none", "gzip")
+COMPRESSIONS = ("none", "gzip", "zip", "auto")
 VALIDATE_OP = "validate_request"
 TAG_USER = "export/user"
 TAG_DATASET = "export/dataset"
@@ -53,7 +53,12 @@ class ExportRequest(Config):
     format_options: dict[str, Any] = Field(
         default_factory=dict, description="Options of the chosen format (see the format's documentation)."
     )
-    compression: str = Field(default="none", description="One of: " + ", ".join(COMPRESSIONS) + ".")
+    compression: str = Field(
+        default="none",
+        description="One of: " + ", ".join(COMPRESSIONS) + ". gzip adds .gz; zip gives a .zip holding the file; "
+        "auto gzips text formats expected above EXPORT_AUTO_COMPRESS_BYTES (20 MB by default). "
+        "Parquet is compressed inside: none or auto.",
+    )
     timezone: str = Field(default="UTC", description="IANA time zone timestamps are written in.")
     recipients: list[str] = Field(default_factory=list, description="Email addresses told when the file is ready.")
     title: str | None = Field(default=None, description="Title of the export; defaults to the dataset title.")

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from export_pipelines.catalog import Catalog, DatasetSpec
 from export_pipelines.errors import ExportRequestError, RowLimitExceeded
 from export_pipelines.formats import renderer_class
-from export_pipelines.formats.compression import SUFFIXES
+from export_pipelines.formats.compression import SUFFIXES, check_compression, choose_compression
 from export_pipelines.permissions import granted_tenants
 from export_pipelines.plan import ExportPlan
 from export_pipelines.request import COMPRESSIONS, FILTER_OPS, ExportRequest, FilterSpec
@@ -43,6 +43,7 @@ def plan_export(request: ExportRequest, catalog: Catalog, connection: sa.Connect
     renderer.check_columns(settings, tuple(dataset.columns[name] for name in columns))
     if request.compression not in COMPRESSIONS:
         raise ExportRequestError("compression", f"{request.compression!r} is not valid", ", ".join(COMPRESSIONS))
+    check_compression(request.compression, renderer)
     if not 1 <= request.chunk_size <= MAX_CHUNK_SIZE:
         raise ExportRequestError("chunk_size", f"{request.chunk_size} is out of range", f"1 to {MAX_CHUNK_SIZE:,}")
     for index, address in enumerate(request.recipients):
@@ -63,12 +64,14 @@ def plan_export(request: ExportRequest, catalog: Catalog, connection: sa.Connect
             "format", f"{request.format} holds at most {format_cap:,} rows; this export has {visible:,}",
             "add filters, or use csv, jsonl, xlsx or parquet",
         )
+    # auto is decided here, from the row count; render_file reads the choice back from the extension.
+    compression = choose_compression(request.compression, renderer, (dataset.columns[n] for n in columns), visible)
     return ExportPlan(
         request=request,
         query=query,
         output_columns=tuple(dataset.columns[name] for name in columns),
         title=request.title or dataset.title,
-        file_extension=renderer.extension + SUFFIXES[request.compression],
+        file_extension=renderer.extension + SUFFIXES[compression],
         matching_rows=int(matching),
         visible_rows=int(visible),
     )

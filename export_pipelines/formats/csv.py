@@ -1,16 +1,53 @@
 """CSV: Arrow's C++ writer, so large exports cost little beyond reading the rows.
 
-Strings are always quoted and NULL is written as nothing, so an empty string ("") and a
-missing value stay distinguishable; timestamps are ISO 8601 with the request's offset.
+By default text values are quoted and NULL is written as nothing, so an empty string ("") and a
+missing value stay distinguishable; timestamps are ISO 8601 with the request's offset. Options:
+
+- ``quoting``: ``needed`` (the default) quotes every text value and nothing else; ``all`` quotes
+  every value but NULL. Both keep NULL apart from "". ``minimal`` quotes only values holding the
+  delimiter, a quote or a line break, as most spreadsheets write; NULL and "" are then both empty.
+  Arrow cannot quote that way, so ``minimal`` goes through the standard library's csv module, a
+  few times slower (see benchmarks/formats_bench.py). ``none`` quotes nothing and fails the export,
+  naming the row and column, if a value holds the delimiter, a quote or a line break.
+- ``delimiter``: one character. Characters that occur in unquoted numbers, dates and booleans
+  (letters, digits, ``. - + :``), quotes and line breaks are refused: the file could not be read back.
+- ``line_ending``: ``lf`` or ``crlf``; line breaks inside quoted values are written as they are.
+- ``encoding``: ``utf-8`` (the default), ``utf-16`` (little-endian, always with its byte order
+  mark), ``latin-1`` or ``cp1252``. A character the encoding cannot hold fails the export with the
+  row, column and character (``encoding_errors: fail``), or is written as ``?`` (``replace``).
+- ``bom``: start UTF-8 output with a byte order mark, so Excel reads non-ASCII text as UTF-8.
+- ``formula_guard`` (on by default): text starting with ``= + - @``, a tab or a carriage return
+  gets a leading ``'``, so a spreadsheet shows it as text instead of running it (OWASP "CSV
+  injection"). The value changes, so turn it off for files meant for programs, not people.
+
+Everything is vectorised with Arrow compute; the only per-row Python is the stdlib csv writer
+of ``quoting: minimal``.
 """
 
 from __future__ import annotations
 
+import codecs
+import csv
+import io
+
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from export_pipelines.errors import ExportRequestError
 from export_pipelines.formats.base import Renderer, require_choice
 from export_pipelines.formats.text_values import with_text_timestamps
+
+QUOTING = ("needed", "all", "minimal", "none")
+ENCODINGS = {"utf-8": "utf-8", "utf-16": "utf-16-le", "latin-1": "latin-1", "cp1252": "cp1252"}
+LINE_ENDINGS = {"lf": "\n", "crlf": "\r\n"}
+# OWASP: spreadsheets run a cell starting with one of these as a formula (tab and CR included).
+FORMULA_TRIGGERS = "=+-@\t\r"
+_TRIGGER_BYTES = pa.array([character.encode() for character in FORMULA_TRIGGERS], pa.binary())
+BLOCK_ROWS = 16_384
+_ARROW_QUOTING = {"needed": "needed", "all": "all_valid", "none": "none"}
+# Unquoted numbers, dates, booleans and infinities are made of these; a delimiter among them splits values.
+_IN_UNQUOTED_VALUES = set(".-+:")
 
 
 class CsvRenderer(Renderer):
@@ -22,28 +59,230 @@ class CsvRenderer(Renderer):
     options = {
         "header": (True, "Write a header row."),
         "header_style": ("label", "Header text: 'label' (catalog labels) or 'name' (column names)."),
+        "delimiter": (",", "One character between values, e.g. ',' ';' '|' or a tab."),
+        "quoting": (
+            "needed",
+            "'needed': quote text values (NULL and \"\" differ); 'all': quote every non-NULL value; "
+            "'minimal': quote only values that contain the delimiter, a quote or a line break (slower); "
+            "'none': never quote, and fail on a value that would need it.",
+        ),
+        "line_ending": ("lf", "Row ending: 'lf' (\\n) or 'crlf' (\\r\\n, Windows)."),
+        "encoding": (
+            "utf-8",
+            "'utf-8', 'utf-16' (with byte order mark), 'latin-1' or 'cp1252' (Windows Western European).",
+        ),
+        "encoding_errors": (
+            "fail",
+            "A character the encoding cannot hold: 'fail' the export (naming row and column) or 'replace' it by '?'.",
+        ),
+        "bom": (False, "Start UTF-8 output with a byte order mark, so Excel reads non-ASCII text correctly."),
+        "formula_guard": (
+            True,
+            "Prefix text starting with = + - @, tab or CR with ' so spreadsheets never run it as a formula.",
+        ),
     }
 
     @classmethod
     def validate_settings(cls, settings):
-        require_choice(settings, "header", (True, False))
+        for flag in ("header", "bom", "formula_guard"):
+            require_choice(settings, flag, (True, False))
         require_choice(settings, "header_style", ("label", "name"))
+        require_choice(settings, "quoting", QUOTING)
+        require_choice(settings, "line_ending", tuple(LINE_ENDINGS))
+        require_choice(settings, "encoding", tuple(ENCODINGS))
+        require_choice(settings, "encoding_errors", ("fail", "replace"))
+        delimiter = settings["delimiter"]
+        if (
+            not isinstance(delimiter, str)
+            or len(delimiter) != 1
+            or delimiter in '"\r\n'
+            or delimiter.isalnum()
+            or delimiter in _IN_UNQUOTED_VALUES
+        ):
+            raise ExportRequestError(
+                "format_options.delimiter",
+                f"{delimiter!r} cannot separate values",
+                "one character such as , ; | or a tab; not a quote, a line break, a letter, a digit or . - + :",
+            )
+        if settings["bom"] and settings["encoding"] not in ("utf-8", "utf-16"):
+            raise ExportRequestError(
+                "format_options.bom", f"{settings['encoding']} has no byte order mark", "false, or encoding utf-8"
+            )
+
+    @classmethod
+    def check_columns(cls, settings, columns):
+        if settings["quoting"] != "none" or not settings["header"]:
+            return
+        structural = (settings["delimiter"], '"', "\r", "\n")
+        for header in _header(settings, columns):
+            if any(character in header for character in structural):
+                raise ExportRequestError(
+                    "format_options.quoting",
+                    f"'none' cannot write the header {header!r}: it holds the delimiter, a quote or a line break",
+                    "needed, all or minimal, or header_style 'name'",
+                )
 
     def __init__(self, stream, context):
         super().__init__(stream, context)
-        self._writer = None
-        by_label = self.settings["header_style"] == "label"
-        self._header = [c.label if by_label else c.name for c in context.columns]
+        settings = self.settings
+        self.check_columns(settings, context.columns)
+        self._header = _header(settings, context.columns)
+        self._eol = LINE_ENDINGS[settings["line_ending"]]
+        self._codec = ENCODINGS[settings["encoding"]]
+        self._errors = "strict" if settings["encoding_errors"] == "fail" else "replace"
+        self._writer = None  # the Arrow writer, created with the first chunk
+        # Arrow writes UTF-8 only: other encodings collect a block's text here and transcode it.
+        self._buffer = None if self._codec == "utf-8" else io.BytesIO()
+        self._rows = 0
+        self._started = False
+        self._header_pending = settings["header"]  # the csv-module path writes it with the first chunk
 
     def write(self, table: pa.Table) -> None:
-        table = with_text_timestamps(table).rename_columns(self._header)
-        if self._writer is None:
-            options = pacsv.WriteOptions(include_header=self.settings["header"], quoting_style="needed")
-            self._writer = pacsv.CSVWriter(self.stream, table.schema, write_options=options)
-        self._writer.write_table(table)
+        if not self._started:
+            self._start()
+        table = with_text_timestamps(self._guarded(table)).rename_columns(self._header)
+        if self.settings["quoting"] == "none":
+            self._refuse_unquotable(table)
+        if self._codec == "utf-8" and self.settings["quoting"] != "minimal":
+            self._write_arrow(table)  # the fast path: Arrow writes into the stream itself
+            self._rows += table.num_rows
+            return
+        # Text that passes through Python goes a block at a time, so its memory stays small.
+        for start in range(0, max(table.num_rows, 1), BLOCK_ROWS):
+            block = table.slice(start, BLOCK_ROWS)
+            if self.settings["quoting"] == "minimal":
+                self._write_text(self._stdlib_text(block), block)
+            else:
+                self._write_arrow(block)
+            self._rows += block.num_rows
 
     def close(self) -> None:
-        if self._writer is None:  # no rows at all: still a valid file with its header
+        if not self._started:  # no rows at all: still a valid file with its header
             empty = pa.schema([pa.field(name, pa.string()) for name in self._header]).empty_table()
             self.write(empty)
-        self._writer.close()
+        if self._writer is not None:
+            self._writer.close()
+            self._flush_buffer(None)
+
+    def _start(self) -> None:
+        self._started = True
+        if self._codec == "utf-16-le":
+            self.stream.write(codecs.BOM_UTF16_LE)
+        elif self.settings["bom"]:
+            self.stream.write(codecs.BOM_UTF8)
+
+    def _guarded(self, table: pa.Table) -> pa.Table:
+        """Prefix formula-like text with ' (see the module docstring), column by column."""
+        if not self.settings["formula_guard"]:
+            return table
+        for index, field in enumerate(table.schema):
+            if not pa.types.is_string(field.type):
+                continue
+            text = table.column(index).combine_chunks()
+            # The triggers are ASCII, so the first byte decides: cheaper than a regex or six starts_with.
+            first = pc.binary_slice(text.cast(pa.binary()), 0, 1)
+            risky = pc.fill_null(pc.is_in(first, value_set=_TRIGGER_BYTES), False)
+            if pc.any(risky).as_py():
+                prefixed = pc.binary_join_element_wise("'", pc.filter(text, risky), "")
+                table = table.set_column(index, field, pc.replace_with_mask(text, risky, prefixed))
+        return table
+
+    def _write_arrow(self, table: pa.Table) -> None:
+        if self._writer is None:
+            quoting = _ARROW_QUOTING[self.settings["quoting"]]
+            options = pacsv.WriteOptions(
+                include_header=self.settings["header"],
+                delimiter=self.settings["delimiter"],
+                eol=self._eol,
+                quoting_style=quoting,
+                quoting_header=quoting,
+            )
+            sink = self.stream if self._buffer is None else self._buffer
+            self._writer = pacsv.CSVWriter(sink, table.schema, write_options=options)
+        self._writer.write_table(table)
+        self._flush_buffer(table)
+
+    def _flush_buffer(self, table: pa.Table | None) -> None:
+        if self._buffer is None:
+            return
+        data = self._buffer.getvalue()
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        if data:
+            self._write_text(data.decode("utf-8"), table)
+
+    def _stdlib_text(self, table: pa.Table) -> str:
+        """The chunk as minimally quoted CSV text, written by the csv module from Arrow's own value text."""
+        text = io.StringIO()
+        writer = csv.writer(
+            text, delimiter=self.settings["delimiter"], lineterminator=self._eol, quoting=csv.QUOTE_MINIMAL
+        )
+        if self._header_pending:
+            writer.writerow(self._header)
+            self._header_pending = False
+        # Cast to string is what Arrow's CSV writer does itself, so both paths write the same values.
+        rows = zip(*(column.cast(pa.string()).to_pylist() for column in table.columns))
+        carriage_returns = None if "\r" in self._eol else _rows_holding(table, "\r")
+        if carriage_returns is None:
+            writer.writerows(rows)
+        else:
+            # Python 3.11's csv module quotes a CR only when the line ending holds one: left bare, a
+            # reader would end the row there. The (rare) rows holding one are quoted whole instead.
+            quote_all = csv.writer(
+                text, delimiter=self.settings["delimiter"], lineterminator=self._eol, quoting=csv.QUOTE_ALL
+            )
+            for values, risky in zip(rows, carriage_returns):
+                (quote_all if risky else writer).writerow(values)
+        return text.getvalue()
+
+    def _write_text(self, text: str, table: pa.Table | None) -> None:
+        try:
+            self.stream.write(text.encode(self._codec, self._errors))
+        except UnicodeEncodeError as error:
+            raise self._unencodable(error.object[error.start], table) from None
+
+    def _unencodable(self, character: str, table: pa.Table | None) -> ExportRequestError:
+        where = "the header" if self.settings["header"] and character in "".join(self._header) else "a value"
+        for name in table.column_names if table is not None and where != "the header" else ():
+            column = table.column(name)
+            if pa.types.is_string(column.type):
+                found = pc.index(pc.match_substring(column, character), True).as_py()
+                if found >= 0:
+                    where = f"row {self._rows + found + 1:,}, column {name!r}"
+                    break
+        return ExportRequestError(
+            "format_options.encoding",
+            f"{self.settings['encoding']} cannot represent {character!r} (U+{ord(character):04X}) in {where}",
+            "utf-8 or utf-16, which hold every character, or encoding_errors 'replace' to write '?' instead",
+        )
+
+    def _refuse_unquotable(self, table: pa.Table) -> None:
+        """With quoting 'none', fail before writing a value that would need quotes, naming it."""
+        structural = f'[\\x{{{ord(self.settings["delimiter"]):X}}}"\\r\\n]'
+        for name in table.column_names:
+            column = table.column(name)
+            if not pa.types.is_string(column.type):
+                continue
+            found = pc.index(pc.match_substring_regex(column, structural), True).as_py()
+            if found >= 0:
+                raise ExportRequestError(
+                    "format_options.quoting",
+                    f"'none' cannot write row {self._rows + found + 1:,}, column {name!r}: "
+                    "it holds the delimiter, a quote or a line break",
+                    "needed, all or minimal",
+                )
+
+
+def _rows_holding(table: pa.Table, character: str) -> list[bool] | None:
+    """Which rows hold ``character`` in a text value; None when none does."""
+    found = None
+    for column in table.columns:
+        if pa.types.is_string(column.type):
+            holds = pc.fill_null(pc.match_substring(column, character), False)
+            found = holds if found is None else pc.or_(found, holds)
+    return found.to_pylist() if found is not None and pc.any(found).as_py() else None
+
+
+def _header(settings: dict, columns) -> list[str]:
+    by_label = settings["header_style"] == "label"
+    return [c.label if by_label else c.name for c in columns]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from export_pipelines.formats.base import Renderer
-from export_pipelines.formats.json_values import JSON_OPTIONS, json_lines, validate_json_settings
+from export_pipelines.formats.json_values import JSON_OPTIONS, json_blocks, validate_json_settings
 
 
 class JsonRenderer(Renderer):
@@ -25,8 +25,9 @@ class JsonRenderer(Renderer):
         self._separator = b"[\n"
 
     def write(self, table: pa.Table) -> None:
-        for line in json_lines(table, self.settings):
-            self.stream.write(self._separator + line.encode())
+        for block in json_blocks(table, self.settings, ",\n"):
+            self.stream.write(self._separator)
+            self.stream.write(block)
             self._separator = b",\n"
 
     def close(self) -> None:

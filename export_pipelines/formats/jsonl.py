@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from export_pipelines.formats.base import Renderer
-from export_pipelines.formats.json_values import JSON_OPTIONS, json_lines, validate_json_settings
+from export_pipelines.formats.json_values import JSON_OPTIONS, json_blocks, validate_json_settings
 
 
 class JsonLinesRenderer(Renderer):
@@ -21,4 +21,6 @@ class JsonLinesRenderer(Renderer):
         validate_json_settings(settings)
 
     def write(self, table: pa.Table) -> None:
-        self.stream.write("".join(line + "\n" for line in json_lines(table, self.settings)).encode())
+        for block in json_blocks(table, self.settings, "\n"):
+            self.stream.write(block)
+            self.stream.write(b"\n")

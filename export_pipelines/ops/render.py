@@ -7,7 +7,7 @@ from dagster import OpExecutionContext, Out, op
 
 from export_pipelines.celery_settings import QUEUE_TAG, RENDER_QUEUE
 from export_pipelines.formats import RenderContext, renderer_class
-from export_pipelines.formats.compression import compressed
+from export_pipelines.formats.compression import SUFFIXES, compressed, compression_for
 from export_pipelines.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
 from export_pipelines.plan import ChunkRef, ExportPlan, RenderedFile, staging_prefix
 from export_pipelines.resources import ExportStorageResource
@@ -45,8 +45,11 @@ def render_file(
         user=request.user,
     )
     rows = 0
+    # Validation chose the compression (auto included) and recorded it in the extension.
+    compression = compression_for(plan.file_extension, renderer_class(request.format).extension)
+    entry_name = name.removesuffix(SUFFIXES["zip"])  # the file inside a zip archive
     with permanent_errors_fail_fast(context), target.open_write(key) as output:
-        with compressed(output.stream, request.compression) as stream:
+        with compressed(output.stream, compression, entry_name) as stream:
             renderer = renderer_class(request.format)(stream, render_context)
             for chunk in sorted(chunks, key=lambda c: c.index):
                 table = read_chunk(target, chunk.key)
@@ -54,5 +57,7 @@ def render_file(
                 rows += table.num_rows
             renderer.close()
     target.delete_prefix(f"{staging_prefix(context.run_id)}/ready")
-    context.add_output_metadata({"rows": rows, "bytes": output.result.bytes, "format": request.format})
+    context.add_output_metadata(
+        {"rows": rows, "bytes": output.result.bytes, "format": request.format, "compression": compression}
+    )
     return RenderedFile(key, name, rows, output.result.bytes, output.result.sha256)

@@ -82,3 +82,66 @@ def test_invalid_decimals_option_is_refused(format_name):
         renderer_class(format_name).check_options({"decimals": "float"})
 
     assert refused.value.field == "format_options.decimals" and "string, number" in str(refused.value)
+
+
+def parse(format_name: str, data: bytes, **kwargs) -> list:
+    text = data.decode("utf-8")
+    if format_name == "json":
+        return json.loads(text, **kwargs)
+    # split("\n"), not splitlines(): JSON Lines ends lines with \n only, and U+2028 may stand raw in a value.
+    return [json.loads(line, **kwargs) for line in text.split("\n")[:-1]]
+
+
+@pytest.mark.parametrize("format_name", ["json", "jsonl"])
+def test_decimal_numbers_are_exact_digits_not_floats(tmp_path, format_name):
+    columns = (ColumnSpec("order_id", "integer", "Order ID"), ColumnSpec("amount", "decimal", "Amount", 38, 10))
+    values = [Decimal("1234567890123456789012345678.0123456789"), Decimal("-0.0000000001"), Decimal("1234.5000000000"),
+              None]  # fmt: skip
+    rows = [{"order_id": i, "amount": value} for i, value in enumerate(values)]
+
+    data = render(tmp_path, format_name, [shaped_table(rows, columns)], columns=columns, options={"decimals": "number"})
+
+    assert b'"amount":1234567890123456789012345678.0123456789' in data, "the decimal's own digits, unquoted"
+    assert b'"amount":1234.5000000000' in data and b'"amount":null' in data
+    assert [record["amount"] for record in parse(format_name, data, parse_float=Decimal)] == values
+    as_strings = render(tmp_path, format_name, [shaped_table(rows, columns)], columns=columns)
+    assert [record["amount"] for record in parse(format_name, as_strings)] == [
+        None if value is None else str(value) for value in values
+    ]
+
+
+@pytest.mark.parametrize("format_name", ["json", "jsonl"])
+def test_every_object_is_what_json_dumps_writes(tmp_path, format_name):
+    """Values are turned into JSON text column by column; the objects must still be json.dumps's, byte for byte."""
+    columns = (ColumnSpec("order_id", "integer", "Order ID"), ColumnSpec("note", "string", "Note"),
+               ColumnSpec("discount_rate", "float", "Discount"))  # fmt: skip
+    notes = ['say "hi"', "back\\slash", "tab\there", "nul\x00 and \x1f", "line\u2028separator", "del\x7f", "é 李 🚀",
+             "</script>", "", None, "plain"]  # fmt: skip
+    rates = [2.0, 1e20, 1e-07, 0.1, -0.0, 123456789.125, 5e-324, 1.7976931348623157e308, None, 0.5, 3.0]
+    rows = [{"order_id": i, "note": note, "discount_rate": rate} for i, (note, rate) in enumerate(zip(notes, rates))]
+
+    data = render(tmp_path, format_name, [shaped_table(rows, columns)], columns=columns)
+
+    expected = [json.dumps(row, ensure_ascii=False, separators=(",", ":")) for row in rows]
+    if format_name == "json":
+        assert data.decode("utf-8") == "[\n" + ",\n".join(expected) + "\n]\n"
+    else:
+        assert data.decode("utf-8") == "".join(line + "\n" for line in expected)
+    records = parse(format_name, data)
+    assert [record["note"] for record in records] == notes
+    assert all(type(r["discount_rate"]) is float for r in records if r["discount_rate"] is not None), "2.0 stays 2.0"
+
+
+@pytest.mark.parametrize("format_name", ["json", "jsonl"])
+def test_a_chunk_larger_than_a_text_block_is_joined_seamlessly(tmp_path, format_name):
+    from export_pipelines.formats.json_values import BLOCK_ROWS
+
+    columns = (ColumnSpec("order_id", "integer", "Order ID"), ColumnSpec("note", "string", "Note"))
+    count = BLOCK_ROWS * 2 + 3
+    table = shaped_table([{"order_id": i, "note": f"n{i}"} for i in range(count)], columns)
+
+    data = render(tmp_path, format_name, [table], columns=columns)
+
+    records = parse(format_name, data)
+    assert [record["order_id"] for record in records] == list(range(count))
+    assert records[BLOCK_ROWS] == {"order_id": BLOCK_ROWS, "note": f"n{BLOCK_ROWS}"}

@@ -1,0 +1,231 @@
+"""How fast is each renderer alone, and how much memory does it take? CSV is the baseline.
+
+No Dagster and no database: the demo ``orders`` (all 13 columns, ``export_pipelines.demo_values``,
+seed 42) shaped as ``transform_chunk`` hands them over (timestamps in Europe/Berlin), staged once
+in an Arrow IPC file. Each measurement is a fresh process that reads the staged file one
+--chunk-size batch at a time (as ``render_file`` reads staged chunks) and writes it through
+``compressed`` and the renderer into local storage under ``_staging/``, as ``render_file`` does.
+
+    .venv/bin/python benchmarks/formats_bench.py                          # 100k and 1M rows (PDF 10k, 100k), 3 runs
+    .venv/bin/python benchmarks/formats_bench.py --rows 20000 --pdf-rows 2000 --repeat 1   # a quick look
+    .venv/bin/python benchmarks/formats_bench.py --cases csv parquet      # some cases only
+
+Cases are formats with options or compression (``csv[quoting=minimal]``, ``csv+gzip``); the default
+list covers every registered format and the CSV and JSON options with a cost of their own.
+
+Figures: ``median s`` runs from the first chunk read to the closed file (imports excluded); ``cpu s``
+is user + system time over the same span, steadier than wall time on a busy machine; ``peak MB`` is
+the child's VmHWM from /proc/self/status (ru_maxrss is carried over fork and exec on Linux, so it
+would report the parent's peak), ``added MB`` that minus VmHWM just before the first chunk (imports,
+renderer set up). ``vs csv`` divides the median by the plain ``csv`` median at the same row count,
+measured in the same run. Cases take turns within each repetition, so a busy spell is shared.
+Nothing is asserted: this script measures, it does not judge.
+"""
+
+from __future__ import annotations
+
+import time
+
+STARTED = time.perf_counter()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+RESULT_MARK = "FORMATS_BENCH "
+TIMEZONE = "Europe/Berlin"
+BASELINE = "csv"
+DEFAULT_CASES = (
+    "csv", "csv[formula_guard=false]", "csv[quoting=minimal]", "csv[encoding=cp1252,encoding_errors=replace]",
+    "csv+gzip", "csv+zip", "json", "json[decimals=number]", "jsonl", "parquet", "xlsx", "pdf",
+)  # fmt: skip
+SLOW_FORMATS = {"pdf"}  # measured at --pdf-rows only
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--pdf-rows", type=int, nargs="+", default=[10_000, 100_000], help="row counts for pdf")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per case; the median is reported")
+    parser.add_argument("--chunk-size", type=int, default=100_000, help="rows per staged chunk")
+    parser.add_argument("--cases", nargs="+", default=list(DEFAULT_CASES), help="format[opt=value,...][+compression]")
+    parser.add_argument("--json-out", type=Path, help="also write every figure as JSON")
+    return parser.parse_args(argv)
+
+
+def parse_case(case: str) -> tuple[str, dict, str]:
+    """'csv[quoting=minimal]+gzip' -> ('csv', {'quoting': 'minimal'}, 'gzip')."""
+    import yaml
+
+    case, _, compression = case.partition("+")
+    name, _, rest = case.partition("[")
+    options = {}
+    for item in filter(None, rest.rstrip("]").split(",")):
+        key, _, value = item.partition("=")
+        options[key] = yaml.safe_load(value)
+    return name, options, compression or "none"
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def run_child(*arguments: str) -> dict:
+    """Run this script as a fresh process with ``arguments``; return the JSON it reports."""
+    done = subprocess.run([sys.executable, __file__, "--child", json.dumps(arguments)], capture_output=True, text=True)
+    lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT_MARK)]
+    if done.returncode or not lines:
+        raise RuntimeError(f"child {arguments} exited {done.returncode}: {done.stderr[-3000:]}")
+    return json.loads(lines[-1][len(RESULT_MARK) :])
+
+
+def main(args: argparse.Namespace) -> dict:
+    results = {"chunk_size": args.chunk_size, "timezone": TIMEZONE, "runs": {}, "python": sys.version.split()[0]}
+    plans = []  # (rows, case)
+    for rows in sorted(set(args.rows) | set(args.pdf_rows)):
+        for case in args.cases:
+            slow = parse_case(case)[0] in SLOW_FORMATS
+            if rows in (args.pdf_rows if slow else args.rows):
+                plans.append((rows, case))
+    with tempfile.TemporaryDirectory(prefix="formats-bench-") as folder:
+        work = Path(folder)
+        staged = work / "orders.arrow"
+        most = max(rows for rows, _ in plans)
+        made = run_child("stage", str(staged), str(most), str(args.chunk_size))
+        log(f"staged {most:,} rows in {made['seconds']:.1f} s ({staged.stat().st_size / 1e6:.0f} MB)")
+        for rows in sorted({rows for rows, _ in plans}):
+            cases = [case for r, case in plans if r == rows]
+            for attempt in range(args.repeat):
+                for case in cases:  # round robin: a busy spell weighs on every case alike
+                    load = os.getloadavg()[0]
+                    run = run_child("render", case, str(staged), str(work / "out"), str(rows))
+                    run["load_before"] = load
+                    results["runs"].setdefault(f"{rows}|{case}", []).append(run)
+                    log(f"{rows:>9,} {case:<45} #{attempt + 1}: {run['seconds']:6.2f} s, "
+                        f"cpu {run['cpu_seconds']:6.2f} s, peak {run['peak_rss_mb']:5.0f} MB, "
+                        f"{run['bytes'] / 1e6:7.1f} MB out, load {load:.1f}")  # fmt: skip
+    return results
+
+
+def report(results: dict) -> None:
+    by_rows: dict[int, dict[str, list]] = {}
+    for key, runs in results["runs"].items():
+        rows, case = key.split("|", 1)
+        by_rows.setdefault(int(rows), {})[case] = runs
+    repeats = max(len(runs) for runs in results["runs"].values())
+    print(f"\nrenderers alone, demo orders x 13 columns, chunks of {results['chunk_size']:,}, "
+          f"timestamps in {results['timezone']}, median of {repeats}, Python {results['python']}\n")  # fmt: skip
+    print(f"{'case':<46}{'rows':>10}{'median s':>10}{'min-max s':>14}{'cpu s':>8}{'rows/s':>11}"
+          f"{'peak MB':>9}{'added MB':>9}{'MB out':>8}{'vs csv':>8}")  # fmt: skip
+    for rows in sorted(by_rows):
+        cases = by_rows[rows]
+        baseline = statistics.median(r["seconds"] for r in cases[BASELINE]) if BASELINE in cases else None
+        for case, runs in cases.items():
+            seconds = [r["seconds"] for r in runs]
+            median = statistics.median(seconds)
+            ratio = f"{median / baseline:.2f}x" if baseline else "-"
+            print(f"{case:<46}{rows:>10,}{median:>10.2f}{min(seconds):>7.2f}-{max(seconds):<6.2f}"
+                  f"{statistics.median(r['cpu_seconds'] for r in runs):>8.2f}{rows / median:>11,.0f}"
+                  f"{max(r['peak_rss_mb'] for r in runs):>9.0f}"
+                  f"{max(r['peak_rss_mb'] - r['rss_before_mb'] for r in runs):>9.0f}"
+                  f"{runs[-1]['bytes'] / 1e6:>8.1f}{ratio:>8}")  # fmt: skip
+        print()
+
+
+# ---- children ----------------------------------------------------------------------------------
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak resident set: VmHWM, which, unlike ru_maxrss, is not inherited over exec."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
+
+
+def stage(path: str, rows: str, chunk_size: str) -> dict:
+    """Write ``rows`` demo orders, shaped like transform_chunk's output, to an Arrow IPC file."""
+    import random
+
+    import pyarrow as pa
+
+    from export_pipelines.catalog import load_catalog
+    from export_pipelines.demo_values import Customer, customer_count, customer_rows, order_rows
+
+    started = time.perf_counter()
+    columns = list(load_catalog().dataset("orders").columns.values())
+    rng = random.Random(42)
+    directory = [Customer.from_row(row) for row in customer_rows(customer_count(int(rows)), rng)]
+    values = list(zip(*order_rows(int(rows), rng, directory)))
+    fields = [pa.field(c.name, pa.timestamp("us", tz=TIMEZONE) if c.type == "timestamp" else c.arrow_type)
+              for c in columns]  # fmt: skip
+    arrays = [pa.array(list(v), type=c.arrow_type).cast(f.type) for v, c, f in zip(values, columns, fields)]
+    table = pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+    with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table, max_chunksize=int(chunk_size))
+    return {"seconds": time.perf_counter() - started}
+
+
+def render(case: str, path: str, folder: str, rows: str) -> dict:
+    """Stream the first ``rows`` staged rows through one case's renderer into local storage."""
+    import pyarrow as pa
+
+    from export_pipelines.catalog import load_catalog
+    from export_pipelines.formats import RenderContext, renderer_class
+    from export_pipelines.formats.compression import compressed
+    from export_pipelines.storage import storage_from_url
+    from export_pipelines.storage.base import TRANSIENT_PREFIX
+
+    name, options, compression = parse_case(case)
+    wanted = int(rows)
+    columns = tuple(load_catalog().dataset("orders").columns.values())
+    context = RenderContext(columns, options, "Orders", TIMEZONE, export_id="bench")
+    renderer_type = renderer_class(name)  # imports every format module: not the renderer's cost
+    storage = storage_from_url(folder)
+    key = f"{TRANSIENT_PREFIX}bench/out.{renderer_type.extension}"  # staging, as render_file: no fsync
+    rss_before = peak_rss_mb()
+    cpu_before, started = os.times(), time.perf_counter()
+    done = 0
+    with pa.OSFile(path) as source, storage.open_write(key) as output:
+        reader = pa.ipc.open_file(source)
+        # The zip entry name only when needed: older revisions' compressed() takes two arguments.
+        named = (f"out.{renderer_type.extension}",) if compression == "zip" else ()
+        with compressed(output.stream, compression, *named) as stream:
+            renderer = renderer_type(stream, context)
+            for index in range(reader.num_record_batches):
+                if done >= wanted:
+                    break
+                table = pa.Table.from_batches([reader.get_batch(index)]).slice(0, wanted - done)
+                renderer.write(table)
+                done += table.num_rows
+            renderer.close()
+    seconds = time.perf_counter() - started
+    cpu_after = os.times()
+    storage.delete_prefix(key)
+    return {
+        "seconds": seconds,
+        "cpu_seconds": (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system),
+        "rows": done,
+        "bytes": output.result.bytes,
+        "rss_before_mb": rss_before,
+        "peak_rss_mb": peak_rss_mb(),
+        "startup_seconds": started - STARTED,
+    }
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        command, *arguments = json.loads(sys.argv[2])
+        print(RESULT_MARK + json.dumps({"stage": stage, "render": render}[command](*arguments)), flush=True)
+    else:
+        arguments = parse_args()
+        figures = main(arguments)
+        report(figures)
+        if arguments.json_out:
+            arguments.json_out.write_text(json.dumps(figures, indent=2))
