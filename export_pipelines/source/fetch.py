@@ -9,6 +9,7 @@ rows, column by column.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -19,6 +20,26 @@ from export_pipelines.catalog import DatasetSpec
 
 def chunk_schema(dataset: DatasetSpec, columns: tuple[str, ...]) -> pa.Schema:
     return pa.schema([pa.field(name, dataset.columns[name].arrow_type) for name in columns])
+
+
+def keyset_chunks(connection: sa.Connection, query, size: int) -> Iterator[pa.Table]:
+    """Every permitted row of ``query`` as Arrow tables of ``size`` rows (the last may be shorter).
+
+    Each chunk query starts after the last (sort value, key) of the previous chunk, so every
+    chunk costs the same however deep into the table it is. At least one table is yielded.
+    """
+    schema = chunk_schema(query.dataset, query.fetched_columns)
+    sort_index = query.fetched_columns.index(query.sort_column) if query.sort_column else None
+    key_index = query.fetched_columns.index(query.dataset.key)
+    after = None
+    while True:
+        table = fetch_chunk(connection, query.chunk_statement(connection.dialect.name, size, after), schema)
+        yield table
+        if table.num_rows < size:
+            return
+        last = table.slice(table.num_rows - 1)
+        sort_value = last.column(sort_index)[0].as_py() if sort_index is not None else None
+        after = (sort_value, last.column(key_index)[0].as_py())
 
 
 def fetch_chunk(connection: sa.Connection, statement: sa.Select, schema: pa.Schema) -> pa.Table:

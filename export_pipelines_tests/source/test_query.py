@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from export_pipelines.catalog import load_catalog
 from export_pipelines.demo import orders
 from export_pipelines.source.engine import source_connection
-from export_pipelines.source.fetch import chunk_schema, fetch_chunk
+from export_pipelines.source.fetch import keyset_chunks
 from export_pipelines.source.query import Condition, ExportQuery
 
 CHUNK = 37
@@ -37,25 +37,21 @@ def assert_no_offset(statement: sa.Select, dialect) -> None:
 
 
 def paginate(url: str, query: ExportQuery, size: int = CHUNK):
-    """Every chunk of ``query``, fetched the way collect_chunks does; also the visible count."""
-    schema = chunk_schema(query.dataset, query.fetched_columns)
-    sort_index = query.fetched_columns.index(query.sort_column) if query.sort_column else None
-    key_index = query.fetched_columns.index(query.dataset.key)
-    tables, after = [], None
+    """Every chunk of ``query`` through collect_chunks' own generator; also the visible count.
+
+    The first chunk statement and one that continues after a (sort value, key) pair are checked
+    for OFFSET (the PostgreSQL path runs them through COPY, past SQLAlchemy's events).
+    """
     with source_connection(url) as connection:
-        while True:
-            statement = query.chunk_statement(connection.dialect.name, size, after)
-            assert_no_offset(statement, connection.dialect)
-            table = fetch_chunk(connection, statement, schema)
-            tables.append(table)
-            if table.num_rows < size:
-                break
-            last = table.slice(table.num_rows - 1)
-            after = (
-                last.column(sort_index)[0].as_py() if sort_index is not None else None,
-                last.column(key_index)[0].as_py(),
-            )
-        _, visible = connection.execute(query.count_statement(connection.dialect.name)).one()
+        dialect = connection.dialect
+        tables = list(keyset_chunks(connection, query, size))
+        _, visible = connection.execute(query.count_statement(dialect.name)).one()
+    first = tables[0].to_pylist()
+    after = None
+    if first:
+        after = (first[-1].get(query.sort_column) if query.sort_column else None, first[-1][query.dataset.key])
+    for start in (None, after):
+        assert_no_offset(query.chunk_statement(dialect.name, size, start), dialect)
     return tables, visible
 
 
