@@ -16,28 +16,12 @@ import time
 STARTED = time.perf_counter()  # before the heavy imports: the child's own start-up is reported too
 
 import json  # noqa: E402
-import resource  # noqa: E402
 import sys  # noqa: E402
+
+from bench_support import peak_rss_mb  # noqa: E402
 
 RESULT_MARK = "BENCH_RESULT "
 STEP_TAG = "export/step"
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident set so far, in MiB.
-
-    VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork and exec, so a child started by a
-    parent holding 500 MB reports at least 500 MB. VmHWM belongs to the process's own memory map.
-    """
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    # No /proc (macOS): ru_maxrss, in bytes there, and inherited as above.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1 << 20 if sys.platform == "darwin" else 1 << 10)
 
 
 def step_timings(instance, run_id: str, step_kinds: dict[str, str]) -> list[dict]:

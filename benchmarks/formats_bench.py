@@ -37,6 +37,8 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from bench_support import peak_rss_mb, stage_orders  # noqa: E402
+
 RESULT_MARK = "FORMATS_BENCH "
 TIMEZONE = "Europe/Berlin"
 BASELINE = "csv"
@@ -140,36 +142,8 @@ def report(results: dict) -> None:
 # ---- children ----------------------------------------------------------------------------------
 
 
-def peak_rss_mb() -> float:
-    """This process's own peak resident set: VmHWM, which, unlike ru_maxrss, is not inherited over exec."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
-
-
 def stage(path: str, rows: str, chunk_size: str) -> dict:
-    """Write ``rows`` demo orders, shaped like transform_chunk's output, to an Arrow IPC file."""
-    import random
-
-    import pyarrow as pa
-
-    from export_pipelines.catalog import load_catalog
-    from export_pipelines.demo_values import Customer, customer_count, customer_rows, order_rows
-
-    started = time.perf_counter()
-    columns = list(load_catalog().dataset("orders").columns.values())
-    rng = random.Random(42)
-    directory = [Customer.from_row(row) for row in customer_rows(customer_count(int(rows)), rng)]
-    values = list(zip(*order_rows(int(rows), rng, directory)))
-    fields = [pa.field(c.name, pa.timestamp("us", tz=TIMEZONE) if c.type == "timestamp" else c.arrow_type)
-              for c in columns]  # fmt: skip
-    arrays = [pa.array(list(v), type=c.arrow_type).cast(f.type) for v, c, f in zip(values, columns, fields)]
-    table = pa.Table.from_arrays(arrays, schema=pa.schema(fields))
-    with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table, max_chunksize=int(chunk_size))
-    return {"seconds": time.perf_counter() - started}
+    return stage_orders(path, int(rows), int(chunk_size), TIMEZONE)
 
 
 def render(case: str, path: str, folder: str, rows: str) -> dict:

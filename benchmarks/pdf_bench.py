@@ -25,18 +25,11 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from bench_support import peak_rss_mb  # noqa: E402
+
 RESULT_MARK = "PDF_BENCH "
 TIMEZONE = "Europe/Berlin"
 CHUNK_ROWS = 50_000
-
-
-def peak_rss_mb() -> float:
-    """This process's own peak resident set (VmHWM: unlike ru_maxrss, not inherited over fork)."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
 
 
 def child(data: Path, output: Path, template: str) -> dict:

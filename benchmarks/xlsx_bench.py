@@ -22,9 +22,8 @@ Writers (each measurement in a fresh process that reports its own figures):
 process's user + system time over the same span, steadier than wall time on a busy machine. The
 writers take turns (renderer, xlsxwriter, openpyxl, renderer, ...), so a busy spell is shared.
 ``vs xlsxwriter`` and ``cpu vs`` divide the medians by the baseline's. Peak
-memory is ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` in the child. Linux carries ru_maxrss over
-fork and exec, so the parent stays small (it imports no data library and holds no rows) and cannot
-inflate the figure; ``added MB`` is the peak minus the peak before the first chunk (the imports).
+memory is the child's own VmHWM (``bench_support.peak_rss_mb``; ru_maxrss is carried over fork and
+exec on Linux); ``added MB`` is the peak minus the peak before the first chunk (the imports).
 Nothing is asserted: this script measures, it does not judge.
 
 The split check renders --split-rows rows (the staged file read as many times as needed) once and
@@ -45,6 +44,8 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
+
+from bench_support import peak_rss_mb, stage_orders
 
 WRITERS = ("renderer", "xlsxwriter", "openpyxl")
 BASELINE = "xlsxwriter"
@@ -156,26 +157,7 @@ def report(results: dict) -> None:
 # ---- children ----------------------------------------------------------------------------------
 
 def stage(path: str, rows: str, chunk_size: str, timezone: str) -> dict:
-    """Write the demo orders, shaped like transform_chunk's output, to an Arrow IPC file."""
-    import random
-
-    import pyarrow as pa
-
-    from export_pipelines.catalog import load_catalog
-    from export_pipelines.demo_values import Customer, customer_count, customer_rows, order_rows
-
-    started = time.perf_counter()
-    columns = list(load_catalog().dataset("orders").columns.values())
-    rng = random.Random(42)
-    directory = [Customer.from_row(row) for row in customer_rows(customer_count(int(rows)), rng)]
-    values = list(zip(*order_rows(int(rows), rng, directory)))
-    fields = [pa.field(c.name, pa.timestamp("us", tz=timezone) if c.type == "timestamp" else c.arrow_type)
-              for c in columns]
-    arrays = [pa.array(list(v), type=c.arrow_type).cast(f.type) for v, c, f in zip(values, columns, fields)]
-    table = pa.Table.from_arrays(arrays, schema=pa.schema(fields))
-    with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table, max_chunksize=int(chunk_size))
-    return {"seconds": time.perf_counter() - started}
+    return stage_orders(path, int(rows), int(chunk_size), timezone)
 
 
 def chunks(path: str, times: int):
@@ -206,6 +188,7 @@ def write(writer: str, path: str, output: str, times: str, timezone: str) -> dic
     else:
         __import__({"xlsxwriter": "xlsxwriter", "openpyxl": "openpyxl.cell"}[writer])
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    rss_before = peak_rss_mb()
     started = time.perf_counter()
     rows = write_file(chunks(path, int(times)), columns, output, timezone)
     seconds = time.perf_counter() - started
@@ -215,8 +198,8 @@ def write(writer: str, path: str, output: str, times: str, timezone: str) -> dic
         "rows": rows,
         "seconds": seconds,
         "cpu_seconds": after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime,
-        "peak_rss_mb": after.ru_maxrss / 1024,  # KiB on Linux
-        "rss_before_mb": usage.ru_maxrss / 1024,  # the imports' share of the peak
+        "peak_rss_mb": peak_rss_mb(),
+        "rss_before_mb": rss_before,  # the imports' share of the peak
         "bytes": Path(output).stat().st_size,
     }
 
