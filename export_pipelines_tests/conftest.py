@@ -10,7 +10,11 @@ import sqlalchemy as sa
 
 from export_pipelines_tests.services import port_open, unavailable
 
-pytest_plugins = ["export_pipelines_tests.smtp_server", "export_pipelines_tests.redis_server"]
+pytest_plugins = [
+    "export_pipelines_tests.smtp_server",
+    "export_pipelines_tests.redis_server",
+    "export_pipelines_tests.seeded_sources",
+]
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "EXPORT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

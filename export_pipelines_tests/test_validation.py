@@ -13,28 +13,15 @@ import pytest
 import sqlalchemy as sa
 
 from export_pipelines.catalog import load_catalog
-from export_pipelines.demo import orders, seed_demo
+from export_pipelines.demo import orders
 from export_pipelines.errors import ExportRequestError, PermissionDenied, RowLimitExceeded
 from export_pipelines.request import FILTER_OPS, ExportRequest
 from export_pipelines.source.engine import source_connection
 from export_pipelines.validation import plan_export
+from export_pipelines_tests.seeded_sources import SEEDED_ROWS as ROWS
 
-ROWS = 500
 CATALOG = load_catalog()
 ORDER_COLUMNS = CATALOG.dataset("orders").column_names
-
-
-@pytest.fixture(scope="module")
-def sqlite_url(tmp_path_factory) -> str:
-    url = f"sqlite:///{tmp_path_factory.mktemp('validation') / 'demo.sqlite'}"
-    seed_demo(url, rows=ROWS)
-    return url
-
-
-@pytest.fixture(scope="module")
-def postgres_url(postgres_server_url) -> str:
-    seed_demo(postgres_server_url, rows=ROWS)
-    return postgres_server_url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

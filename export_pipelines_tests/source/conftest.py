@@ -1,4 +1,4 @@
-"""Seeded demo sources for the source tests: SQLite and PostgreSQL, and every order read back plainly."""
+"""The source tests' view of the seeded sources (fixtures in seeded_sources.py): every order read back plainly."""
 
 from __future__ import annotations
 
@@ -7,24 +7,7 @@ from datetime import UTC
 import pytest
 import sqlalchemy as sa
 
-from export_pipelines.demo import orders, seed_demo
-
-ROWS = 500
-
-
-# Module scope: every module seeds its own rows, so a module that reseeds the shared PostgreSQL
-# database (with another row count) between two modules cannot change what these tests see.
-@pytest.fixture(scope="module")
-def sqlite_url(tmp_path_factory) -> str:
-    url = f"sqlite:///{tmp_path_factory.mktemp('source') / 'demo.sqlite'}"
-    seed_demo(url, rows=ROWS)
-    return url
-
-
-@pytest.fixture(scope="module")
-def postgres_url(postgres_server_url) -> str:
-    seed_demo(postgres_server_url, rows=ROWS)
-    return postgres_server_url
+from export_pipelines.demo import orders
 
 
 @pytest.fixture(scope="module")
