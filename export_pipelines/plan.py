@@ -24,6 +24,7 @@ class ExportPlan:
     output_columns: tuple[ColumnSpec, ...]
     title: str
     file_extension: str
+    compression: str  # none, gzip or zip: what validation chose ('auto' already resolved)
     matching_rows: int
     visible_rows: int
 

@@ -72,6 +72,7 @@ def plan_export(request: ExportRequest, catalog: Catalog, connection: sa.Connect
         output_columns=tuple(dataset.columns[name] for name in columns),
         title=request.title or dataset.title,
         file_extension=renderer.extension + SUFFIXES[compression],
+        compression=compression,
         matching_rows=int(matching),
         visible_rows=int(visible),
     )

@@ -124,6 +124,7 @@ def test_admin_sees_everything(source_url):
     assert result.skipped_rows == 0
     assert result.matching_rows == result.visible_rows == plain_count(source_url, "SELECT count(*) FROM orders")
     assert result.query.tenants is None
+    assert result.compression == "gzip"
     assert [c.name for c in result.output_columns] == ["note", "order_id"]
     assert result.file_extension == "csv.gz"
 

@@ -11,11 +11,11 @@
 How ``auto`` decides: validation counts the rows before any is read, so the size is estimated
 there (``estimated_bytes``: rows times an average width per column type, within 4% of the real
 size for the demo orders in CSV and JSON; long texts make it low) and the choice becomes part of
-the plan's file extension. The file name is then known before rendering, every process renders
-what validation chose (``compression_for``), and the file is written once. The alternative, rendering to staging and
-compressing in a second pass if the result turns out large, is exact but writes and reads every
-large export twice; a wrong estimate only matters for files near the threshold, where either
-choice is fine.
+the plan (``ExportPlan.compression`` and its file extension). The file name is then known before
+rendering, every process renders what validation chose, and the file is written once. The
+alternative, rendering to staging and compressing in a second pass if the result turns out large,
+is exact but writes and reads every large export twice; a wrong estimate only matters for files
+near the threshold, where either choice is fine.
 
 Output is deterministic: gzip's header time is 0 and zip entries carry a fixed date, so the same
 rows give the same bytes and checksums compare across runs.
@@ -77,14 +77,6 @@ def estimated_bytes(renderer: type, columns: Iterable[ColumnSpec], rows: int) ->
     if "json" in renderer.media_type:
         width += sum(len(column.name) + 4 for column in columns) + 2
     return rows * width
-
-
-def compression_for(file_extension: str, format_extension: str) -> str:
-    """Read the compression validation chose back from the plan's file extension."""
-    for compression, suffix in SUFFIXES.items():
-        if file_extension == format_extension + suffix:
-            return compression
-    raise ValueError(f"file extension {file_extension!r} is not {format_extension!r} with a known compression")
 
 
 @contextmanager

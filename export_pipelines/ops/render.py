@@ -7,7 +7,7 @@ from dagster import OpExecutionContext, Out, op
 
 from export_pipelines.celery_settings import QUEUE_TAG, RENDER_QUEUE
 from export_pipelines.formats import RenderContext, renderer_class
-from export_pipelines.formats.compression import SUFFIXES, compressed, compression_for
+from export_pipelines.formats.compression import SUFFIXES, compressed
 from export_pipelines.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
 from export_pipelines.plan import ChunkRef, ExportPlan, RenderedFile, staging_prefix
 from export_pipelines.resources import ExportStorageResource
@@ -45,8 +45,7 @@ def render_file(
         user=request.user,
     )
     rows = 0
-    # Validation chose the compression (auto included) and recorded it in the extension.
-    compression = compression_for(plan.file_extension, renderer_class(request.format).extension)
+    compression = plan.compression  # chosen once, in validation, so every worker renders the same file
     entry_name = name.removesuffix(SUFFIXES["zip"])  # the file inside a zip archive
     with permanent_errors_fail_fast(context), target.open_write(key) as output:
         with compressed(output.stream, compression, entry_name) as stream:

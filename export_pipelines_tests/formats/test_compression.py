@@ -25,7 +25,6 @@ from export_pipelines.formats.compression import (
     check_compression,
     choose_compression,
     compressed,
-    compression_for,
     estimated_bytes,
 )
 from export_pipelines.launch import run_export
@@ -157,12 +156,6 @@ def test_a_bad_threshold_says_which_variable(monkeypatch):
 
     with pytest.raises(ValueError, match=AUTO_THRESHOLD_ENV):
         choose_compression("auto", renderer_class("csv"), ORDERS, 1)
-
-
-def test_compression_is_read_back_from_the_extension():
-    assert [compression_for(f"csv{suffix}", "csv") for suffix in ("", ".gz", ".zip")] == ["none", "gzip", "zip"]
-    with pytest.raises(ValueError):
-        compression_for("csv.bz2", "csv")
 
 
 def test_every_request_compression_is_known_to_validation():
