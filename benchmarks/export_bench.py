@@ -128,22 +128,28 @@ def baseline_command(source: str, url: str, columns: list[str], output: Path) ->
     return "sqlite3 -csv", ["sqlite3", "-csv", "-header", parsed.database, select], {}
 
 
-def measure_baseline(source: str, url: str, columns: list[str], args, work: Path) -> dict | None:
+def baseline_runner(source: str, url: str, columns: list[str], args, work: Path):
+    """(label, run-once function) of the source's plain dump; None when its tool is not installed."""
     tool = "psql" if source == "postgresql" else "sqlite3"
     if shutil.which(tool) is None:
         log(f"{tool} not on PATH: no {source} baseline")
         return None
     output = work / f"baseline-{source}.csv"
     label, argv, extra = baseline_command(source, url, columns, output)
-    runs = []
-    for _ in range(args.repeat):
+
+    def run_once() -> dict:
         with open(output, "wb") as sink:
             run = run_process(argv, env={**os.environ, **extra}, stdout=sink if source == "sqlite" else None,
                               timeout=args.timeout)
         run["bytes"] = output.stat().st_size if output.exists() else 0
         output.unlink(missing_ok=True)
-        runs.append(run)
         log(f"  baseline {label}: {run['seconds']:.2f} s, {run['bytes']:,} bytes, exit {run['returncode']}")
+        return run
+
+    return label, run_once
+
+
+def summarize_baseline(label: str, runs: list[dict]) -> dict:
     ok = [r for r in runs if r["returncode"] == 0]
     return {
         "label": label,
@@ -151,6 +157,50 @@ def measure_baseline(source: str, url: str, columns: list[str], args, work: Path
         "median_seconds": statistics.median(r["seconds"] for r in ok) if ok else None,
         "bytes": ok[-1]["bytes"] if ok else None,
     }
+
+
+def settle_source(source: str, url: str) -> None:
+    """Let a freshly seeded database come to rest before anything is timed.
+
+    Right after a bulk load PostgreSQL still has work pending: the first reader of each page
+    writes its hint bits, autovacuum starts on the new table, the checkpointer flushes. Whichever
+    run comes first would pay for it. VACUUM (FREEZE, ANALYZE) and CHECKPOINT do it now instead.
+    """
+    if source != "postgresql":
+        return
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("VACUUM (FREEZE, ANALYZE)")
+            connection.exec_driver_sql("CHECKPOINT")
+    finally:
+        engine.dispose()
+
+
+def measure_source(source: str, url: str, rows: int, columns: list[str], args, work: Path) -> tuple:
+    """The baseline and every format, taken in turn within each repetition.
+
+    Interleaving puts the baseline and the exports under the same conditions: a machine that
+    slows down halfway (other work, thermal limits) shifts both, not just the ones measured last.
+    One untimed warm-up of each comes first (page cache, first-use costs of the database).
+    """
+    settle_source(source, url)
+    runner = baseline_runner(source, url, columns, args, work)
+    log("  warm-up (not in the figures)")
+    if runner:
+        runner[1]()
+    for fmt in args.formats:
+        run_export_once(url, fmt, args, work)
+    baseline_runs, export_runs = [], {fmt: [] for fmt in args.formats}
+    for repetition in range(args.repeat):
+        log(f"  repetition {repetition + 1} of {args.repeat}")
+        if runner:
+            baseline_runs.append(runner[1]())
+        for fmt in args.formats:
+            export_runs[fmt].append(logged_export(fmt, run_export_once(url, fmt, args, work)))
+    baseline = summarize_baseline(runner[0], baseline_runs) if runner else None
+    cases = [summarize_export(source, rows, fmt, export_runs[fmt], baseline) for fmt in args.formats]
+    return baseline, cases
 
 
 # ---- exports ---------------------------------------------------------------------------------
@@ -199,16 +249,16 @@ def steps_by_kind(report: dict) -> dict:
     return totals
 
 
-def measure_export(source: str, url: str, rows: int, fmt: str, args, work: Path, baseline) -> dict:
-    runs = []
-    for _ in range(args.repeat):
-        report = run_export_once(url, fmt, args, work)
-        runs.append(report)
-        if report.get("success"):
-            log(f"  {fmt}: {report['execute_seconds']:.2f} s in execute_in_process, {report['child_seconds']:.2f} s "
-                f"whole child, peak RSS {report['peak_rss_mb']:.0f} MB, {report['bytes']:,} bytes")
-        else:
-            log(f"  {fmt}: FAILED: {report.get('error')}")
+def logged_export(fmt: str, report: dict) -> dict:
+    if report.get("success"):
+        log(f"  {fmt}: {report['execute_seconds']:.2f} s in execute_in_process, {report['child_seconds']:.2f} s "
+            f"whole child, peak RSS {report['peak_rss_mb']:.0f} MB, {report['bytes']:,} bytes")
+    else:
+        log(f"  {fmt}: FAILED: {report.get('error')}")
+    return report
+
+
+def summarize_export(source: str, rows: int, fmt: str, runs: list[dict], baseline) -> dict:
     ok = [r for r in runs if r.get("success")]
     case = {"source": source, "rows": rows, "format": fmt, "runs": runs, "failed_runs": len(runs) - len(ok)}
     if not ok:
@@ -312,9 +362,8 @@ def main(argv=None) -> int:
                 seed_demo(url, rows=rows)
                 seeds.append({"source": source, "rows": rows, "seconds": time.perf_counter() - started})
                 log(f"{source}, {rows:,} rows: seeded in {seeds[-1]['seconds']:.1f} s (not part of the figures)")
-                baselines[(source, rows)] = measure_baseline(source, url, columns, args, work)
-                for fmt in args.formats:
-                    cases.append(measure_export(source, url, rows, fmt, args, work, baselines[(source, rows)]))
+                baselines[(source, rows)], measured = measure_source(source, url, rows, columns, args, work)
+                cases.extend(measured)
         print(f"\nexport_bench: {json.dumps(info)}")
         loads = [r["load_before"] for c in cases for r in c["runs"] if "load_before" in r]
         print(f"settings: user={USER} dataset={DATASET} (all {len(columns)} columns), chunk_size={args.chunk_size:,}, "

@@ -97,17 +97,30 @@ def require_choice(settings: dict[str, Any], name: str, choices: tuple) -> None:
 
 def registered_formats() -> dict[str, type[Renderer]]:
     """Every format by name; importing this package's modules registers them."""
-    import export_pipelines.formats as package
-
-    for module in pkgutil.iter_modules(package.__path__):
-        if not module.name.startswith("_") and module.name != "base":
-            importlib.import_module(f"{package.__name__}.{module.name}")
+    for module in _package_modules():
+        importlib.import_module(f"{__package__}.{module}")
     return dict(_FORMATS)
 
 
 def renderer_class(name: str) -> type[Renderer]:
+    """The renderer of format ``name``.
+
+    A format lives in the module of its name, so only that module is imported: a CSV export does
+    not pay for importing reportlab and XlsxWriter (half a second before a row is read). Every
+    module is imported only to list the formats in the error for an unknown name.
+    """
+    if name not in _FORMATS and name in _package_modules():
+        importlib.import_module(f"{__package__}.{name}")
+    if name in _FORMATS:
+        return _FORMATS[name]
     formats = registered_formats()
     try:
         return formats[name]
     except KeyError:
         raise ExportRequestError("format", f"unknown format {name!r}", ", ".join(sorted(formats))) from None
+
+
+def _package_modules() -> list[str]:
+    import export_pipelines.formats as package
+
+    return [m.name for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_") and m.name != "base"]

@@ -36,6 +36,7 @@ import pyarrow.csv as pacsv
 
 from export_pipelines.errors import ExportRequestError
 from export_pipelines.formats.base import Renderer, require_choice
+from export_pipelines.formats.parallel import encoded_blocks
 from export_pipelines.formats.text_values import with_text_timestamps
 
 QUOTING = ("needed", "all", "minimal", "none")
@@ -44,7 +45,6 @@ LINE_ENDINGS = {"lf": "\n", "crlf": "\r\n"}
 # OWASP: spreadsheets run a cell starting with one of these as a formula (tab and CR included).
 FORMULA_TRIGGERS = "=+-@\t\r"
 _TRIGGER_BYTES = pa.array([character.encode() for character in FORMULA_TRIGGERS], pa.binary())
-BLOCK_ROWS = 16_384
 _ARROW_QUOTING = {"needed": "needed", "all": "all_valid", "none": "none"}
 # Unquoted numbers, dates, booleans and infinities are made of these; a delimiter among them splits values.
 _IN_UNQUOTED_VALUES = set(".-+:")
@@ -130,39 +130,27 @@ class CsvRenderer(Renderer):
         self._eol = LINE_ENDINGS[settings["line_ending"]]
         self._codec = ENCODINGS[settings["encoding"]]
         self._errors = "strict" if settings["encoding_errors"] == "fail" else "replace"
-        self._writer = None  # the Arrow writer, created with the first chunk
-        # Arrow writes UTF-8 only: other encodings collect a block's text here and transcode it.
-        self._buffer = None if self._codec == "utf-8" else io.BytesIO()
+        self._stdlib = settings["quoting"] == "minimal"
         self._rows = 0
         self._started = False
-        self._header_pending = settings["header"]  # the csv-module path writes it with the first chunk
 
     def write(self, table: pa.Table) -> None:
         if not self._started:
             self._start()
-        table = with_text_timestamps(self._guarded(table)).rename_columns(self._header)
+        table = table.rename_columns(self._header)
         if self.settings["quoting"] == "none":
             self._refuse_unquotable(table)
-        if self._codec == "utf-8" and self.settings["quoting"] != "minimal":
-            self._write_arrow(table)  # the fast path: Arrow writes into the stream itself
-            self._rows += table.num_rows
-            return
-        # Text that passes through Python goes a block at a time, so its memory stays small.
-        for start in range(0, max(table.num_rows, 1), BLOCK_ROWS):
-            block = table.slice(start, BLOCK_ROWS)
-            if self.settings["quoting"] == "minimal":
-                self._write_text(self._stdlib_text(block), block)
+        # Blocks are encoded on every core (see formats.parallel) and written in row order.
+        for data, block in encoded_blocks(table, self._encode):
+            if self._codec == "utf-8":
+                self.stream.write(data)  # Arrow writes UTF-8: the fast path writes its bytes as they are
             else:
-                self._write_arrow(block)
+                self._write_text(data.decode("utf-8"), block)
             self._rows += block.num_rows
 
     def close(self) -> None:
-        if not self._started:  # no rows at all: still a valid file with its header
-            empty = pa.schema([pa.field(name, pa.string()) for name in self._header]).empty_table()
-            self.write(empty)
-        if self._writer is not None:
-            self._writer.close()
-            self._flush_buffer(None)
+        if not self._started:  # no rows at all: still a valid file, with its header
+            self._start()
 
     def _start(self) -> None:
         self._started = True
@@ -170,6 +158,21 @@ class CsvRenderer(Renderer):
             self.stream.write(codecs.BOM_UTF16_LE)
         elif self.settings["bom"]:
             self.stream.write(codecs.BOM_UTF8)
+        if self.settings["header"]:
+            self._write_text(self._header_line(), None)
+
+    def _header_line(self) -> str:
+        if self._stdlib:
+            return self._stdlib_text([self._header])
+        empty = pa.schema([pa.field(name, pa.string()) for name in self._header]).empty_table()
+        return self._arrow_bytes(empty, include_header=True).decode("utf-8")
+
+    def _encode(self, block: pa.Table) -> tuple[bytes | str, pa.Table]:
+        """One block as CSV text (bytes from Arrow, str from the csv module), with the block it came from."""
+        block = with_text_timestamps(self._guarded(block))
+        if self._stdlib:
+            return self._stdlib_block(block).encode("utf-8"), block
+        return self._arrow_bytes(block, include_header=False), block
 
     def _guarded(self, table: pa.Table) -> pa.Table:
         """Prefix formula-like text with ' (see the module docstring), column by column."""
@@ -187,42 +190,30 @@ class CsvRenderer(Renderer):
                 table = table.set_column(index, field, pc.replace_with_mask(text, risky, prefixed))
         return table
 
-    def _write_arrow(self, table: pa.Table) -> None:
-        if self._writer is None:
-            quoting = _ARROW_QUOTING[self.settings["quoting"]]
-            options = pacsv.WriteOptions(
-                include_header=self.settings["header"],
-                delimiter=self.settings["delimiter"],
-                eol=self._eol,
-                quoting_style=quoting,
-                quoting_header=quoting,
-            )
-            sink = self.stream if self._buffer is None else self._buffer
-            self._writer = pacsv.CSVWriter(sink, table.schema, write_options=options)
-        self._writer.write_table(table)
-        self._flush_buffer(table)
+    def _arrow_bytes(self, table: pa.Table, include_header: bool) -> bytes:
+        quoting = _ARROW_QUOTING[self.settings["quoting"]]
+        options = pacsv.WriteOptions(
+            include_header=include_header,
+            delimiter=self.settings["delimiter"],
+            eol=self._eol,
+            quoting_style=quoting,
+            quoting_header=quoting,
+        )
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(table, sink, write_options=options)
+        return sink.getvalue().to_pybytes()
 
-    def _flush_buffer(self, table: pa.Table | None) -> None:
-        if self._buffer is None:
-            return
-        data = self._buffer.getvalue()
-        self._buffer.seek(0)
-        self._buffer.truncate()
-        if data:
-            self._write_text(data.decode("utf-8"), table)
+    def _stdlib_block(self, table: pa.Table) -> str:
+        """The block as minimally quoted CSV text, written by the csv module from Arrow's own value text."""
+        # Cast to string is what Arrow's CSV writer does itself, so both paths write the same values.
+        rows = list(zip(*(column.cast(pa.string()).to_pylist() for column in table.columns)))
+        return self._stdlib_text(rows, _rows_holding(table, "\r") if "\r" not in self._eol else None)
 
-    def _stdlib_text(self, table: pa.Table) -> str:
-        """The chunk as minimally quoted CSV text, written by the csv module from Arrow's own value text."""
+    def _stdlib_text(self, rows: list, carriage_returns: list[bool] | None = None) -> str:
         text = io.StringIO()
         writer = csv.writer(
             text, delimiter=self.settings["delimiter"], lineterminator=self._eol, quoting=csv.QUOTE_MINIMAL
         )
-        if self._header_pending:
-            writer.writerow(self._header)
-            self._header_pending = False
-        # Cast to string is what Arrow's CSV writer does itself, so both paths write the same values.
-        rows = zip(*(column.cast(pa.string()).to_pylist() for column in table.columns))
-        carriage_returns = None if "\r" in self._eol else _rows_holding(table, "\r")
         if carriage_returns is None:
             writer.writerows(rows)
         else:

@@ -1,21 +1,27 @@
-"""Fetching one chunk of rows into an Arrow table typed by the catalog.
+"""Fetching the export's rows, chunk by chunk, into Arrow tables typed by the catalog.
 
-Two paths produce the same table. PostgreSQL streams the chunk with ``COPY (SELECT ...) TO STDOUT``
-and Arrow's multi-threaded CSV parser types it: no Python object is made per value, which keeps a
-CSV export within a small factor of a plain psql COPY. Every other dialect goes through SQLAlchemy
-rows, column by column.
+Two paths produce the same tables. PostgreSQL streams each chunk with ``COPY (SELECT ...) TO
+STDOUT`` and Arrow's multi-threaded CSV parser types it: no Python object is made per value. A
+thread runs the COPY statements back to back while the rows already received are parsed, so the
+server never waits for the client; that keeps a CSV export of a million rows within a small
+factor of a plain psql COPY. Every other dialect goes through SQLAlchemy rows, column by column.
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 
+import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
 from export_pipelines.catalog import DatasetSpec
+from export_pipelines.run_ahead import run_ahead
+from export_pipelines.source.copy_out import CopyOut, copy_out
+
+# Blocks of COPY output (about 2 MB each) the reading thread may hold before parsing catches up.
+COPY_BLOCKS_AHEAD = 8
 
 
 def chunk_schema(dataset: DatasetSpec, columns: tuple[str, ...]) -> pa.Schema:
@@ -29,24 +35,33 @@ def keyset_chunks(connection: sa.Connection, query, size: int) -> Iterator[pa.Ta
     chunk costs the same however deep into the table it is. At least one table is yielded.
     """
     schema = chunk_schema(query.dataset, query.fetched_columns)
-    sort_index = query.fetched_columns.index(query.sort_column) if query.sort_column else None
-    key_index = query.fetched_columns.index(query.dataset.key)
+    if _copies(connection):
+        yield from _copy_chunks(connection, query, size, schema)
+        return
     after = None
     while True:
-        table = fetch_chunk(connection, query.chunk_statement(connection.dialect.name, size, after), schema)
+        table = _fetch_rows(connection, query.chunk_statement(connection.dialect.name, size, after), schema)
         yield table
         if table.num_rows < size:
             return
-        last = table.slice(table.num_rows - 1)
-        sort_value = last.column(sort_index)[0].as_py() if sort_index is not None else None
-        after = (sort_value, last.column(key_index)[0].as_py())
+        after = _keyset_position(query, table)
 
 
 def fetch_chunk(connection: sa.Connection, statement: sa.Select, schema: pa.Schema) -> pa.Table:
     """Run ``statement`` and return its rows as an Arrow table with ``schema``."""
-    if connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg":
+    if _copies(connection):
         return _fetch_by_copy(connection, statement, schema)
     return _fetch_rows(connection, statement, schema)
+
+
+def _copies(connection: sa.Connection) -> bool:
+    return connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg"
+
+
+def _keyset_position(query, table: pa.Table) -> tuple:
+    """(sort value, key) of the table's last row: where the next chunk starts."""
+    last = table.slice(table.num_rows - 1).to_pylist()[0]
+    return (last[query.sort_column] if query.sort_column else None, last[query.dataset.key])
 
 
 def _fetch_rows(connection: sa.Connection, statement: sa.Select, schema: pa.Schema) -> pa.Table:
@@ -57,18 +72,50 @@ def _fetch_rows(connection: sa.Connection, statement: sa.Select, schema: pa.Sche
 
 
 def _fetch_by_copy(connection: sa.Connection, statement: sa.Select, schema: pa.Schema) -> pa.Table:
+    driver_connection = connection.connection.driver_connection
+    data = copy_out(driver_connection, _copy_sql(connection, driver_connection, statement))
+    return _parse_copy_csv(data, schema) if data else schema.empty_table()
+
+
+def _copy_chunks(connection: sa.Connection, query, size: int, schema: pa.Schema) -> Iterator[pa.Table]:
+    """The keyset walk over COPY: a thread reads, this generator parses each block as it arrives."""
+    pieces: list[pa.Table] = []
+    for block in run_ahead(_copy_walk(connection, query, size, schema), COPY_BLOCKS_AHEAD):
+        if block is not None:
+            pieces.append(_parse_copy_csv(block, schema))
+            continue
+        yield pa.concat_tables(pieces) if pieces else schema.empty_table()  # None: the chunk is complete
+        pieces = []
+
+
+def _copy_walk(connection: sa.Connection, query, size: int, schema: pa.Schema) -> Iterator[bytes | None]:
+    """COPY every chunk in turn: blocks of whole rows, then None at the end of each chunk.
+
+    The next chunk starts from the last row of this one, read from that row alone, so the next
+    statement is sent as soon as the server has finished the previous one.
+    """
+    driver_connection = connection.connection.driver_connection
+    after = None
+    while True:
+        statement = query.chunk_statement(connection.dialect.name, size, after)
+        copy = CopyOut(driver_connection, _copy_sql(connection, driver_connection, statement))
+        yield from copy
+        yield None
+        if copy.rows < size:
+            return
+        after = _keyset_position(query, _parse_copy_csv(copy.last_row, schema))
+
+
+def _copy_sql(connection: sa.Connection, driver_connection: psycopg.Connection, statement: sa.Select) -> str:
     compiled = statement.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
-    # psycopg binds the parameters into COPY client-side, with its own quoting of each value.
-    sql = f"COPY ({compiled.string}) TO STDOUT WITH (FORMAT csv)"
-    buffer = io.BytesIO()
-    with connection.connection.cursor() as cursor, cursor.copy(sql, compiled.params) as copy:
-        for block in copy:
-            buffer.write(block)
-    buffer.seek(0)
-    if not buffer.getbuffer().nbytes:
-        return schema.empty_table()
+    # COPY takes no parameters: psycopg binds them client-side, with its own quoting of each value.
+    select = psycopg.ClientCursor(driver_connection).mogrify(compiled.string, compiled.params)
+    return f"COPY ({select}) TO STDOUT WITH (FORMAT csv)"
+
+
+def _parse_copy_csv(data: bytes, schema: pa.Schema) -> pa.Table:
     return pacsv.read_csv(
-        buffer,
+        pa.BufferReader(pa.py_buffer(data)),
         read_options=pacsv.ReadOptions(column_names=schema.names, block_size=1 << 24),
         parse_options=pacsv.ParseOptions(newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(

@@ -6,13 +6,16 @@ takes. Both must give the same table for the same statement, NULL and '' kept ap
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 
 import pytest
+import sqlalchemy as sa
 
 from export_pipelines.catalog import load_catalog
+from export_pipelines.source import copy_out as copy_out_module
 from export_pipelines.source.engine import source_connection
-from export_pipelines.source.fetch import _fetch_by_copy, _fetch_rows, chunk_schema, fetch_chunk
+from export_pipelines.source.fetch import _fetch_by_copy, _fetch_rows, chunk_schema, fetch_chunk, keyset_chunks
 from export_pipelines.source.query import Condition, ExportQuery
 
 DATASET = load_catalog().dataset("orders")
@@ -77,3 +80,37 @@ def test_postgres_copy_and_rows_paths_agree(postgres_url, name, after):
         assert any("\r\n" in customer for customer in customers) and any('"' in c for c in customers)
     if name != "nothing" and after is None:
         assert by_copy.num_rows > 0
+
+
+@pytest.mark.parametrize("name", ["every_row", "filtered_sorted"])
+def test_the_copy_walk_parses_many_blocks_per_chunk_into_the_same_chunks(postgres_url, monkeypatch, name):
+    """A chunk arrives in blocks (2 MB in production, 300 bytes here); the tables must not notice."""
+    monkeypatch.setattr(copy_out_module, "BLOCK_BYTES", 300)
+    query = COPY_CASES[name]
+    schema = chunk_schema(DATASET, query.fetched_columns)
+    with source_connection(postgres_url) as connection:
+        walked = list(keyset_chunks(connection, query, 64))
+        expected, after = [], None
+        while True:
+            table = _fetch_rows(connection, query.chunk_statement("postgresql", 64, after), schema)
+            expected.append(table)
+            if table.num_rows < 64:
+                break
+            last = table.to_pylist()[-1]
+            after = (last[query.sort_column] if query.sort_column else None, last[DATASET.key])
+
+    assert len(walked) == len(expected) > 2
+    for got, want in zip(walked, expected):
+        assert got.schema == schema and got.equals(want)
+
+
+def test_a_walk_abandoned_halfway_leaves_the_connection_usable(postgres_url, monkeypatch):
+    monkeypatch.setattr(copy_out_module, "BLOCK_BYTES", 300)
+    with source_connection(postgres_url) as connection:
+        chunks = keyset_chunks(connection, COPY_CASES["every_row"], 50)
+        first = next(chunks)
+        chunks.close()  # the reading thread is stopped and its COPY cancelled before close returns
+
+        assert first.num_rows == 50
+        assert connection.execute(sa.text("SELECT count(*) FROM orders")).scalar() > 50
+    assert not [t for t in threading.enumerate() if t.name == "run-ahead"]
