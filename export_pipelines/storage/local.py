@@ -39,14 +39,14 @@ class LocalStorage(Storage):
         return self.root.joinpath(*check_key(key).split("/"))
 
     @contextmanager
-    def open_write(self, key: str) -> Iterator[AtomicWrite]:
+    def open_write(self, key: str, checksum: bool = True) -> Iterator[AtomicWrite]:
         final = self.path(key)
         final.parent.mkdir(parents=True, exist_ok=True)
         # Same folder as the final file, so the rename is atomic; the suffix marks it as unfinished.
         temporary = final.with_name(f".{final.name}.{uuid.uuid4().hex}.part")
         try:
             with open(temporary, "wb") as sink:
-                writer = AtomicWrite(key, sink)
+                writer = AtomicWrite(key, sink, checksum)
                 yield writer
                 writer.result = writer.finish()
                 sink.flush()

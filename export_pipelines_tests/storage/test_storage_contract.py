@@ -75,6 +75,14 @@ def test_write_read_round_trip_with_hash_and_size(storage):
     assert storage.exists("exports/run-1/orders.csv") and not storage.exists("exports/run-1/other.csv")
 
 
+def test_a_write_without_checksum_still_counts_and_stores_every_byte(storage):
+    with storage.open_write("_staging/run-1/chunk-0.arrow", checksum=False) as target:
+        target.write(PAYLOAD)
+
+    assert read(storage, "_staging/run-1/chunk-0.arrow") == PAYLOAD
+    assert (target.result.bytes, target.result.sha256) == (len(PAYLOAD), "")
+
+
 def test_empty_file_round_trips(storage):
     stored = write(storage, "empty.jsonl", b"")
 
