@@ -39,11 +39,16 @@ class ExportPlan:
 
 @dataclass(frozen=True)
 class ChunkRef:
-    """One staged chunk: its place in the output order, its storage key, its row count."""
+    """One staged chunk: its place in the output order, its storage key, its row count.
+
+    ``encoded``: the file holds the chunk's bytes in the export's format (see shaping.chunk_encoder),
+    not Arrow rows.
+    """
 
     index: int
     key: str
     rows: int
+    encoded: bool = False
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pyarrow as pa
 import pytest
 from dagster import DagsterInstance, Failure, build_hook_context, build_op_context
@@ -9,6 +11,7 @@ from dagster import DagsterInstance, Failure, build_hook_context, build_op_conte
 from export_pipelines.demo import seed_demo
 from export_pipelines.hooks import remove_staging_on_failure
 from export_pipelines.ops.collect import collect_chunks
+from export_pipelines.ops.render import render_file
 from export_pipelines.ops.transform import transform_chunk
 from export_pipelines.ops.validate import validate_request
 from export_pipelines.plan import staging_prefix
@@ -70,18 +73,49 @@ def test_row_cap_refuses_large_exports(source, storage):
 
 def test_collect_stages_keyset_chunks_covering_every_row_once(source, storage):
     context = _context(source, storage)
-    plan = validate_request(context, config=ExportRequest(user="admin", dataset="orders", chunk_size=64))
+    request = ExportRequest(user="admin", dataset="orders", format="parquet", chunk_size=64)
+    plan = validate_request(context, config=request)
 
     chunks = [output.value for output in collect_chunks(context, plan)]
 
     assert [c.index for c in chunks] == list(range(len(chunks))) and len(chunks) == -(-700 // 64)
+    assert not any(c.encoded for c in chunks), "parquet does not encode chunks on their own"
     keys = [k for c in chunks for k in read_chunk(storage.get(), c.key).column("order_id").to_pylist()]
     assert keys == sorted(keys) and len(set(keys)) == 700
 
 
+@pytest.mark.parametrize("format_name", ["csv", "json", "jsonl"])
+def test_encoded_chunks_render_the_same_file_as_arrow_chunks(source, storage, format_name):
+    """CSV and JSON chunks are encoded in collect; the file must not tell which path it took."""
+    request = ExportRequest(user="admin", dataset="orders", format=format_name, chunk_size=64, timezone="Asia/Tokyo")
+    plan = validate_request(_context(source, storage), config=request)
+    encoded = [output.value for output in collect_chunks(_context(source, storage), plan)]
+    assert all(c.encoded for c in encoded) and sum(c.rows for c in encoded) == 700
+    passed = [transform_chunk(_context(source, storage), plan, c) for c in encoded]
+    assert passed == encoded, "encoded chunks pass transform as they are"
+
+    by_encoded_chunks = _rendered(source, storage, plan, encoded)
+    arrow_plan = dataclasses.replace(plan, request=request.model_copy(update={"format": "parquet"}))
+    raw = [output.value for output in collect_chunks(_context(source, storage), arrow_plan)]
+    arrow_chunks = [transform_chunk(_context(source, storage), plan, chunk) for chunk in raw]
+    assert not any(c.encoded for c in arrow_chunks)
+    by_arrow_chunks = _rendered(source, storage, plan, arrow_chunks)
+
+    assert by_encoded_chunks == by_arrow_chunks
+    assert by_encoded_chunks.count(b"\n") >= 700
+
+
+def _rendered(source, storage, plan, chunks) -> bytes:
+    rendered = render_file(_context(source, storage), plan, chunks)
+    with storage.get().open_read(rendered.key) as file:
+        return file.read()
+
+
 def test_transform_shapes_columns_order_and_time_zone(source, storage):
     context = _context(source, storage)
-    request = ExportRequest(user="admin", dataset="orders", columns=["created_at", "amount"], timezone="Asia/Tokyo")
+    request = ExportRequest(
+        user="admin", dataset="orders", format="xlsx", columns=["created_at", "amount"], timezone="Asia/Tokyo"
+    )
     plan = validate_request(context, config=request)
     (raw,) = [output.value for output in collect_chunks(context, plan)]
 

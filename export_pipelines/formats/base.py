@@ -43,13 +43,17 @@ class Renderer(ABC):
     media_type: ClassVar[str]
     # Option name -> (default, description). Unknown options are refused by name.
     options: ClassVar[dict[str, tuple[Any, str]]] = {}
+    # True for formats whose chunks encode independently of each other (CSV, JSON, JSON Lines):
+    # they implement encode_chunk and write_encoded, and an export then encodes each chunk where
+    # its rows are read, while the database works on the next one; rendering only joins the bytes.
+    encodes_chunks: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if getattr(cls, "name", None):
             _FORMATS[cls.name] = cls
 
-    def __init__(self, stream: BinaryIO, context: RenderContext):
+    def __init__(self, stream: BinaryIO | None, context: RenderContext):
         self.stream = stream
         self.context = context
         self.settings = self.check_options(context.options)
@@ -85,6 +89,18 @@ class Renderer(ABC):
 
     def close(self) -> None:
         """Write whatever ends the file (closing brackets, footers). The stream stays open."""
+
+    def encode_chunk(self, table: pa.Table, first_row: int) -> bytes:
+        """The bytes ``write`` would append for ``table``, ``first_row`` rows into the export.
+
+        Uses no stream and no state, so it runs on a renderer made with ``stream=None``, on any
+        worker, in any order. Only formats with ``encodes_chunks`` implement it.
+        """
+        raise NotImplementedError(f"format {self.name!r} does not encode chunks on their own")
+
+    def write_encoded(self, data: bytes) -> None:
+        """Append one chunk's bytes from ``encode_chunk``; chunks come in export order."""
+        raise NotImplementedError(f"format {self.name!r} does not encode chunks on their own")
 
 
 def require_choice(settings: dict[str, Any], name: str, choices: tuple) -> None:

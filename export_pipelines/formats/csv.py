@@ -55,6 +55,7 @@ class CsvRenderer(Renderer):
 
     name = "csv"
     extension = "csv"
+    encodes_chunks = True
     media_type = "text/csv"
     options = {
         "header": (True, "Write a header row."),
@@ -135,18 +136,25 @@ class CsvRenderer(Renderer):
         self._started = False
 
     def write(self, table: pa.Table) -> None:
-        if not self._started:
-            self._start()
+        self.write_encoded(self.encode_chunk(table, self._rows))
+        self._rows += table.num_rows
+
+    def encode_chunk(self, table: pa.Table, first_row: int) -> bytes:
         table = table.rename_columns(self._header)
         if self.settings["quoting"] == "none":
-            self._refuse_unquotable(table)
-        # Blocks are encoded on every core (see formats.parallel) and written in row order.
+            self._refuse_unquotable(table, first_row)
+        # Blocks are encoded on every core (see formats.parallel) and joined in row order.
+        parts, row = [], first_row
         for data, block in encoded_blocks(table, self._encode):
-            if self._codec == "utf-8":
-                self.stream.write(data)  # Arrow writes UTF-8: the fast path writes its bytes as they are
-            else:
-                self._write_text(data.decode("utf-8"), block)
-            self._rows += block.num_rows
+            # Arrow writes UTF-8: other encodings are transcoded, block by block.
+            parts.append(data if self._codec == "utf-8" else self._transcoded(data.decode("utf-8"), block, row))
+            row += block.num_rows
+        return b"".join(parts)
+
+    def write_encoded(self, data: bytes) -> None:
+        if not self._started:
+            self._start()
+        self.stream.write(data)
 
     def close(self) -> None:
         if not self._started:  # no rows at all: still a valid file, with its header
@@ -159,7 +167,7 @@ class CsvRenderer(Renderer):
         elif self.settings["bom"]:
             self.stream.write(codecs.BOM_UTF8)
         if self.settings["header"]:
-            self._write_text(self._header_line(), None)
+            self.stream.write(self._transcoded(self._header_line(), None, 0))
 
     def _header_line(self) -> str:
         if self._stdlib:
@@ -226,20 +234,20 @@ class CsvRenderer(Renderer):
                 (quote_all if risky else writer).writerow(values)
         return text.getvalue()
 
-    def _write_text(self, text: str, table: pa.Table | None) -> None:
+    def _transcoded(self, text: str, table: pa.Table | None, first_row: int) -> bytes:
         try:
-            self.stream.write(text.encode(self._codec, self._errors))
+            return text.encode(self._codec, self._errors)
         except UnicodeEncodeError as error:
-            raise self._unencodable(error.object[error.start], table) from None
+            raise self._unencodable(error.object[error.start], table, first_row) from None
 
-    def _unencodable(self, character: str, table: pa.Table | None) -> ExportRequestError:
+    def _unencodable(self, character: str, table: pa.Table | None, first_row: int) -> ExportRequestError:
         where = "the header" if self.settings["header"] and character in "".join(self._header) else "a value"
         for name in table.column_names if table is not None and where != "the header" else ():
             column = table.column(name)
             if pa.types.is_string(column.type):
                 found = pc.index(pc.match_substring(column, character), True).as_py()
                 if found >= 0:
-                    where = f"row {self._rows + found + 1:,}, column {name!r}"
+                    where = f"row {first_row + found + 1:,}, column {name!r}"
                     break
         return ExportRequestError(
             "format_options.encoding",
@@ -247,7 +255,7 @@ class CsvRenderer(Renderer):
             "utf-8 or utf-16, which hold every character, or encoding_errors 'replace' to write '?' instead",
         )
 
-    def _refuse_unquotable(self, table: pa.Table) -> None:
+    def _refuse_unquotable(self, table: pa.Table, first_row: int) -> None:
         """With quoting 'none', fail before writing a value that would need quotes, naming it."""
         structural = f'[\\x{{{ord(self.settings["delimiter"]):X}}}"\\r\\n]'
         for name in table.column_names:
@@ -258,7 +266,7 @@ class CsvRenderer(Renderer):
             if found >= 0:
                 raise ExportRequestError(
                     "format_options.quoting",
-                    f"'none' cannot write row {self._rows + found + 1:,}, column {name!r}: "
+                    f"'none' cannot write row {first_row + found + 1:,}, column {name!r}: "
                     "it holds the delimiter, a quote or a line break",
                     "needed, all or minimal",
                 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from export_pipelines.formats.base import Renderer
-from export_pipelines.formats.json_values import JSON_OPTIONS, json_blocks, validate_json_settings
+from export_pipelines.formats.json_values import JSON_OPTIONS, json_chunk, validate_json_settings
 
 
 class JsonRenderer(Renderer):
@@ -15,6 +15,7 @@ class JsonRenderer(Renderer):
     extension = "json"
     media_type = "application/json"
     options = JSON_OPTIONS
+    encodes_chunks = True
 
     @classmethod
     def validate_settings(cls, settings):
@@ -25,9 +26,15 @@ class JsonRenderer(Renderer):
         self._separator = b"[\n"
 
     def write(self, table: pa.Table) -> None:
-        for block in json_blocks(table, self.settings, ",\n"):
+        self.write_encoded(self.encode_chunk(table, 0))
+
+    def encode_chunk(self, table: pa.Table, first_row: int) -> bytes:
+        return json_chunk(table, self.settings, b",\n")
+
+    def write_encoded(self, data: bytes) -> None:
+        if data:  # the elements of a chunk are joined already; chunks need the separator between them
             self.stream.write(self._separator)
-            self.stream.write(block)
+            self.stream.write(data)
             self._separator = b",\n"
 
     def close(self) -> None:

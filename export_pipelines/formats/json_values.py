@@ -18,20 +18,18 @@ column by column (``binary_join_element_wise``), so no Python dict or per-row en
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from json.encoder import encode_basestring
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from export_pipelines.formats.base import require_choice
+from export_pipelines.formats.parallel import encoded_blocks
 from export_pipelines.formats.text_values import iso_timestamps
 
 JSON_OPTIONS = {
     "decimals": ("string", "Decimals as exact 'string' (default) or as exact JSON 'number'."),
 }
-# Rows turned into text at a time: bounds the memory of the text whatever the chunk size.
-BLOCK_ROWS = 16_384
 # What JSON strings must escape (RFC 8259): the quote, the backslash and U+0000 to U+001F.
 _NEEDS_ESCAPE = r'["\\\x00-\x1f]'
 _encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
@@ -41,19 +39,28 @@ def validate_json_settings(settings: dict) -> None:
     require_choice(settings, "decimals", ("string", "number"))
 
 
-def json_blocks(table: pa.Table, settings: dict, separator: str) -> Iterator[pa.Buffer]:
-    """UTF-8 JSON objects, one per row, joined by ``separator``; a block of up to BLOCK_ROWS rows at a time."""
+def json_chunk(table: pa.Table, settings: dict, separator: bytes) -> bytes:
+    """UTF-8 JSON objects, one per row, joined by ``separator``; b"" for no rows.
+
+    Blocks of rows are encoded on every core (see formats.parallel).
+    """
+    if not table.num_rows:
+        return b""
     names = table.column_names
     keys = [_text(("{" if i == 0 else ",") + encode_basestring(name) + ":") for i, name in enumerate(names)]
-    for start in range(0, table.num_rows, BLOCK_ROWS):
-        block = table.slice(start, BLOCK_ROWS).combine_chunks()
+    text_separator = _text(separator.decode("utf-8"))
+
+    def encode(block: pa.Table) -> bytes:
+        block = block.combine_chunks()
         parts = []
         for key, column in zip(keys, block.columns):
             parts += [key, _json_values(column.combine_chunks(), settings["decimals"])]
         objects = pc.binary_join_element_wise(*parts, _text("}"), _text(""))
         # Large types throughout: a block of long texts may pass the 2 GB that string offsets can address.
         whole = pa.LargeListArray.from_arrays(pa.array([0, len(objects)], pa.int64()), objects)
-        yield pc.binary_join(whole, _text(separator))[0].as_buffer()
+        return pc.binary_join(whole, text_separator)[0].as_buffer().to_pybytes()
+
+    return separator.join(encoded_blocks(table, encode))
 
 
 def _json_values(array: pa.Array, decimals: str) -> pa.Array:

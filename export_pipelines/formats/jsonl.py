@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from export_pipelines.formats.base import Renderer
-from export_pipelines.formats.json_values import JSON_OPTIONS, json_blocks, validate_json_settings
+from export_pipelines.formats.json_values import JSON_OPTIONS, json_chunk, validate_json_settings
 
 
 class JsonLinesRenderer(Renderer):
@@ -15,12 +15,17 @@ class JsonLinesRenderer(Renderer):
     extension = "jsonl"
     media_type = "application/x-ndjson"
     options = JSON_OPTIONS
+    encodes_chunks = True
 
     @classmethod
     def validate_settings(cls, settings):
         validate_json_settings(settings)
 
     def write(self, table: pa.Table) -> None:
-        for block in json_blocks(table, self.settings, "\n"):
-            self.stream.write(block)
-            self.stream.write(b"\n")
+        self.write_encoded(self.encode_chunk(table, 0))
+
+    def encode_chunk(self, table: pa.Table, first_row: int) -> bytes:
+        return json_chunk(table, self.settings, b"\n") + b"\n" if table.num_rows else b""
+
+    def write_encoded(self, data: bytes) -> None:
+        self.stream.write(data)

@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 from dagster import OpExecutionContext, Out, op
 
 from export_pipelines.celery_settings import QUEUE_TAG, RENDER_QUEUE
-from export_pipelines.formats import RenderContext, renderer_class
+from export_pipelines.formats import renderer_class
 from export_pipelines.formats.compression import SUFFIXES, compressed
 from export_pipelines.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
 from export_pipelines.plan import ChunkRef, ExportPlan, RenderedFile, staging_prefix
 from export_pipelines.resources import ExportStorageResource
+from export_pipelines.shaping import render_context
 from export_pipelines.staging import read_chunk
 
 
@@ -29,31 +30,28 @@ def render_file(
 ) -> RenderedFile:
     """Write the file chunk after chunk: one chunk in memory at a time, whatever the row count.
 
+    Chunks that collect_chunks encoded already are joined as they are, between the format's
+    beginning and end (header, brackets); the others are encoded here.
+
     The file is written to staging under a temporary name and appears there only when complete.
     """
     request = plan.request
     name = export_file_name(plan, datetime.now(UTC))
     key = f"{staging_prefix(context.run_id)}/{name}"
     target = storage.get()
-    render_context = RenderContext(
-        plan.output_columns,
-        request.format_options,
-        plan.title,
-        request.timezone,
-        export_id=context.run_id,
-        filters=plan.filter_descriptions(),
-        user=request.user,
-    )
     rows = 0
     compression = plan.compression  # chosen once, in validation, so every worker renders the same file
     entry_name = name.removesuffix(SUFFIXES["zip"])  # the file inside a zip archive
     with permanent_errors_fail_fast(context), target.open_write(key) as output:
         with compressed(output.stream, compression, entry_name) as stream:
-            renderer = renderer_class(request.format)(stream, render_context)
+            renderer = renderer_class(request.format)(stream, render_context(plan, context.run_id))
             for chunk in sorted(chunks, key=lambda c: c.index):
-                table = read_chunk(target, chunk.key)
-                renderer.write(table)
-                rows += table.num_rows
+                if chunk.encoded:  # encoded by collect_chunks: the bytes go in as they are
+                    with target.open_read(chunk.key) as staged:
+                        renderer.write_encoded(staged.read())
+                else:
+                    renderer.write(read_chunk(target, chunk.key))
+                rows += chunk.rows
             renderer.close()
     target.delete_prefix(f"{staging_prefix(context.run_id)}/ready")
     context.add_output_metadata(

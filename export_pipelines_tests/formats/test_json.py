@@ -134,7 +134,7 @@ def test_every_object_is_what_json_dumps_writes(tmp_path, format_name):
 
 @pytest.mark.parametrize("format_name", ["json", "jsonl"])
 def test_a_chunk_larger_than_a_text_block_is_joined_seamlessly(tmp_path, format_name):
-    from export_pipelines.formats.json_values import BLOCK_ROWS
+    from export_pipelines.formats.parallel import BLOCK_ROWS
 
     columns = (ColumnSpec("order_id", "integer", "Order ID"), ColumnSpec("note", "string", "Note"))
     count = BLOCK_ROWS * 2 + 3
