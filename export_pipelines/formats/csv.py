@@ -147,7 +147,7 @@ class CsvRenderer(Renderer):
         parts, row = [], first_row
         for data, block in encoded_blocks(table, self._encode):
             # Arrow writes UTF-8: other encodings are transcoded, block by block.
-            parts.append(data if self._codec == "utf-8" else self._transcoded(data.decode("utf-8"), block, row))
+            parts.append(data if self._codec == "utf-8" else self._transcoded(str(data, "utf-8"), block, row))
             row += block.num_rows
         return b"".join(parts)
 
@@ -173,10 +173,10 @@ class CsvRenderer(Renderer):
         if self._stdlib:
             return self._stdlib_text([self._header])
         empty = pa.schema([pa.field(name, pa.string()) for name in self._header]).empty_table()
-        return self._arrow_bytes(empty, include_header=True).decode("utf-8")
+        return str(self._arrow_bytes(empty, include_header=True), "utf-8")
 
-    def _encode(self, block: pa.Table) -> tuple[bytes | str, pa.Table]:
-        """One block as CSV text (bytes from Arrow, str from the csv module), with the block it came from."""
+    def _encode(self, block: pa.Table) -> tuple[bytes | pa.Buffer, pa.Table]:
+        """One block as UTF-8 CSV text, with the block it came from."""
         block = with_text_timestamps(self._guarded(block))
         if self._stdlib:
             return self._stdlib_block(block).encode("utf-8"), block
@@ -198,7 +198,7 @@ class CsvRenderer(Renderer):
                 table = table.set_column(index, field, pc.replace_with_mask(text, risky, prefixed))
         return table
 
-    def _arrow_bytes(self, table: pa.Table, include_header: bool) -> bytes:
+    def _arrow_bytes(self, table: pa.Table, include_header: bool) -> pa.Buffer:
         quoting = _ARROW_QUOTING[self.settings["quoting"]]
         options = pacsv.WriteOptions(
             include_header=include_header,
@@ -209,7 +209,7 @@ class CsvRenderer(Renderer):
         )
         sink = pa.BufferOutputStream()
         pacsv.write_csv(table, sink, write_options=options)
-        return sink.getvalue().to_pybytes()
+        return sink.getvalue()  # joined with the other blocks' buffers without a copy of its own
 
     def _stdlib_block(self, table: pa.Table) -> str:
         """The block as minimally quoted CSV text, written by the csv module from Arrow's own value text."""

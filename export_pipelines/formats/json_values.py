@@ -50,7 +50,7 @@ def json_chunk(table: pa.Table, settings: dict, separator: bytes) -> bytes:
     keys = [_text(("{" if i == 0 else ",") + encode_basestring(name) + ":") for i, name in enumerate(names)]
     text_separator = _text(separator.decode("utf-8"))
 
-    def encode(block: pa.Table) -> bytes:
+    def encode(block: pa.Table) -> pa.Buffer:
         block = block.combine_chunks()
         parts = []
         for key, column in zip(keys, block.columns):
@@ -58,7 +58,7 @@ def json_chunk(table: pa.Table, settings: dict, separator: bytes) -> bytes:
         objects = pc.binary_join_element_wise(*parts, _text("}"), _text(""))
         # Large types throughout: a block of long texts may pass the 2 GB that string offsets can address.
         whole = pa.LargeListArray.from_arrays(pa.array([0, len(objects)], pa.int64()), objects)
-        return pc.binary_join(whole, text_separator)[0].as_buffer().to_pybytes()
+        return pc.binary_join(whole, text_separator)[0].as_buffer()
 
     return separator.join(encoded_blocks(table, encode))
 

@@ -43,7 +43,7 @@ class CopyOut:
         self.rows = 0
         self.last_row = b""
 
-    def __iter__(self) -> Iterator[bytes]:
+    def __iter__(self) -> Iterator[bytearray]:
         connection = self._connection
         with connection.lock, selectors.DefaultSelector() as selector:
             pgconn = connection.pgconn
@@ -64,7 +64,7 @@ class CopyOut:
             _expect(pgconn, selector, _COMMAND_OK, encoding)
             _drain(pgconn, selector)
 
-    def _blocks(self, pgconn, selector) -> Iterator[bytes]:
+    def _blocks(self, pgconn, selector) -> Iterator[bytearray]:
         block = bytearray()
         read = pgconn.get_copy_data
         row = b""
@@ -77,8 +77,8 @@ class CopyOut:
                 rows += 1
                 if len(block) >= self._block_bytes:
                     self.rows, self.last_row = rows, bytes(row)
-                    yield bytes(block)
-                    block.clear()
+                    yield block  # handed over, not copied: the next rows go to a new buffer
+                    block = bytearray()
             elif size == 0:
                 selector.select()
                 pgconn.consume_input()
@@ -88,7 +88,7 @@ class CopyOut:
                 raise psycopg.OperationalError(f"COPY failed: {pgconn.get_error_message()}")
         self.rows, self.last_row = rows, bytes(row)
         if block:
-            yield bytes(block)
+            yield block
 
 
 @contextmanager
