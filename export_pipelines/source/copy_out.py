@@ -9,22 +9,18 @@ GIL, so a thread reading a COPY leaves the rest of the process running.
 
 from __future__ import annotations
 
-import gc
 import selectors
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import psycopg
 from psycopg import pq
 from psycopg.errors import error_from_result
 
+from export_pipelines.gc_pause import gc_paused
+
 _COPY_OUT = pq.ExecStatus.COPY_OUT
 _COMMAND_OK = pq.ExecStatus.COMMAND_OK
 BLOCK_BYTES = 2 << 20
-_gc_pauses = 0
-_gc_resume = False
-_gc_lock = threading.Lock()
 
 
 class CopyOut:
@@ -53,7 +49,7 @@ class CopyOut:
             _expect(pgconn, selector, _COPY_OUT, encoding)
             finished = False
             try:
-                with _gc_paused():
+                with gc_paused():
                     yield from self._blocks(pgconn, selector)
                 finished = True
             finally:
@@ -89,30 +85,6 @@ class CopyOut:
         self.rows, self.last_row = rows, bytes(row)
         if block:
             yield block
-
-
-@contextmanager
-def _gc_paused():
-    """Pause the cyclic garbage collector while rows stream in.
-
-    Each row leaves a tuple behind (freed at once by reference counting, never part of a cycle),
-    yet a million of them trigger hundreds of collections that walk every object the process
-    holds (Dagster's are many): 10-20% of the loop's CPU. Nested pauses, from several threads,
-    resume collection when the last one ends.
-    """
-    global _gc_pauses, _gc_resume
-    with _gc_lock:
-        if _gc_pauses == 0:
-            _gc_resume = gc.isenabled()
-            gc.disable()
-        _gc_pauses += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_pauses -= 1
-            if _gc_pauses == 0 and _gc_resume:
-                gc.enable()
 
 
 def copy_out(connection: psycopg.Connection, query: str) -> bytes:

@@ -1,10 +1,12 @@
 """Fetching the export's rows, chunk by chunk, into Arrow tables typed by the catalog.
 
-Two paths produce the same tables. PostgreSQL streams each chunk with ``COPY (SELECT ...) TO
+Three paths produce the same tables. PostgreSQL streams each chunk with ``COPY (SELECT ...) TO
 STDOUT`` and Arrow's multi-threaded CSV parser types it: no Python object is made per value. A
 thread runs the COPY statements back to back while the rows already received are parsed, so the
 server never waits for the client; that keeps a CSV export of a million rows within a small
-factor of a plain psql COPY. Every other dialect goes through SQLAlchemy rows, column by column.
+factor of a plain psql COPY. SQLite hands over its values as stored (numbers, ISO text) and
+Arrow's casts type them, column by column, in a thread that reads ahead of the consumer: half
+the cost of SQLAlchemy's per-value conversions. Every other dialect goes through SQLAlchemy rows.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
 from export_pipelines.catalog import DatasetSpec
+from export_pipelines.gc_pause import gc_paused
 from export_pipelines.run_ahead import run_ahead
 from export_pipelines.source.copy_out import CopyOut, copy_out
 
@@ -37,10 +40,16 @@ def keyset_chunks(connection: sa.Connection, query, size: int) -> Iterator[pa.Ta
     schema = chunk_schema(query.dataset, query.fetched_columns)
     if _copies(connection):
         yield from _copy_chunks(connection, query, size, schema)
-        return
+    elif connection.dialect.name == "sqlite":
+        yield from run_ahead(_row_walk(connection, query, size, schema, _fetch_sqlite), depth=1)
+    else:
+        yield from _row_walk(connection, query, size, schema, _fetch_rows)
+
+
+def _row_walk(connection: sa.Connection, query, size: int, schema: pa.Schema, fetch) -> Iterator[pa.Table]:
     after = None
     while True:
-        table = _fetch_rows(connection, query.chunk_statement(connection.dialect.name, size, after), schema)
+        table = fetch(connection, query.chunk_statement(connection.dialect.name, size, after), schema)
         yield table
         if table.num_rows < size:
             return
@@ -51,6 +60,8 @@ def fetch_chunk(connection: sa.Connection, statement: sa.Select, schema: pa.Sche
     """Run ``statement`` and return its rows as an Arrow table with ``schema``."""
     if _copies(connection):
         return _fetch_by_copy(connection, statement, schema)
+    if connection.dialect.name == "sqlite":
+        return _fetch_sqlite(connection, statement, schema)
     return _fetch_rows(connection, statement, schema)
 
 
@@ -62,6 +73,48 @@ def _keyset_position(query, table: pa.Table) -> tuple:
     """(sort value, key) of the table's last row: where the next chunk starts."""
     last = table.slice(table.num_rows - 1).to_pylist()[0]
     return (last[query.sort_column] if query.sort_column else None, last[query.dataset.key])
+
+
+def _fetch_sqlite(connection: sa.Connection, statement: sa.Select, schema: pa.Schema) -> pa.Table:
+    """The chunk from SQLite's stored values, typed by Arrow casts.
+
+    A chunk whose values are not stored the way SQLAlchemy writes them (text in a number column,
+    timestamps with an offset: another program wrote them) goes through SQLAlchemy's conversions.
+    """
+    stored = [_sqlite_storage(field.type) for field in schema]
+    raw = statement.with_only_columns(
+        *(sa.type_coerce(c, sql_type).label(c.name) for c, (sql_type, _) in zip(statement.selected_columns, stored)),
+        maintain_column_froms=True,
+    )
+    with gc_paused():
+        result = connection.execute(raw)
+        rows = result.cursor.fetchall()  # plain tuples: no Row objects, no per-value processors
+        result.close()
+        columns = list(zip(*rows)) if rows else [() for _ in schema]
+        del rows
+        try:
+            arrays = [
+                _typed(pa.array(values, arrow_type), field.type)
+                for values, (_, arrow_type), field in zip(columns, stored, schema)
+            ]
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            return _fetch_rows(connection, statement, schema)
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _sqlite_storage(target: pa.DataType) -> tuple[sa.types.TypeEngine, pa.DataType]:
+    """How SQLAlchemy's SQLite dialect stores a column of type ``target``, as SQL and Arrow types."""
+    if pa.types.is_integer(target) or pa.types.is_boolean(target):
+        return sa.Integer(), pa.int64()  # booleans as 0 and 1
+    if pa.types.is_floating(target) or pa.types.is_decimal(target):
+        return sa.Float(), pa.float64()  # decimals as REAL
+    return sa.Text(), pa.string()  # text, and dates and timestamps as ISO text (timestamps naive, in UTC)
+
+
+def _typed(array: pa.Array, target: pa.DataType) -> pa.Array:
+    if pa.types.is_timestamp(target):
+        return array.cast(pa.timestamp(target.unit)).cast(target)
+    return array if array.type == target else array.cast(target)
 
 
 def _fetch_rows(connection: sa.Connection, statement: sa.Select, schema: pa.Schema) -> pa.Table:

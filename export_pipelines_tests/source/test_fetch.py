@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
@@ -114,3 +115,28 @@ def test_a_walk_abandoned_halfway_leaves_the_connection_usable(postgres_url, mon
         assert first.num_rows == 50
         assert connection.execute(sa.text("SELECT count(*) FROM orders")).scalar() > 50
     assert not [t for t in threading.enumerate() if t.name == "run-ahead"]
+
+
+def test_sqlite_values_stored_by_another_program_are_still_read_exactly(tmp_path):
+    """Stored values are typed by Arrow casts; values SQLAlchemy did not write (text in a decimal
+    column, a timestamp with an offset) make the chunk go through SQLAlchemy's own conversions."""
+    from export_pipelines.demo import seed_demo
+    from export_pipelines.source.fetch import _fetch_sqlite
+
+    url = f"sqlite:///{tmp_path / 'odd.sqlite'}"
+    seed_demo(url, rows=40)
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE orders SET amount = '12.5' WHERE order_id = 3"))
+    engine.dispose()
+    query = COPY_CASES["every_row"]
+    schema = chunk_schema(DATASET, query.fetched_columns)
+
+    with source_connection(url) as connection:
+        statement = query.chunk_statement("sqlite", 100, None)
+        by_casts, by_rows = _fetch_sqlite(connection, statement, schema), _fetch_rows(connection, statement, schema)
+        clean = query.chunk_statement("sqlite", 2, None)  # orders 1 and 2: stored as SQLAlchemy stores them
+        assert _fetch_sqlite(connection, clean, schema).equals(_fetch_rows(connection, clean, schema))
+
+    assert by_casts.equals(by_rows)
+    assert by_casts.column("amount")[2].as_py() == Decimal("12.50")
