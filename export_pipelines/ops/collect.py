@@ -2,6 +2,7 @@
 
 
 from collections.abc import Iterator
+from contextlib import closing
 
 import pyarrow as pa
 from dagster import DynamicOut, DynamicOutput, OpExecutionContext, op
@@ -35,8 +36,13 @@ def collect_chunks(
     encoder = chunk_encoder(plan, context.run_id)
     schema = shaped_schema(plan)
     index, total = 0, 0
-    with permanent_errors_fail_fast(context), source.connect() as connection:
-        for table in keyset_chunks(connection, plan.query, plan.request.chunk_size):
+    with (
+        permanent_errors_fail_fast(context),
+        source.connect() as connection,
+        # Closed before the connection is given back, even on error: the walk may be reading on it.
+        closing(keyset_chunks(connection, plan.query, plan.request.chunk_size)) as tables,
+    ):
+        for table in tables:
             if table.num_rows or index == 0:
                 if encoder is None:
                     chunk = ChunkRef(index, f"{prefix}/raw/chunk-{index:06d}.arrow", table.num_rows)

@@ -38,6 +38,7 @@ class CopyOut:
         self._block_bytes = block_bytes or BLOCK_BYTES
         self.rows = 0
         self.last_row = b""
+        self._streaming = False
 
     def __iter__(self) -> Iterator[bytearray]:
         connection = self._connection
@@ -47,18 +48,26 @@ class CopyOut:
             pgconn.send_query(self._query.encode(encoding))
             selector.register(pgconn.socket, selectors.EVENT_READ)
             _expect(pgconn, selector, _COPY_OUT, encoding)
-            finished = False
+            self._streaming = True
             try:
                 with gc_paused():
                     yield from self._blocks(pgconn, selector)
-                finished = True
-            finally:
-                if not finished:
-                    connection.cancel_safe()
-                    _discard_rows(pgconn, selector)
-                    _drain(pgconn, selector)
+            except BaseException:  # the consumer stopped early (GeneratorExit), or the read failed
+                self._abandon(connection, selector)
+                raise
             _expect(pgconn, selector, _COMMAND_OK, encoding)
             _drain(pgconn, selector)
+
+    def _abandon(self, connection: psycopg.Connection, selector: selectors.BaseSelector) -> None:
+        """Leave the connection ready for its next statement after stopping halfway."""
+        pgconn = connection.pgconn
+        try:
+            if self._streaming:  # rows are still coming: ask the server to stop, then read what it sent
+                connection.cancel_safe()
+                _discard_rows(pgconn, selector)
+            _drain(pgconn, selector)
+        except psycopg.Error:
+            pass  # the connection itself is broken: the pool's pre-ping replaces it
 
     def _blocks(self, pgconn, selector) -> Iterator[bytearray]:
         block = bytearray()
@@ -79,6 +88,7 @@ class CopyOut:
                 selector.select()
                 pgconn.consume_input()
             elif size == -1:
+                self._streaming = False  # the server has sent everything; only its result is left
                 break
             else:
                 raise psycopg.OperationalError(f"COPY failed: {pgconn.get_error_message()}")

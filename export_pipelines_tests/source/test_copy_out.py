@@ -61,6 +61,18 @@ def test_a_failing_statement_raises_its_own_error_class(connection):
     assert gc.isenabled()
 
 
+@pytest.mark.parametrize("blocks_read", [1, 2])
+def test_stopping_at_the_last_block_leaves_the_connection_ready(connection, blocks_read):
+    """The last block is handed over after the server has finished: stopping there cancels nothing."""
+    blocks = iter(CopyOut(connection, "COPY (SELECT 1 UNION ALL SELECT 2) TO STDOUT", block_bytes=2))
+    for _ in range(blocks_read):
+        next(blocks)
+    blocks.close()
+
+    assert connection.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert connection.execute("SELECT 41 + 1").fetchone()[0] == 42
+
+
 def test_an_empty_result_is_no_bytes(connection):
     copy = CopyOut(connection, "COPY (SELECT 1 WHERE false) TO STDOUT WITH (FORMAT csv)")
 

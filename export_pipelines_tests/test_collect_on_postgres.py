@@ -1,0 +1,80 @@
+"""collect_chunks on PostgreSQL, where a thread reads the COPY statements ahead of the op."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import sqlalchemy as sa
+from dagster import DagsterInstance, build_op_context
+
+from export_pipelines.ops import collect as collect_module
+from export_pipelines.ops.collect import collect_chunks
+from export_pipelines.ops.validate import validate_request
+from export_pipelines.request import ExportRequest
+from export_pipelines.resources import (
+    CatalogResource,
+    ExportLimitsResource,
+    ExportStorageResource,
+    SourceDatabaseResource,
+)
+from export_pipelines.source.engine import source_connection
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_failure_while_staging_stops_the_reader_and_gives_back_a_usable_connection(
+    postgres_url, tmp_path, monkeypatch
+):
+    """The reading thread holds the connection while it waits to hand over rows: the op must stop
+    it before the connection goes back to the pool, or the pool's rollback would wait forever."""
+    resources = {
+        "source": SourceDatabaseResource(url=postgres_url),
+        "storage": ExportStorageResource(url=str(tmp_path / "exports")),
+        "catalog": CatalogResource(),
+        "limits": ExportLimitsResource(),
+    }
+    request = ExportRequest(user="admin", dataset="orders", format="csv", chunk_size=25)
+    plan = validate_request(build_op_context(resources=resources), config=request)
+    stage = collect_module._stage_encoded
+
+    def failing_stage(target, folder, index, table, encoder, first_row):
+        if index == 2:
+            raise OSError("disk full")
+        return stage(target, folder, index, table, encoder, first_row)
+
+    monkeypatch.setattr(collect_module, "_stage_encoded", failing_stage)
+    outcome = {}
+
+    def collect():
+        context = build_op_context(resources=resources, instance=DagsterInstance.ephemeral())
+        try:
+            outcome["chunks"] = [output.value for output in collect_chunks(context, plan)]
+        except OSError as error:
+            outcome["error"] = error
+
+    worker = threading.Thread(target=collect, daemon=True)
+    worker.start()
+    worker.join(60)
+
+    assert not worker.is_alive(), "collect_chunks hung after the staging failure"
+    assert str(outcome.get("error")) == "disk full"
+    assert not [t for t in threading.enumerate() if t.name == "run-ahead"]
+    with source_connection(postgres_url) as connection:  # the pooled connection works
+        assert connection.execute(sa.text("SELECT count(*) FROM orders")).scalar() == 500
+
+
+@pytest.mark.parametrize("format_name", ["csv", "parquet"])
+def test_every_row_is_staged_once_in_key_order(postgres_url, tmp_path, format_name):
+    resources = {
+        "source": SourceDatabaseResource(url=postgres_url),
+        "storage": ExportStorageResource(url=str(tmp_path / "exports")),
+        "catalog": CatalogResource(),
+        "limits": ExportLimitsResource(),
+    }
+    request = ExportRequest(user="admin", dataset="orders", format=format_name, chunk_size=64)
+    plan = validate_request(build_op_context(resources=resources), config=request)
+
+    chunks = [o.value for o in collect_chunks(build_op_context(resources=resources), plan)]
+
+    assert [c.rows for c in chunks] == [64] * 7 + [500 - 7 * 64]
+    assert all(c.encoded == (format_name == "csv") for c in chunks)
