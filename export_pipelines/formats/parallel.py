@@ -50,3 +50,12 @@ def _shared_pool() -> ThreadPoolExecutor:
         if _pool is None:
             _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="encode")
         return _pool
+
+
+def _forget_pool_after_fork() -> None:
+    # Threads do not survive fork: a forked worker (Celery's prefork pool) starts a pool of its own.
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool_after_fork)

@@ -50,3 +50,16 @@ def test_csv_is_the_same_whatever_the_block_size(monkeypatch):
         monkeypatch.undo()
         assert by_blocks == whole
         assert by_blocks.count(b"\n") >= 20_000
+
+
+def test_a_forked_child_encodes_with_a_pool_of_its_own():
+    import multiprocessing
+
+    assert list(parallel.encoded_blocks(pa.table({"n": list(range(300))}), len, block_rows=100)) == [100] * 3
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:
+        assert pool.apply_async(_encode_in_child).get(timeout=30) == [100] * 3
+
+
+def _encode_in_child() -> list[int]:
+    return list(parallel.encoded_blocks(pa.table({"n": list(range(300))}), len, block_rows=100))
