@@ -1,7 +1,7 @@
 """What a chunk becomes on its way to the file: the output's shape, and for some formats its bytes.
 
 The shape (columns, order, types, time zone) is the same whatever the format; formats only
-decide how values are written. Formats that encode chunks on their own (``encodes_chunks``)
+decide how values are written. Formats that encode chunks on their own (``ChunkEncodingRenderer``)
 can turn a shaped chunk into its final bytes anywhere, so an export does it as soon as the rows
 are read (see collect_chunks).
 """
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from export_pipelines.formats import RenderContext, Renderer, renderer_class
+from export_pipelines.formats import RenderContext, renderer_class
+from export_pipelines.formats.base import ChunkEncodingRenderer
 from export_pipelines.plan import ExportPlan
 
 
@@ -48,7 +49,7 @@ def render_context(plan: ExportPlan, export_id: str) -> RenderContext:
     )
 
 
-def chunk_encoder(plan: ExportPlan, export_id: str) -> Renderer | None:
+def chunk_encoder(plan: ExportPlan, export_id: str) -> ChunkEncodingRenderer | None:
     """A stream-less renderer whose ``encode_chunk`` gives a chunk's bytes; None if the format cannot."""
     renderer_type = renderer_class(plan.request.format)
     if not renderer_type.encodes_chunks:

@@ -43,9 +43,7 @@ class Renderer(ABC):
     media_type: ClassVar[str]
     # Option name -> (default, description). Unknown options are refused by name.
     options: ClassVar[dict[str, tuple[Any, str]]] = {}
-    # True for formats whose chunks encode independently of each other (CSV, JSON, JSON Lines):
-    # they implement encode_chunk and write_encoded, and an export then encodes each chunk where
-    # its rows are read, while the database works on the next one; rendering only joins the bytes.
+    # True for ChunkEncodingRenderer subclasses (see there).
     encodes_chunks: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs):
@@ -90,17 +88,36 @@ class Renderer(ABC):
     def close(self) -> None:
         """Write whatever ends the file (closing brackets, footers). The stream stays open."""
 
+
+
+class ChunkEncodingRenderer(Renderer):
+    """A format whose chunks encode independently of each other (CSV, JSON, JSON Lines).
+
+    An export then encodes each chunk where its rows are read, while the database works on the
+    next one (collect_chunks), and rendering only joins the bytes. ``write`` is the two steps in one.
+    """
+
+    encodes_chunks: ClassVar[bool] = True
+
+    def __init__(self, stream: BinaryIO | None, context: RenderContext):
+        super().__init__(stream, context)
+        self._rows_written = 0
+
+    def write(self, table: pa.Table) -> None:
+        self.write_encoded(self.encode_chunk(table, self._rows_written))
+        self._rows_written += table.num_rows
+
+    @abstractmethod
     def encode_chunk(self, table: pa.Table, first_row: int) -> bytes:
-        """The bytes ``write`` would append for ``table``, ``first_row`` rows into the export.
+        """The bytes ``write`` appends for ``table``, ``first_row`` rows into the export.
 
         Uses no stream and no state, so it runs on a renderer made with ``stream=None``, on any
-        worker, in any order. Only formats with ``encodes_chunks`` implement it.
+        worker, in any order.
         """
-        raise NotImplementedError(f"format {self.name!r} does not encode chunks on their own")
 
+    @abstractmethod
     def write_encoded(self, data: bytes) -> None:
         """Append one chunk's bytes from ``encode_chunk``; chunks come in export order."""
-        raise NotImplementedError(f"format {self.name!r} does not encode chunks on their own")
 
 
 def require_choice(settings: dict[str, Any], name: str, choices: tuple) -> None:

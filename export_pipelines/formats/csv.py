@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from export_pipelines.errors import ExportRequestError
-from export_pipelines.formats.base import Renderer, require_choice
+from export_pipelines.formats.base import ChunkEncodingRenderer, require_choice
 from export_pipelines.formats.parallel import encoded_blocks
 from export_pipelines.formats.text_values import with_text_timestamps
 
@@ -50,12 +50,11 @@ _ARROW_QUOTING = {"needed": "needed", "all": "all_valid", "none": "none"}
 _IN_UNQUOTED_VALUES = set(".-+:")
 
 
-class CsvRenderer(Renderer):
+class CsvRenderer(ChunkEncodingRenderer):
     """Comma-separated values with a header row of column labels (or names)."""
 
     name = "csv"
     extension = "csv"
-    encodes_chunks = True
     media_type = "text/csv"
     options = {
         "header": (True, "Write a header row."),
@@ -132,12 +131,7 @@ class CsvRenderer(Renderer):
         self._codec = ENCODINGS[settings["encoding"]]
         self._errors = "strict" if settings["encoding_errors"] == "fail" else "replace"
         self._stdlib = settings["quoting"] == "minimal"
-        self._rows = 0
         self._started = False
-
-    def write(self, table: pa.Table) -> None:
-        self.write_encoded(self.encode_chunk(table, self._rows))
-        self._rows += table.num_rows
 
     def encode_chunk(self, table: pa.Table, first_row: int) -> bytes:
         table = table.rename_columns(self._header)

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from export_pipelines.formats.base import Renderer
+from export_pipelines.formats.base import ChunkEncodingRenderer
 from export_pipelines.formats.json_values import JSON_OPTIONS, json_chunk, validate_json_settings
 
 
-class JsonRenderer(Renderer):
+class JsonRenderer(ChunkEncodingRenderer):
     """A JSON array of objects keyed by column name."""
 
     name = "json"
     extension = "json"
     media_type = "application/json"
     options = JSON_OPTIONS
-    encodes_chunks = True
 
     @classmethod
     def validate_settings(cls, settings):
@@ -24,9 +23,6 @@ class JsonRenderer(Renderer):
     def __init__(self, stream, context):
         super().__init__(stream, context)
         self._separator = b"[\n"
-
-    def write(self, table: pa.Table) -> None:
-        self.write_encoded(self.encode_chunk(table, 0))
 
     def encode_chunk(self, table: pa.Table, first_row: int) -> bytes:
         return json_chunk(table, self.settings, b",\n")

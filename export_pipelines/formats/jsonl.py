@@ -4,25 +4,21 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from export_pipelines.formats.base import Renderer
+from export_pipelines.formats.base import ChunkEncodingRenderer
 from export_pipelines.formats.json_values import JSON_OPTIONS, json_chunk, validate_json_settings
 
 
-class JsonLinesRenderer(Renderer):
+class JsonLinesRenderer(ChunkEncodingRenderer):
     """Newline-delimited JSON objects keyed by column name."""
 
     name = "jsonl"
     extension = "jsonl"
     media_type = "application/x-ndjson"
     options = JSON_OPTIONS
-    encodes_chunks = True
 
     @classmethod
     def validate_settings(cls, settings):
         validate_json_settings(settings)
-
-    def write(self, table: pa.Table) -> None:
-        self.write_encoded(self.encode_chunk(table, 0))
 
     def encode_chunk(self, table: pa.Table, first_row: int) -> bytes:
         return json_chunk(table, self.settings, b"\n") + b"\n" if table.num_rows else b""

@@ -7,7 +7,7 @@ from contextlib import closing
 import pyarrow as pa
 from dagster import DynamicOut, DynamicOutput, OpExecutionContext, op
 
-from export_pipelines.formats import Renderer
+from export_pipelines.formats.base import ChunkEncodingRenderer
 from export_pipelines.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
 from export_pipelines.plan import ChunkRef, ExportPlan, staging_prefix
 from export_pipelines.resources import ExportStorageResource, SourceDatabaseResource
@@ -55,7 +55,9 @@ def collect_chunks(
     context.log.info(f"Staged {total:,} rows in {index} chunk(s) of up to {plan.request.chunk_size:,} rows.")
 
 
-def _stage_encoded(target: Storage, folder: str, index: int, table: pa.Table, encoder: Renderer, first_row: int):
+def _stage_encoded(
+    target: Storage, folder: str, index: int, table: pa.Table, encoder: ChunkEncodingRenderer, first_row: int
+) -> ChunkRef:
     key = f"{folder}/chunk-{index:06d}.{encoder.extension}"
     with target.open_write(key, checksum=False) as output:  # staged for one run: nobody checks it
         output.write(encoder.encode_chunk(table, first_row))
