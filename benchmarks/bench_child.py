@@ -6,7 +6,7 @@ Run by the benchmark, never by hand (though it can be, for a single figure):
         .venv/bin/python benchmarks/bench_child.py '{"user": "admin", "dataset": "orders", "format": "csv"}'
 
 The source, storage and data folder come from the environment, as they do for a deployed run.
-The JSON line starts with ``RESULT_MARK`` so that nothing else printed on stdout can be mistaken for it.
+The JSON line starts with ``bench_support.RESULT_MARK`` so that nothing else printed on stdout can be mistaken for it.
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ STARTED = time.perf_counter()  # before the heavy imports: the child's own start
 import json  # noqa: E402
 import sys  # noqa: E402
 
-from bench_support import peak_rss_mb  # noqa: E402
+from bench_support import peak_rss_mb, print_result  # noqa: E402
 
-RESULT_MARK = "BENCH_RESULT "
 STEP_TAG = "export/step"
 
 
@@ -89,4 +88,4 @@ def main(spec: dict) -> dict:
 
 
 if __name__ == "__main__":
-    print(RESULT_MARK + json.dumps(main(json.loads(sys.argv[1]))), flush=True)
+    print_result(main(json.loads(sys.argv[1])))

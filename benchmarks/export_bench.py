@@ -29,13 +29,13 @@ import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
+from bench_support import result_of
 
 from export_pipelines.catalog import load_catalog
 from export_pipelines.demo import seed_demo
 from export_pipelines.formats import registered_formats
 
 CHILD = Path(__file__).resolve().with_name("bench_child.py")
-RESULT_MARK = "BENCH_RESULT "  # bench_child.RESULT_MARK
 USER, DATASET = "admin", "orders"
 STEP_KINDS = ("validate", "collect", "transform", "render", "upload", "notify")
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -226,13 +226,12 @@ def run_export_once(url: str, fmt: str, args, work: Path) -> dict:
             process = run_process([sys.executable, str(CHILD), json.dumps(spec)], env=child_env(url, folder),
                                   stdout=out, stderr=err, timeout=args.timeout)
             out.seek(0)
-            lines = [line for line in out if line.startswith(RESULT_MARK)]
+            report = result_of(out.read())
             err.seek(0)
             tail = err.read()[-2000:]
-        if not lines:
+        if report is None:
             return {"success": False, "child_seconds": process["seconds"],
                     "error": f"child exited {process['returncode']} without a result: {tail}"}
-        report = json.loads(lines[-1][len(RESULT_MARK):])
         report.update(child_seconds=process["seconds"], load_before=load)
         return report
     finally:

@@ -29,17 +29,14 @@ import time
 STARTED = time.perf_counter()
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import os  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from bench_support import peak_rss_mb, stage_orders  # noqa: E402
+from bench_support import peak_rss_mb, run_self, script_main, stage_orders  # noqa: E402
 
-RESULT_MARK = "FORMATS_BENCH "
 TIMEZONE = "Europe/Berlin"
 BASELINE = "csv"
 DEFAULT_CASES = (
@@ -77,15 +74,6 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def run_child(*arguments: str) -> dict:
-    """Run this script as a fresh process with ``arguments``; return the JSON it reports."""
-    done = subprocess.run([sys.executable, __file__, "--child", json.dumps(arguments)], capture_output=True, text=True)
-    lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT_MARK)]
-    if done.returncode or not lines:
-        raise RuntimeError(f"child {arguments} exited {done.returncode}: {done.stderr[-3000:]}")
-    return json.loads(lines[-1][len(RESULT_MARK) :])
-
-
 def main(args: argparse.Namespace) -> dict:
     results = {"chunk_size": args.chunk_size, "timezone": TIMEZONE, "runs": {}, "python": sys.version.split()[0]}
     plans = []  # (rows, case)
@@ -98,14 +86,14 @@ def main(args: argparse.Namespace) -> dict:
         work = Path(folder)
         staged = work / "orders.arrow"
         most = max(rows for rows, _ in plans)
-        made = run_child("stage", str(staged), str(most), str(args.chunk_size))
+        made = run_self(__file__, "stage", str(staged), str(most), str(args.chunk_size))
         log(f"staged {most:,} rows in {made['seconds']:.1f} s ({staged.stat().st_size / 1e6:.0f} MB)")
         for rows in sorted({rows for rows, _ in plans}):
             cases = [case for r, case in plans if r == rows]
             for attempt in range(args.repeat):
                 for case in cases:  # round robin: a busy spell weighs on every case alike
                     load = os.getloadavg()[0]
-                    run = run_child("render", case, str(staged), str(work / "out"), str(rows))
+                    run = run_self(__file__, "render", case, str(staged), str(work / "out"), str(rows))
                     run["load_before"] = load
                     results["runs"].setdefault(f"{rows}|{case}", []).append(run)
                     log(f"{rows:>9,} {case:<45} #{attempt + 1}: {run['seconds']:6.2f} s, "
@@ -194,12 +182,4 @@ def render(case: str, path: str, folder: str, rows: str) -> dict:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        command, *arguments = json.loads(sys.argv[2])
-        print(RESULT_MARK + json.dumps({"stage": stage, "render": render}[command](*arguments)), flush=True)
-    else:
-        arguments = parse_args()
-        figures = main(arguments)
-        report(figures)
-        if arguments.json_out:
-            arguments.json_out.write_text(json.dumps(figures, indent=2))
+    script_main({"stage": stage, "render": render}, parse_args, main, report)

@@ -17,17 +17,14 @@ import time
 STARTED = time.perf_counter()
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import os  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from bench_support import peak_rss_mb  # noqa: E402
+from bench_support import peak_rss_mb, print_result, run_for_result  # noqa: E402
 
-RESULT_MARK = "PDF_BENCH "
 TIMEZONE = "Europe/Berlin"
 CHUNK_ROWS = 50_000
 
@@ -74,13 +71,11 @@ def write_data(rows: int, path: Path) -> None:
 
 def measure(data: Path, work: Path, template: str) -> dict:
     output = work / "report.pdf"
-    done = subprocess.run([sys.executable, __file__, "--child", str(data), str(output), "--template", template],
-                          capture_output=True, text=True, timeout=1800)
-    lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT_MARK)]
-    output.unlink(missing_ok=True)
-    if done.returncode or not lines:
-        raise RuntimeError(f"child exited {done.returncode}: {done.stderr[-2000:]}")
-    return json.loads(lines[-1][len(RESULT_MARK):])
+    try:
+        return run_for_result([sys.executable, __file__, "--child", str(data), str(output), "--template", template],
+                              timeout=1800)
+    finally:
+        output.unlink(missing_ok=True)
 
 
 def main(argv=None) -> int:
@@ -91,7 +86,7 @@ def main(argv=None) -> int:
     parser.add_argument("--child", nargs=2, type=Path, metavar=("DATA", "OUTPUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(RESULT_MARK + json.dumps(child(*args.child, args.template)), flush=True)
+        print_result(child(*args.child, args.template))
         return 0
     cases = []
     with tempfile.TemporaryDirectory(prefix="pdf_bench_") as folder:

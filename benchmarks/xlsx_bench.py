@@ -34,22 +34,19 @@ loading the workbook.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import zipfile
 from pathlib import Path
 
-from bench_support import peak_rss_mb, stage_orders
+from bench_support import peak_rss_mb, run_self, script_main, stage_orders
 
 WRITERS = ("renderer", "xlsxwriter", "openpyxl")
 BASELINE = "xlsxwriter"
-RESULT_MARK = "XLSX_BENCH "
 EXCEL_ROWS = 1_048_576
 
 
@@ -70,16 +67,6 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def child(*arguments: str) -> dict:
-    """Run this script as a child with ``arguments``; return the JSON it reports."""
-    command = [sys.executable, __file__, "--child", json.dumps(arguments)]
-    done = subprocess.run(command, capture_output=True, text=True)
-    lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT_MARK)]
-    if done.returncode or not lines:
-        raise RuntimeError(f"child {arguments} exited {done.returncode}: {done.stderr[-2000:]}")
-    return json.loads(lines[-1][len(RESULT_MARK):])
-
-
 def sheet_dimensions(path: Path) -> list[tuple[str, str]]:
     """(sheet name, dimension ref) of every sheet, from the first 4 KB of each sheet's XML."""
     with zipfile.ZipFile(path) as archive:
@@ -97,14 +84,14 @@ def main(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory(prefix="xlsx-bench-") as folder:
         work = Path(folder)
         staged = work / "orders.arrow"
-        made = child("stage", str(staged), str(args.rows), str(args.chunk_size), args.timezone)
+        made = run_self(__file__, "stage", str(staged), str(args.rows), str(args.chunk_size), args.timezone)
         log(f"staged {args.rows:,} rows in {made['seconds']:.1f} s ({staged.stat().st_size / 1e6:.1f} MB)")
         # Round robin, not writer after writer: other work on the machine then weighs on every writer alike.
         for attempt in range(args.repeat):
             for writer in args.writers:
                 output = work / f"{writer}.xlsx"
                 load = os.getloadavg()[0]
-                run = child("write", writer, str(staged), str(output), "1", args.timezone)
+                run = run_self(__file__, "write", writer, str(staged), str(output), "1", args.timezone)
                 run["load_before"] = load
                 results["runs"].setdefault(writer, []).append(run)
                 output.unlink()
@@ -114,7 +101,7 @@ def main(args: argparse.Namespace) -> dict:
             times = -(-args.split_rows // args.rows)
             output = work / "split.xlsx"
             log(f"split check: {args.rows * times:,} rows through the renderer")
-            run = child("write", "renderer", str(staged), str(output), str(times), args.timezone)
+            run = run_self(__file__, "write", "renderer", str(staged), str(output), str(times), args.timezone)
             run["sheets"] = sheet_dimensions(output)
             run["file_mb"] = output.stat().st_size / 1e6
             results["split"] = run
@@ -285,13 +272,4 @@ def write_openpyxl(tables, columns, output: str, timezone: str) -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--child":
-        command, *rest = json.loads(sys.argv[2])
-        result = stage(*rest) if command == "stage" else write(*rest)
-        print(RESULT_MARK + json.dumps(result), flush=True)
-    else:
-        arguments = parse_args()
-        figures = main(arguments)
-        report(figures)
-        if arguments.json_out:
-            arguments.json_out.write_text(json.dumps(figures, indent=2))
+    script_main({"stage": stage, "write": write}, parse_args, main, report)
