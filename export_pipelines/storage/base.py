@@ -12,13 +12,22 @@ import hashlib
 import io
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib.metadata import entry_points
 from typing import BinaryIO, ClassVar
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
-_SAFE_KEY = re.compile(r"^[A-Za-z0-9._@=+-]+(/[A-Za-z0-9._@=+-]+)*$")
+# One key segment: letters and digits of any script, space and a few punctuation marks; no
+# separators, control characters or backslashes, no space at either end.
+_SEGMENT = r"[\w.@=+,()'-](?:[\w .@=+,()'-]*[\w.@=+,()'-])?"
+_SAFE_KEY = re.compile(rf"^(?:{_SEGMENT})(?:/(?:{_SEGMENT}))*$")
 _BACKENDS: dict[str, type[Storage]] = {}
+# Backends are found by URL scheme in this entry-point group: the built-in ones are declared in
+# pyproject.toml, and a package of its own can add a scheme without touching this one.
+ENTRY_POINT_GROUP = "export_pipelines.storage"
 # Keys under this prefix live for one run (staged chunks); backends may skip durability for them.
 TRANSIENT_PREFIX = "_staging/"
 
@@ -30,6 +39,38 @@ class StoredFile:
     key: str
     bytes: int
     sha256: str
+    key_id: int | None = None  # the encryption key that protects it, when encrypted
+
+
+@dataclass(frozen=True)
+class ListedFile:
+    """One stored file as a listing shows it."""
+
+    key: str
+    bytes: int
+    modified: datetime
+
+
+@dataclass(frozen=True)
+class FileAttributes:
+    """What a published file carries besides its bytes, where the backend can keep it (object stores).
+
+    ``metadata`` values must be ASCII text (S3 user metadata); keys are lower-case words with dashes.
+    """
+
+    content_type: str = "application/octet-stream"
+    file_name: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    def content_disposition(self) -> str | None:
+        """``attachment`` with the file name, for every client (RFC 6266, RFC 5987 for non-ASCII names)."""
+        if not self.file_name:
+            return None
+        fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in self.file_name)
+        value = f'attachment; filename="{fallback}"'
+        if fallback != self.file_name:
+            value += f"; filename*=UTF-8''{quote(self.file_name, safe='')}"
+        return value
 
 
 class HashingWriter(io.RawIOBase):
@@ -83,8 +124,32 @@ class Storage(ABC):
     def open_read(self, key: str) -> BinaryIO:
         """Open ``key`` for reading as a binary stream."""
 
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        """``length`` bytes of ``key`` from ``start`` (fewer at the end of the file).
+
+        Object stores override this with one ranged GET; random-access decryption reads this way.
+        """
+        with self.open_read(key) as source:
+            source.seek(start)
+            return source.read(length)
+
+    @abstractmethod
+    def size(self, key: str) -> int:
+        """The stored size of ``key`` in bytes; FileNotFoundError when there is none."""
+
     @abstractmethod
     def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def list(self, prefix: str = "") -> Iterator[ListedFile]:
+        """Every complete file under ``prefix`` (a folder-like key; "" for all), in key order.
+
+        Unfinished writes are never listed.
+        """
+
+    def attributes(self, key: str) -> dict[str, str]:
+        """The metadata stored with ``key`` by ``move(..., attributes)``; {} where the backend keeps none."""
+        return {}
 
     @abstractmethod
     def delete_prefix(self, prefix: str) -> int:
@@ -101,11 +166,12 @@ class Storage(ABC):
                 target.write(block)
         return target.result
 
-    def move(self, source_key: str, target_key: str) -> None:
+    def move(self, source_key: str, target_key: str, attributes: FileAttributes | None = None) -> None:
         """Make ``source_key`` appear at ``target_key`` atomically and remove the source.
 
         Backends override this with what is cheap for them (a rename, a server-side copy); the
-        checksum was computed when the source was written, so nothing is read again.
+        checksum was computed when the source was written, so nothing is read again. ``attributes``
+        (content type, file name, metadata) go with the published file where the backend keeps them.
         """
         self.copy(source_key, target_key)
         self.delete_prefix(source_key)
@@ -132,21 +198,38 @@ class AtomicWrite:
 
 def check_key(key: str) -> str:
     """Refuse keys that could escape the storage root or confuse object stores."""
-    if not isinstance(key, str) or not _SAFE_KEY.match(key) or any(p in (".", "..") for p in key.split("/")):
-        raise ValueError(f"storage key {key!r} is not allowed: use letters, digits and ._@=+- separated by '/'")
+    if (
+        not isinstance(key, str)
+        or len(key.encode()) > 1000
+        or not _SAFE_KEY.match(key)
+        or any(p in (".", "..") for p in key.split("/"))
+    ):
+        raise ValueError(
+            f"storage key {key!r} is not allowed: use letters, digits, spaces and ._@=+,()'- in parts "
+            "separated by '/' (no '.' or '..' parts, at most 1,000 bytes)"
+        )
     return key
+
+
+def storage_schemes() -> dict[str, str]:
+    """Every scheme a backend is declared for, with where it lives."""
+    return {point.name: point.value for point in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def backend_for(scheme: str) -> type[Storage]:
+    """The backend class of ``scheme``, imported on first use (a local export never imports boto3)."""
+    if scheme not in _BACKENDS:
+        for point in entry_points(group=ENTRY_POINT_GROUP, name=scheme):
+            point.load()  # defining the class registers it
+    return _BACKENDS[scheme]
 
 
 def storage_from_url(url: str) -> Storage:
     """Pick the backend by the URL's scheme; a plain path means the local backend."""
-    # Importing the backends registers them.
-    from export_pipelines.storage import local  # noqa: F401
-
     scheme = urlparse(url).scheme if "://" in url else "file"
     try:
-        backend = _BACKENDS[scheme]
+        backend = backend_for(scheme)
     except KeyError:
-        raise ValueError(
-            f"storage URL {url!r}: scheme {scheme!r} is not supported (supported: {', '.join(sorted(_BACKENDS))})"
-        ) from None
+        supported = ", ".join(sorted(storage_schemes()))
+        raise ValueError(f"storage URL {url!r}: scheme {scheme!r} is not supported (supported: {supported})") from None
     return backend.from_url(url)

@@ -1,4 +1,8 @@
-"""Local folder storage: the embedded default, and a shared mount for workers on one machine."""
+"""Local folder storage: the embedded default, and a shared mount for workers on one machine.
+
+Folders are created 0700 and files 0600 whatever the process umask: exports are other people's
+data, and on a shared machine the storage root is no place for other accounts to browse.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,23 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
-from export_pipelines.storage.base import TRANSIENT_PREFIX, AtomicWrite, Storage, check_key
+from export_pipelines.storage.base import (
+    TRANSIENT_PREFIX,
+    AtomicWrite,
+    FileAttributes,
+    ListedFile,
+    Storage,
+    check_key,
+)
+
+FOLDER_MODE = 0o700
+FILE_MODE = 0o600
+_PART_SUFFIX = ".part"
 
 
 class LocalStorage(Storage):
@@ -38,14 +54,29 @@ class LocalStorage(Storage):
     def path(self, key: str) -> Path:
         return self.root.joinpath(*check_key(key).split("/"))
 
+    def _make_parent(self, path: Path) -> None:
+        """Create the folders down to ``path`` with mode 0700 (``mkdir``'s mode is masked by the umask)."""
+        missing = []
+        folder = path.parent
+        while not folder.is_dir():
+            missing.append(folder)
+            folder = folder.parent
+        for folder in reversed(missing):
+            try:
+                folder.mkdir(mode=FOLDER_MODE)
+            except FileExistsError:  # another writer made it meanwhile
+                continue
+            os.chmod(folder, FOLDER_MODE)
+
     @contextmanager
     def open_write(self, key: str, checksum: bool = True) -> Iterator[AtomicWrite]:
         final = self.path(key)
-        final.parent.mkdir(parents=True, exist_ok=True)
+        self._make_parent(final)
         # Same folder as the final file, so the rename is atomic; the suffix marks it as unfinished.
-        temporary = final.with_name(f".{final.name}.{uuid.uuid4().hex}.part")
+        temporary = final.with_name(f".{final.name}.{uuid.uuid4().hex}{_PART_SUFFIX}")
         try:
-            with open(temporary, "wb") as sink:
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+            with open(descriptor, "wb") as sink:
                 writer = AtomicWrite(key, sink, checksum)
                 yield writer
                 writer.result = writer.finish()
@@ -56,9 +87,10 @@ class LocalStorage(Storage):
         finally:
             temporary.unlink(missing_ok=True)
 
-    def move(self, source_key: str, target_key: str) -> None:
+    def move(self, source_key: str, target_key: str, attributes: FileAttributes | None = None) -> None:
+        """A rename; a folder keeps no attributes (the run's metadata holds them)."""
         source, target = self.path(source_key), self.path(target_key)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        self._make_parent(target)
         with open(source, "rb") as handle:  # staged without fsync: make it durable before it is published
             os.fsync(handle.fileno())
         os.replace(source, target)
@@ -66,8 +98,26 @@ class LocalStorage(Storage):
     def open_read(self, key: str) -> BinaryIO:
         return open(self.path(key), "rb")
 
+    def size(self, key: str) -> int:
+        return self.path(key).stat().st_size
+
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
+
+    def list(self, prefix: str = "") -> Iterator[ListedFile]:
+        folder = self.path(prefix.rstrip("/")) if prefix.strip("/") else self.root
+        if folder.is_file():
+            candidates = [folder]
+        elif folder.is_dir():
+            candidates = sorted(folder.rglob("*"))
+        else:
+            return
+        for path in candidates:
+            if not path.is_file() or (path.name.startswith(".") and path.name.endswith(_PART_SUFFIX)):
+                continue
+            status = path.stat()
+            key = path.relative_to(self.root).as_posix()
+            yield ListedFile(key, status.st_size, datetime.fromtimestamp(status.st_mtime, UTC))
 
     def delete_prefix(self, prefix: str) -> int:
         folder = self.path(prefix.rstrip("/"))

@@ -17,7 +17,7 @@ import pytest
 
 import export_pipelines.storage as storage_package
 from export_pipelines.storage import Storage, storage_from_url
-from export_pipelines.storage.base import _BACKENDS
+from export_pipelines.storage.base import _BACKENDS, FileAttributes, storage_schemes
 
 # Storage URL factories by name, each given a fresh empty folder. Add one for every new backend.
 STORAGE_URLS = {
@@ -25,7 +25,10 @@ STORAGE_URLS = {
     "file_url": lambda folder: folder.as_uri(),
 }
 SCHEMES = {"plain_path": "file", "file_url": "file"}
-BAD_KEYS = ["", "../escape", "a/../b", "a/./b", "..", "/absolute", "a//b", "a/", "with space", "tab\tkey", "a\\b"]
+BAD_KEYS = [
+    "", "../escape", "a/../b", "a/./b", "..", "/absolute", "a//b", "a/", "tab\tkey", "a\\b",
+    " leading", "trailing /x", "new\nline", "nul\x00", "x" * 1001,
+]  # fmt: skip
 # More than one 1 MiB write buffer, with a length that is not a multiple of anything.
 PAYLOAD = hashlib.sha256(b"seed").digest() * 70_000 + b"tail\x00\xff"
 
@@ -63,6 +66,58 @@ def test_every_backend_is_covered():
     for module in pkgutil.iter_modules(storage_package.__path__):
         importlib.import_module(f"{storage_package.__name__}.{module.name}")
     assert set(_BACKENDS) <= set(SCHEMES.values()), "add a URL factory to STORAGE_URLS for each new backend"
+    assert set(_BACKENDS) <= set(storage_schemes()), "declare each backend in pyproject's entry points"
+
+
+def test_keys_with_spaces_and_any_script_round_trip(storage):
+    key = "Zoë Åström/run 1/Bestellungen - März (1).csv"
+    write(storage, key, b"unicode")
+
+    assert read(storage, key) == b"unicode"
+    assert [f.key for f in storage.list("Zoë Åström")] == [key]
+
+
+def test_list_shows_complete_files_under_a_prefix_in_key_order(storage):
+    for key in ("b/2.csv", "b/1.csv", "b/sub/3.csv", "bb/4.csv"):
+        write(storage, key, key.encode())
+    with storage.open_write("b/unfinished.csv") as target:
+        target.write(b"half")
+        listed_meanwhile = [f.key for f in storage.list("b")]
+
+    assert listed_meanwhile == ["b/1.csv", "b/2.csv", "b/sub/3.csv"], "a prefix is a folder; no unfinished file"
+    listed = list(storage.list(""))
+    assert [f.key for f in listed] == ["b/1.csv", "b/2.csv", "b/sub/3.csv", "b/unfinished.csv", "bb/4.csv"]
+    assert [f.bytes for f in listed][:2] == [7, 7] and all(f.modified.tzinfo for f in listed)
+    assert list(storage.list("missing")) == []
+
+
+def test_size_and_ranges(storage):
+    write(storage, "r/file.bin", PAYLOAD)
+
+    assert storage.size("r/file.bin") == len(PAYLOAD)
+    assert storage.read_range("r/file.bin", 0, 10) == PAYLOAD[:10]
+    assert storage.read_range("r/file.bin", 1_048_570, 20) == PAYLOAD[1_048_570:1_048_590]
+    assert storage.read_range("r/file.bin", len(PAYLOAD) - 3, 100) == PAYLOAD[-3:]
+    with pytest.raises(FileNotFoundError):
+        storage.size("r/missing.bin")
+
+
+def test_move_with_attributes_publishes_the_bytes_unchanged(storage):
+    write(storage, "_staging/run/report.pdf", PAYLOAD)
+    attributes = FileAttributes("application/pdf", "Bericht März.pdf", {"run-id": "run", "rows": "3"})
+
+    storage.move("_staging/run/report.pdf", "u/run/report.pdf", attributes)
+
+    assert read(storage, "u/run/report.pdf") == PAYLOAD and not storage.exists("_staging/run/report.pdf")
+    assert storage.attributes("u/run/report.pdf") in ({}, {"run-id": "run", "rows": "3"})
+
+
+def test_content_disposition_names_the_file_for_every_client():
+    assert FileAttributes(file_name="orders.csv").content_disposition() == 'attachment; filename="orders.csv"'
+    assert FileAttributes(file_name='Bericht "März".pdf').content_disposition() == (
+        "attachment; filename=\"Bericht _M_rz_.pdf\"; filename*=UTF-8''Bericht%20%22M%C3%A4rz%22.pdf"
+    )
+    assert FileAttributes().content_disposition() is None
 
 
 def test_write_read_round_trip_with_hash_and_size(storage):
@@ -200,6 +255,20 @@ def test_unknown_scheme_names_the_supported_ones():
     assert "'ftp'" in message
     for scheme in set(SCHEMES.values()):
         assert scheme in message.split("supported:")[1]
+
+
+def test_local_files_and_folders_are_private_whatever_the_umask(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        storage = storage_from_url(str(tmp_path / "store"))
+        write(storage, "alice/run/orders.csv", b"private")
+        storage.move("alice/run/orders.csv", "alice/run2/orders.csv")
+    finally:
+        os.umask(previous)
+
+    for path in (tmp_path / "store", tmp_path / "store" / "alice", tmp_path / "store" / "alice" / "run2"):
+        assert path.stat().st_mode & 0o777 == 0o700, path
+    assert (tmp_path / "store" / "alice" / "run2" / "orders.csv").stat().st_mode & 0o777 == 0o600
 
 
 def test_path_and_file_url_reach_the_same_folder(tmp_path):
