@@ -28,6 +28,13 @@ class ExportRequestError(PermanentExportError):
         super().__init__(message)
 
 
+class SettingsError(PermanentExportError, ValueError):
+    """An environment variable of the deployment is malformed; the message names it and what it takes.
+
+    Permanent (a retry reads the same variable) and a ValueError, like other bad settings.
+    """
+
+
 class CatalogError(PermanentExportError):
     """The dataset catalog file is malformed; fix the YAML named in the message."""
 

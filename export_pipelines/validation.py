@@ -17,12 +17,12 @@ from export_pipelines.formats import renderer_class
 from export_pipelines.formats.compression import SUFFIXES, check_compression, choose_compression
 from export_pipelines.permissions import granted_tenants
 from export_pipelines.plan import ExportPlan
+from export_pipelines.recipients import check_recipients
 from export_pipelines.request import COMPRESSIONS, FILTER_OPS, ExportRequest, FilterSpec
 from export_pipelines.source.query import Condition, ExportQuery
 from export_pipelines.source.values import coerce_value
 
 _USER = re.compile(r"^[A-Za-z0-9._@+-]{1,128}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 _TEXT_OPS = ("contains", "startswith")
 MAX_CHUNK_SIZE = 1_000_000
 
@@ -46,9 +46,7 @@ def plan_export(request: ExportRequest, catalog: Catalog, connection: sa.Connect
     check_compression(request.compression, renderer)
     if not 1 <= request.chunk_size <= MAX_CHUNK_SIZE:
         raise ExportRequestError("chunk_size", f"{request.chunk_size} is out of range", f"1 to {MAX_CHUNK_SIZE:,}")
-    for index, address in enumerate(request.recipients):
-        if not _EMAIL.match(address):
-            raise ExportRequestError(f"recipients[{index}]", f"{address!r} is not an email address")
+    check_recipients(request.recipients)
 
     tenants = granted_tenants(connection, catalog, request.user, dataset.name)
     query = ExportQuery(dataset, columns, conditions, tenants, sort_column, descending)

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from export_pipelines.errors import PermanentExportError, TransientDeliveryError
 from export_pipelines.notifiers.base import DeliveryReceipt, ExportNotification, Notifier
+from export_pipelines.recipients import PLAIN_ADDRESS, AddressError, plain_address
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,7 @@ class EmailNotifier(Notifier):
         """
         if not notification.recipients:
             return DeliveryReceipt("none", "")
+        _check_addresses(notification.recipients)
         if not self.settings.smtp_host:
             return self.write_to_outbox(notification)
         return self._send_smtp(build_message(notification, self.settings.smtp_from), notification.recipients)
@@ -108,6 +110,7 @@ class EmailNotifier(Notifier):
         The file is written under a temporary name and renamed into place, so whatever sends the
         outbox never picks up half a message.
         """
+        _check_addresses(notification.recipients)
         message = build_message(notification, self.settings.smtp_from)
         folder = self.settings.outbox_dir
         folder.mkdir(parents=True, exist_ok=True)
@@ -144,6 +147,20 @@ class EmailNotifier(Notifier):
             # The others already have the message: raising would make a retry send it to them twice.
             log.warning("%s accepted the export notification but refused %s", destination, _describe(refused))
         return DeliveryReceipt("smtp", destination)
+
+
+def _check_addresses(recipients: tuple[str, ...]) -> None:
+    """Refuse anything but plain addresses, even though validation checked them already.
+
+    Defence in depth: a notification can be built by code other than the request gate (a re-sent
+    run, a future launch path), and one "address" holding a comma or a line break would mail
+    people nobody asked for.
+    """
+    for index, recipient in enumerate(recipients):
+        try:
+            plain_address(recipient)
+        except AddressError as error:
+            raise NotificationRejected(f"recipients[{index}]: {error}; allowed: {PLAIN_ADDRESS}") from None
 
 
 def classify_smtp_error(error: Exception, destination: str) -> Exception:

@@ -306,3 +306,14 @@ def test_one_withheld_row_reads_as_a_sentence(tmp_path, notification):
 
     text, _ = bodies(message_from_bytes(Path(receipt.destination).read_bytes(), policy=policy.default))
     assert "1 row matched your filters but was withheld" in " ".join(text.split())
+
+
+@pytest.mark.parametrize("recipient", ["a@example.com,evil@example.net", "Evil <a@example.com>", "a@x.com\r\nBcc: b@y"])
+def test_anything_but_plain_addresses_is_refused_before_sending(tmp_path, smtp_server, notification, recipient):
+    notification = replace(notification, recipients=("ana@example.com", recipient))
+
+    for settings in (smtp_settings(smtp_server), EmailSettings(outbox_dir=tmp_path / "outbox")):
+        with pytest.raises(NotificationRejected, match=r"recipients\[1\]"):
+            EmailNotifier(settings).send(notification)
+    assert smtp_server.envelopes == []
+    assert not (tmp_path / "outbox").exists()
