@@ -1,8 +1,11 @@
 """How big a request may be: every cap validation enforces, in one place, overridable by environment.
 
-The limits are read when a request is validated (``Limits.from_env()``), never at import time, so
-an operator can change them without reinstalling and tests can set them per test. A value that is
-not a positive whole number is a deployment mistake and is reported naming the variable.
+Each cap keeps one request from costing the deployment more than it should: a thousand filters
+or a hundred-thousand-value ``in`` list become a query plan nobody can run, and a title or a
+column list that long becomes a file nobody can read. The limits are read when a request is
+validated (``Limits.from_env()``), never at import time, so an operator can change them without
+reinstalling and tests can set them per test. A value that is not a positive whole number is a
+deployment mistake and is reported naming the variable.
 """
 
 from __future__ import annotations
@@ -14,22 +17,48 @@ from dataclasses import dataclass
 from export_pipelines.errors import SettingsError
 
 MAX_RECIPIENTS_ENV = "EXPORT_MAX_RECIPIENTS"
+MAX_FILTERS_ENV = "EXPORT_MAX_FILTERS"
+MAX_IN_VALUES_ENV = "EXPORT_MAX_IN_VALUES"
+MAX_COLUMNS_ENV = "EXPORT_MAX_COLUMNS"
+MAX_TITLE_LENGTH_ENV = "EXPORT_MAX_TITLE_LENGTH"
 DEFAULT_MAX_RECIPIENTS = 20
+DEFAULT_MAX_FILTERS = 50
+DEFAULT_MAX_IN_VALUES = 1_000
+DEFAULT_MAX_TITLE_LENGTH = 200
+# Past this many columns no format is readable (and XLSX/PDF layouts degrade long before).
+COLUMN_CEILING = 500
 
 
 @dataclass(frozen=True)
 class Limits:
-    """The caps one request is checked against."""
+    """The caps one request is checked against; ``max_columns`` None means the dataset's column count."""
 
     max_recipients: int = DEFAULT_MAX_RECIPIENTS
+    max_filters: int = DEFAULT_MAX_FILTERS
+    max_in_values: int = DEFAULT_MAX_IN_VALUES
+    max_title_length: int = DEFAULT_MAX_TITLE_LENGTH
+    max_columns: int | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Limits:
         """The defaults, each replaced by its environment variable when that is set and not empty."""
-        return cls(max_recipients=_positive_int(environ, MAX_RECIPIENTS_ENV, DEFAULT_MAX_RECIPIENTS))
+        max_columns = _positive_int(environ, MAX_COLUMNS_ENV, None)
+        if max_columns is not None and max_columns > COLUMN_CEILING:
+            raise SettingsError(f"{MAX_COLUMNS_ENV}={max_columns} is over the ceiling of {COLUMN_CEILING} columns")
+        return cls(
+            max_recipients=_positive_int(environ, MAX_RECIPIENTS_ENV, DEFAULT_MAX_RECIPIENTS),
+            max_filters=_positive_int(environ, MAX_FILTERS_ENV, DEFAULT_MAX_FILTERS),
+            max_in_values=_positive_int(environ, MAX_IN_VALUES_ENV, DEFAULT_MAX_IN_VALUES),
+            max_title_length=_positive_int(environ, MAX_TITLE_LENGTH_ENV, DEFAULT_MAX_TITLE_LENGTH),
+            max_columns=max_columns,
+        )
+
+    def column_limit(self, catalog_columns: int) -> int:
+        """The column cap for a dataset: ``$EXPORT_MAX_COLUMNS``, else its column count; never over 500."""
+        return min(self.max_columns or catalog_columns, COLUMN_CEILING)
 
 
-def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
+def _positive_int(environ: Mapping[str, str], name: str, default: int | None) -> int | None:
     raw = environ.get(name, "").strip()
     if not raw:
         return default

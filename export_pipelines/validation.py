@@ -15,6 +15,14 @@ from export_pipelines.catalog import Catalog, DatasetSpec
 from export_pipelines.errors import ExportRequestError, RowLimitExceeded
 from export_pipelines.formats import renderer_class
 from export_pipelines.formats.compression import SUFFIXES, check_compression, choose_compression
+from export_pipelines.limits import (
+    COLUMN_CEILING,
+    MAX_COLUMNS_ENV,
+    MAX_FILTERS_ENV,
+    MAX_IN_VALUES_ENV,
+    MAX_TITLE_LENGTH_ENV,
+    Limits,
+)
 from export_pipelines.permissions import granted_tenants
 from export_pipelines.plan import ExportPlan
 from export_pipelines.recipients import check_recipients
@@ -32,9 +40,11 @@ def plan_export(request: ExportRequest, catalog: Catalog, connection: sa.Connect
     if not _USER.match(request.user or ""):
         raise ExportRequestError("user", f"{request.user!r} is not a valid user name", "letters, digits and ._@+-")
     dataset = catalog.dataset(request.dataset)
+    limits = Limits.from_env()
+    _check_sizes(request, dataset, limits)
     tz = _timezone(request.timezone)
     columns = _columns(request, dataset)
-    conditions = tuple(_condition(f, i, dataset, tz) for i, f in enumerate(request.filters))
+    conditions = tuple(_condition(f, i, dataset, tz, limits) for i, f in enumerate(request.filters))
     sort_column, descending = request.sort_column()
     if sort_column is not None:
         dataset.column(sort_column, "sort")
@@ -76,6 +86,29 @@ def plan_export(request: ExportRequest, catalog: Catalog, connection: sa.Connect
     )
 
 
+def _check_sizes(request: ExportRequest, dataset: DatasetSpec, limits: Limits) -> None:
+    """Refuse oversized requests before looking at a single item of them."""
+    if len(request.filters) > limits.max_filters:
+        raise ExportRequestError(
+            "filters", f"{len(request.filters):,} filters is over the limit of {limits.max_filters:,}",
+            f"at most {limits.max_filters:,} filters; put alternatives into one in filter, "
+            f"or ask an administrator to raise {MAX_FILTERS_ENV}",
+        )
+    cap = limits.column_limit(len(dataset.column_names))
+    count = len(request.columns) or len(dataset.column_names)
+    if count > cap:
+        raise ExportRequestError(
+            "columns", f"{count:,} columns is over the limit of {cap:,}",
+            f"at most {cap:,} columns, each once; an administrator can set {MAX_COLUMNS_ENV} "
+            f"(up to {COLUMN_CEILING})",
+        )
+    if request.title is not None and len(request.title) > limits.max_title_length:
+        raise ExportRequestError(
+            "title", f"the title is {len(request.title):,} characters long",
+            f"at most {limits.max_title_length:,} characters; an administrator can change {MAX_TITLE_LENGTH_ENV}",
+        )
+
+
 def _timezone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
@@ -95,13 +128,14 @@ def _columns(request: ExportRequest, dataset: DatasetSpec) -> tuple[str, ...]:
     return tuple(request.columns)
 
 
-def _condition(spec: FilterSpec, index: int, dataset: DatasetSpec, tz: ZoneInfo) -> Condition:
+def _condition(spec: FilterSpec, index: int, dataset: DatasetSpec, tz: ZoneInfo, limits: Limits) -> Condition:
     where = f"filters[{index}]"
     column = dataset.column(spec.column, f"{where}.column")
     if spec.op not in FILTER_OPS:
         raise ExportRequestError(f"{where}.op", f"unknown operator {spec.op!r}", ", ".join(FILTER_OPS))
     field = f"{where}.value"
     value = spec.value
+    _refuse_nul(value, field)
     if spec.op in ("is_null", "not_null"):
         if value is not None:
             raise ExportRequestError(field, f"{spec.op} takes no value", "leave value empty")
@@ -116,6 +150,12 @@ def _condition(spec: FilterSpec, index: int, dataset: DatasetSpec, tz: ZoneInfo)
             value = [item.strip() for item in value.split(",")]
         if not isinstance(value, (list, tuple)) or not value:
             raise ExportRequestError(field, f"{spec.op} needs a non-empty list", "a list such as [a, b]")
+        if len(value) > limits.max_in_values:
+            raise ExportRequestError(
+                field, f"{len(value):,} values is over the limit of {limits.max_in_values:,}",
+                f"at most {limits.max_in_values:,} values per {spec.op} list; split the export, "
+                f"or ask an administrator to raise {MAX_IN_VALUES_ENV}",
+            )
         return Condition(column.name, spec.op, tuple(coerce_value(column, v, field, tz) for v in value))
     if spec.op == "between":
         if isinstance(value, str):
@@ -126,3 +166,10 @@ def _condition(spec: FilterSpec, index: int, dataset: DatasetSpec, tz: ZoneInfo)
     if value is None:
         raise ExportRequestError(field, f"{spec.op} needs a value", "a value; use is_null to match missing values")
     return Condition(column.name, spec.op, coerce_value(column, value, field, tz))
+
+
+def _refuse_nul(value: object, field: str) -> None:
+    """A NUL byte is no character any source stores (PostgreSQL text refuses it): a bad request, not a query error."""
+    items = value if isinstance(value, (list, tuple)) else (value,)
+    if any(isinstance(item, str) and "\x00" in item for item in items):
+        raise ExportRequestError(field, "the value contains a NUL byte (\\x00)", "text without NUL bytes")
