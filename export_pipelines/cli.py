@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("--db", help="SQLAlchemy URL (default: $EXPORT_SOURCE_DB_URL or var/demo.sqlite)")
     seed.add_argument("--rows", type=int, default=100_000, help="number of orders (default 100,000)")
     seed.add_argument("--seed", type=int, default=42, help="random seed: same seed, same data")
+    seed.add_argument("--force", action="store_true",
+                      help="replace the demo tables even where the database holds tables seed-demo did not create")
     seed.set_defaults(handler=_seed_demo)
 
     export = commands.add_parser("export", help="run one export on the embedded default")
@@ -81,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
 def _seed_demo(args) -> int:
     from export_pipelines.demo import seed_demo
 
-    summary = seed_demo(args.db or default_source_url(), rows=args.rows, seed=args.seed)
+    summary = seed_demo(args.db or default_source_url(), rows=args.rows, seed=args.seed, force=args.force)
     print(f"Seeded {summary.orders:,} orders, {summary.customers:,} customers, {summary.users} users "
           f"and {summary.grants} grants into {summary.url}")
     return 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 
@@ -27,8 +27,10 @@ from export_pipelines.settings import default_source_url
 __all__ = [
     "ALL",
     "DEMO_GRANTS",
+    "DEMO_MARKER_TABLE",
     "DEMO_TABLES",
     "DEMO_USERS",
+    "NotADemoDatabase",
     "SeedSummary",
     "customers",
     "default_source_url",
@@ -111,6 +113,22 @@ DEMO_GRANTS = (
 )
 
 
+# The seeder's signature: one row per demo table it created. Seeding drops and recreates the demo
+# tables, so it only does so where every table present is one of these (or with force=True).
+DEMO_MARKER_TABLE = "export_demo_marker"
+demo_marker = sa.Table(
+    DEMO_MARKER_TABLE,
+    sa.MetaData(),
+    sa.Column("table_name", sa.Text, primary_key=True),
+    sa.Column("seeded_at", sa.DateTime(timezone=True), nullable=False),
+)
+_SYSTEM_SCHEMAS = ("information_schema",)  # pg_* schemas are never listed by SQLAlchemy
+
+
+class NotADemoDatabase(ValueError):
+    """seed-demo was pointed at a database holding tables it did not create; nothing was changed."""
+
+
 @dataclass(frozen=True)
 class SeedSummary:
     """What ``seed_demo`` wrote; ``url`` has its password masked, so the summary is safe to log."""
@@ -122,8 +140,13 @@ class SeedSummary:
     grants: int
 
 
-def seed_demo(url: str, rows: int = 100_000, seed: int = 42) -> SeedSummary:
+def seed_demo(url: str, rows: int = 100_000, seed: int = 42, force: bool = False) -> SeedSummary:
     """Drop and recreate the demo tables at ``url`` and fill them with ``rows`` orders.
+
+    Refuses (NotADemoDatabase, before changing anything) a database that holds any table, view or
+    schema-qualified table other than the demo's own, or demo-named tables the seeder did not
+    create (no row in ``export_demo_marker``): ``$EXPORT_SOURCE_DB_URL`` may name a real database.
+    ``force=True`` replaces the demo tables anyway; other tables are never touched.
 
     On PostgreSQL everything happens in one transaction, so a failed seed leaves the previous data
     in place; Python's sqlite3 driver commits DDL at once, so a failed SQLite seed can leave empty
@@ -139,6 +162,8 @@ def seed_demo(url: str, rows: int = 100_000, seed: int = 42) -> SeedSummary:
     engine = sa.create_engine(url)
     try:
         with engine.begin() as connection:
+            if not force:
+                _refuse_foreign_database(connection)
             metadata.drop_all(connection, tables=DEMO_TABLES)
             # Secondary indexes are built after loading: one sort is cheaper than a million inserts.
             for table in DEMO_TABLES:
@@ -148,6 +173,7 @@ def seed_demo(url: str, rows: int = 100_000, seed: int = 42) -> SeedSummary:
             order_total = load(connection, orders, order_rows(rows, rng, directory))
             connection.execute(export_users.insert(), list(DEMO_USERS))
             connection.execute(export_permissions.insert(), list(DEMO_GRANTS))
+            _mark_as_seeded(connection)
             for table in DEMO_TABLES:
                 for index in table.indexes:
                     index.create(connection)
@@ -164,6 +190,49 @@ def seed_demo(url: str, rows: int = 100_000, seed: int = 42) -> SeedSummary:
         users=len(DEMO_USERS),
         grants=len(DEMO_GRANTS),
     )
+
+
+def _refuse_foreign_database(connection: sa.Connection) -> None:
+    """Raise NotADemoDatabase unless every table present is a demo table this seeder created."""
+    inspector = sa.inspect(connection)
+    default = inspector.default_schema_name
+    schemas = [default] if connection.dialect.name == "sqlite" else inspector.get_schema_names()
+    present = []
+    for schema in (s for s in schemas if s not in _SYSTEM_SCHEMAS):
+        names = inspector.get_table_names(schema=schema) + inspector.get_view_names(schema=schema)
+        if connection.dialect.name == "postgresql":
+            names += inspector.get_materialized_view_names(schema=schema)
+            names += inspector.get_foreign_table_names(schema=schema)
+        present += [name if schema == default else f"{schema}.{name}" for name in names]
+    own = {table.name for table in DEMO_TABLES}
+    foreign = sorted(set(present) - own - {DEMO_MARKER_TABLE})
+    marked = set()
+    if DEMO_MARKER_TABLE in present:
+        marked = set(connection.execute(sa.select(demo_marker.c.table_name)).scalars())
+    unmarked = sorted(own.intersection(present) - marked)
+    if not foreign and not unmarked:
+        return
+    where = connection.engine.url.render_as_string(hide_password=True)
+    problems = []
+    if foreign:
+        problems.append(f"tables seed-demo did not create: {', '.join(foreign)}")
+    if unmarked:
+        problems.append(f"demo-named tables not created by seed-demo: {', '.join(unmarked)}")
+    raise NotADemoDatabase(
+        f"{where} holds {'; and '.join(problems)}. Seeding drops and replaces "
+        f"{', '.join(t.name for t in DEMO_TABLES)}, so nothing was changed. Pass --db with the URL of an "
+        "empty or demo database, or --force to replace the demo tables there anyway (other tables are kept)"
+    )
+
+
+def _mark_as_seeded(connection: sa.Connection) -> None:
+    demo_marker.create(connection, checkfirst=True)
+    names = [table.name for table in DEMO_TABLES]
+    connection.execute(demo_marker.delete().where(demo_marker.c.table_name.in_(names)))
+    now = datetime.now(UTC)
+    if connection.dialect.name == "sqlite":
+        now = now.replace(tzinfo=None)  # SQLite stores naive UTC, like the demo's own timestamps
+    connection.execute(demo_marker.insert(), [{"table_name": name, "seeded_at": now} for name in names])
 
 
 def _create_sqlite_folder(url: str) -> None:

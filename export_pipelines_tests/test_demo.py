@@ -15,7 +15,9 @@ import sqlalchemy as sa
 from export_pipelines.catalog import CATALOG_PATH_ENV, load_catalog
 from export_pipelines.demo import (
     ALL,
+    DEMO_MARKER_TABLE,
     DEMO_TABLES,
+    NotADemoDatabase,
     SeedSummary,
     customers,
     default_source_url,
@@ -251,3 +253,127 @@ def test_postgres_holds_the_same_rows_as_sqlite(postgres_server_url, seeded, see
         engine.dispose()
     assert analyzed > 0, "seed_demo must ANALYZE so the first exports get good plans"
     assert {("tenant_id",), ("created_at",)} <= indexed
+
+
+# --- seeding only ever replaces the demo's own tables ---------------------------------------------
+
+
+def make_table(url: str, ddl: str, *statements: str) -> None:
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as connection:
+            for statement in (ddl, *statements):
+                connection.exec_driver_sql(statement)
+    finally:
+        engine.dispose()
+
+
+def table_names(url: str, schema: str | None = None) -> set[str]:
+    engine = sa.create_engine(url)
+    try:
+        return set(sa.inspect(engine).get_table_names(schema=schema))
+    finally:
+        engine.dispose()
+
+
+def count_rows(url: str, table: str) -> int:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return connection.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one()
+    finally:
+        engine.dispose()
+
+
+def refusal(url: str, **options) -> str:
+    with pytest.raises(NotADemoDatabase) as refused:
+        seed_demo(url, rows=20, **options)
+    message = str(refused.value)
+    assert "--db" in message and "--force" in message
+    return message
+
+
+@pytest.fixture
+def postgres_url_with_password(postgres_database) -> str:
+    """A fresh database; the URL carries a password (the local server ignores it) to check it is masked."""
+    return sa.make_url(postgres_database("guard")).set(password="s3cret-pw").render_as_string(hide_password=False)
+
+
+def test_a_database_with_other_tables_is_left_alone(tmp_path):
+    url = sqlite_url(tmp_path / "shop.sqlite")
+    make_table(url, "CREATE TABLE invoices (id INTEGER PRIMARY KEY)", "INSERT INTO invoices VALUES (1)")
+
+    message = refusal(url)
+
+    assert str(tmp_path / "shop.sqlite") in message and "invoices" in message
+    assert table_names(url) == {"invoices"} and count_rows(url, "invoices") == 1
+
+
+def test_demo_tables_the_seeder_did_not_create_are_left_alone(tmp_path):
+    url = sqlite_url(tmp_path / "shop.sqlite")
+    make_table(
+        url, "CREATE TABLE orders (order_id INTEGER PRIMARY KEY, total TEXT)", "INSERT INTO orders VALUES (7, 'a')"
+    )
+
+    message = refusal(url)
+
+    assert "orders" in message and "not created by seed-demo" in message
+    assert count_rows(url, "orders") == 1
+
+
+def test_force_replaces_the_demo_tables_and_keeps_the_others(tmp_path):
+    url = sqlite_url(tmp_path / "shop.sqlite")
+    make_table(url, "CREATE TABLE invoices (id INTEGER PRIMARY KEY)", "INSERT INTO invoices VALUES (1)")
+    make_table(url, "CREATE TABLE orders (order_id INTEGER PRIMARY KEY)", "INSERT INTO orders VALUES (7)")
+
+    summary = seed_demo(url, rows=20, force=True)
+
+    assert summary.orders == 20 and count_rows(url, "orders") == 20
+    assert count_rows(url, "invoices") == 1
+    seed_demo(url, rows=30, force=True)  # the foreign table is still there: force is still needed
+    refusal(url)
+
+
+def test_a_seeded_database_is_marked_and_can_be_seeded_again(tmp_path):
+    url = sqlite_url(tmp_path / "demo.sqlite")
+    seed_demo(url, rows=20)
+    assert table_names(url) == {t.name for t in DEMO_TABLES} | {DEMO_MARKER_TABLE}
+    assert seed_demo(url, rows=40).orders == 40
+
+
+def test_postgres_with_other_tables_is_refused_with_the_password_hidden(postgres_url_with_password):
+    url = postgres_url_with_password
+    make_table(url, "CREATE SCHEMA billing")
+    make_table(url, "CREATE TABLE billing.invoices (id int)", "CREATE TABLE public.payments (id int)")
+
+    message = refusal(url)
+
+    assert "s3cret-pw" not in message and "***" in message
+    assert sa.make_url(url).database in message
+    assert "billing.invoices" in message and "payments" in message
+    assert table_names(url) == {"payments"}
+
+
+def test_postgres_orders_table_not_made_by_the_seeder_survives(postgres_url_with_password):
+    url = postgres_url_with_password
+    make_table(url, "CREATE TABLE orders (order_id bigint primary key)", "INSERT INTO orders VALUES (42)")
+
+    assert "orders" in refusal(url)
+    assert count_rows(url, "orders") == 1
+    assert seed_demo(url, rows=20, force=True).orders == 20
+    assert seed_demo(url, rows=25).orders == 25  # now marked as the seeder's own
+
+
+def test_cli_seed_demo_refuses_the_configured_database_unless_forced(postgres_url_with_password, monkeypatch, capsys):
+    from export_pipelines.cli import main
+
+    url = postgres_url_with_password
+    make_table(url, "CREATE TABLE customers (id int)", "CREATE TABLE audit_log (id int)")
+    monkeypatch.setenv("EXPORT_SOURCE_DB_URL", url)
+
+    assert main(["seed-demo", "--rows", "20"]) == 2
+    error = capsys.readouterr().err
+    assert "audit_log" in error and "customers" in error and "--force" in error and "s3cret-pw" not in error
+    assert table_names(url) == {"customers", "audit_log"}
+    assert main(["seed-demo", "--rows", "20", "--force"]) == 0
+    assert "audit_log" in table_names(url)
