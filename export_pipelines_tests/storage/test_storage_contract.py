@@ -2,7 +2,9 @@
 
 Each backend is reached the way the resources reach it, through ``storage_from_url``. Backends
 need a place to write (a folder, a bucket), so each scheme has a factory below; a backend module
-without one fails ``test_every_backend_is_covered`` instead of going untested.
+without one fails ``test_every_backend_is_covered`` instead of going untested. A factory also says
+how to see everything stored behind the backend's back (files, temporary files, unfinished uploads),
+so the atomicity tests look at the place itself, not at what the backend chooses to list.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import hashlib
 import importlib
 import os
 import pkgutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,12 +22,12 @@ import export_pipelines.storage as storage_package
 from export_pipelines.storage import Storage, storage_from_url
 from export_pipelines.storage.base import _BACKENDS, FileAttributes, storage_schemes
 
-# Storage URL factories by name, each given a fresh empty folder. Add one for every new backend.
-STORAGE_URLS = {
-    "plain_path": lambda folder: str(folder),
-    "file_url": lambda folder: folder.as_uri(),
-}
-SCHEMES = {"plain_path": "file", "file_url": "file"}
+# The S3 factory needs the moto server fixtures (conftest may register them too: registering twice is harmless).
+pytest_plugins = ["export_pipelines_tests.s3_server"]
+
+# stored(anywhere=False): every file or unfinished upload under the storage root, as "/"-joined keys;
+# anywhere=True: everywhere the backend could have written (the root's parent folder, the whole bucket).
+Stored = Callable[..., list[str]]
 BAD_KEYS = [
     "", "../escape", "a/../b", "a/./b", "..", "/absolute", "a//b", "a/", "tab\tkey", "a\\b",
     " leading", "trailing /x", "new\nline", "nul\x00", "x" * 1001,
@@ -37,11 +40,38 @@ def files_in(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
 
 
-@pytest.fixture(params=sorted(STORAGE_URLS))
-def backend(request, tmp_path) -> tuple[Storage, Path]:
-    folder = tmp_path / "store"
-    folder.mkdir()
-    return storage_from_url(STORAGE_URLS[request.param](folder)), folder
+def local_backend(url_of: Callable[[Path], str]):
+    def make(request, tmp_path) -> tuple[Storage, Stored]:
+        folder = tmp_path / "store"
+        folder.mkdir()
+        return storage_from_url(url_of(folder)), lambda anywhere=False: [
+            Path(name).as_posix() for name in files_in(folder.parent if anywhere else folder)
+        ]
+
+    return make
+
+
+def s3_backend(request, tmp_path) -> tuple[Storage, Stored]:
+    server = request.getfixturevalue("s3_env")
+    bucket = server.create_bucket()
+    request.addfinalizer(lambda: server.empty(bucket))
+    return storage_from_url(f"s3://{bucket}/store"), lambda anywhere=False: server.stored(
+        bucket, "" if anywhere else "store/"
+    )
+
+
+# Backend factories by name, each given a fresh empty place (folder, bucket). Add one for every new backend.
+BACKENDS = {
+    "plain_path": local_backend(str),
+    "file_url": local_backend(Path.as_uri),
+    "s3": s3_backend,
+}
+SCHEMES = {"plain_path": "file", "file_url": "file", "s3": "s3"}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def backend(request, tmp_path) -> tuple[Storage, Stored]:
+    return BACKENDS[request.param](request, tmp_path)
 
 
 @pytest.fixture
@@ -65,7 +95,7 @@ def read(storage: Storage, key: str) -> bytes:
 def test_every_backend_is_covered():
     for module in pkgutil.iter_modules(storage_package.__path__):
         importlib.import_module(f"{storage_package.__name__}.{module.name}")
-    assert set(_BACKENDS) <= set(SCHEMES.values()), "add a URL factory to STORAGE_URLS for each new backend"
+    assert set(_BACKENDS) <= set(SCHEMES.values()), "add a factory to BACKENDS for each new backend"
     assert set(_BACKENDS) <= set(storage_schemes()), "declare each backend in pyproject's entry points"
 
 
@@ -160,7 +190,7 @@ def test_nothing_appears_before_the_write_completes(storage):
 
 
 def test_failed_write_leaves_nothing_behind(backend):
-    storage, folder = backend
+    storage, stored = backend
 
     with pytest.raises(RuntimeError, match="renderer broke"):
         with storage.open_write("run/file.csv") as target:
@@ -168,11 +198,11 @@ def test_failed_write_leaves_nothing_behind(backend):
             raise RuntimeError("renderer broke")
 
     assert not storage.exists("run/file.csv")
-    assert files_in(folder) == [], "no partial or temporary file may remain"
+    assert stored() == [], "no partial or temporary file, no unfinished upload may remain"
 
 
 def test_failed_overwrite_keeps_the_previous_file(backend):
-    storage, folder = backend
+    storage, stored = backend
     write(storage, "run/file.csv", b"complete")
 
     with pytest.raises(RuntimeError):
@@ -181,12 +211,12 @@ def test_failed_overwrite_keeps_the_previous_file(backend):
             raise RuntimeError("interrupted")
 
     assert read(storage, "run/file.csv") == b"complete"
-    assert files_in(folder) == [os.path.join("run", "file.csv")]
+    assert stored() == ["run/file.csv"]
 
 
 @pytest.mark.parametrize("key", BAD_KEYS)
 def test_unsafe_keys_are_refused(backend, key):
-    storage, folder = backend
+    storage, stored = backend
 
     with pytest.raises(ValueError, match="not allowed"):
         with storage.open_write(key) as target:
@@ -196,7 +226,7 @@ def test_unsafe_keys_are_refused(backend, key):
     with pytest.raises(ValueError, match="not allowed"):
         storage.exists(key)
 
-    assert files_in(folder.parent) == [], "nothing written anywhere, inside or outside the root"
+    assert stored(anywhere=True) == [], "nothing written anywhere, inside or outside the root"
 
 
 def test_delete_prefix_counts_and_removes(storage):
