@@ -116,8 +116,9 @@ class EncryptingWriter(io.RawIOBase):
 
     Holds at most one plaintext and one ciphertext segment. A segment is encrypted only once more data
     (or ``close()``) shows whether it is the last. ``close()`` writes the last segment, even for an empty
-    plaintext, and leaves ``sink`` open. ``sink.write`` receives views of a reused buffer, which the
-    ``io`` contract allows: a sink must not keep them after it returns.
+    plaintext, and leaves ``sink`` open; leaving a ``with`` block by an exception, ``abandon()`` or garbage
+    collection do not, so a failed export never looks complete. ``sink.write`` receives views of a reused
+    buffer, which the ``io`` contract allows: a sink must not keep them after it returns.
     """
 
     def __init__(self, sink: BinaryIO, key: StreamingKey, associated_data: bytes):
@@ -166,6 +167,23 @@ class EncryptingWriter(io.RawIOBase):
             finally:
                 super().close()
 
+    def abandon(self) -> None:
+        """Close without the last segment: what was written so far can never decrypt as a whole file."""
+        self._filled = 0
+        super().close()
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        # A failed producer must not leave a valid-looking ciphertext of a partial plaintext.
+        if exc_type is None:
+            self.close()
+        else:
+            self.abandon()
+
+    def __del__(self) -> None:
+        # io's finalizer would call close() and so finish a file its owner gave up on.
+        if not self.closed:
+            self.abandon()
+
     def _encrypt(self, plaintext: memoryview, last: bool) -> None:
         if self._index >= MAX_SEGMENTS:
             raise ValueError("plaintext too long for this segment size (2**32 segments)")
@@ -189,7 +207,8 @@ class DecryptingReader(io.RawIOBase):
     Like Tink, each key in ``keys`` is tried on the header and first segment and the one that
     authenticates is kept (``key``). A segment's plaintext is handed out only after its tag checked; any
     failure (tampering, truncation, trailing bytes, wrong key or associated data) raises DecryptionError,
-    and so does every later read. Holds one ciphertext and one plaintext segment.
+    and so does every later read. Holds one ciphertext and one plaintext segment; ``close()`` leaves
+    ``source`` open.
     """
 
     def __init__(self, source: BinaryIO, keys: Sequence[StreamingKey], associated_data: bytes):

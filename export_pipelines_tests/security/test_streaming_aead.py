@@ -248,3 +248,22 @@ def test_decrypt_range_refuses_a_short_read_and_negative_ranges(sample):
         list(decrypt_range(lambda o, n: ciphertext[o : o + n - 1], len(ciphertext), key, AD, 0, 10))
     with pytest.raises(ValueError):
         list(decrypt_range(reader_of(ciphertext), len(ciphertext), key, AD, -1, 10))
+
+
+def test_a_failed_or_abandoned_write_never_ends_as_a_valid_file():
+    key, data = small_key(), os.urandom(FIRST + PLAIN + 10)
+    sink = io.BytesIO()
+    with pytest.raises(RuntimeError):
+        with EncryptingWriter(sink, key, AD) as writer:
+            writer.write(data)
+            raise RuntimeError("the source failed")
+    assert writer.closed
+    dropped = io.BytesIO()
+    EncryptingWriter(dropped, key, AD).write(data)  # garbage collected without close()
+    for ciphertext in (sink.getvalue(), dropped.getvalue()):
+        with pytest.raises(DecryptionError):
+            DecryptingReader(io.BytesIO(ciphertext), [key], AD).read()
+    finished = io.BytesIO()
+    with EncryptingWriter(finished, key, AD) as writer:
+        writer.write(data)
+    assert DecryptingReader(io.BytesIO(finished.getvalue()), [key], AD).read() == data
