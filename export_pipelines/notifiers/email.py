@@ -4,7 +4,9 @@ The outbox (one ``.eml`` file per message) is also the fallback when SMTP keeps 
 finished export is never announced to nobody: an operator can send the files as they are.
 SMTP failures are split the way the ops' retry policies need: ``TransientDeliveryError`` for
 what a retry may fix (connection trouble, 4xx replies), ``NotificationRejected`` for what it
-cannot (a refused login, 5xx replies, a server lacking STARTTLS or AUTH).
+cannot (a refused login, 5xx replies, a server lacking STARTTLS or AUTH, a certificate that does
+not verify, a password that would travel unencrypted). How the session is secured is decided in
+``smtp_session``.
 
 This module is ``export_pipelines.notifiers.email``; ``from email ...`` below still means the
 standard library, because imports are absolute.
@@ -29,6 +31,13 @@ from pathlib import Path
 
 from export_pipelines.errors import PermanentExportError, TransientDeliveryError
 from export_pipelines.notifiers.base import DeliveryReceipt, ExportNotification, Notifier
+from export_pipelines.notifiers.smtp_session import (
+    IMPLICIT_TLS_PORT,
+    TLS_MODES,
+    InsecureSmtpSession,
+    default_port,
+    open_session,
+)
 from export_pipelines.recipients import PLAIN_ADDRESS, AddressError, plain_address
 
 log = logging.getLogger(__name__)
@@ -46,8 +55,10 @@ class EmailSettings:
     """How to reach the SMTP server; with no ``smtp_host``, messages are filed in ``outbox_dir``."""
 
     smtp_host: str | None = None
-    smtp_port: int | None = None  # None means the usual port: 587 with STARTTLS, else 25
-    smtp_starttls: bool = False
+    smtp_port: int | None = None  # None means the usual port: 465 implicit TLS, 587 STARTTLS, else 25
+    smtp_starttls: bool = False  # the same as smtp_tls="starttls"
+    smtp_tls: str = "auto"  # auto, starttls or implicit: see smtp_session
+    smtp_ca_file: Path | None = None  # extra CA certificates (PEM) to trust, for a private CA
     smtp_user: str | None = None
     smtp_password: str | None = field(default=None, repr=False)
     smtp_from: str = "exports@localhost"
@@ -55,13 +66,28 @@ class EmailSettings:
     timeout: float = 30.0
 
     def __post_init__(self):
+        if self.smtp_tls not in TLS_MODES:
+            raise ValueError(f"SMTP_TLS must be one of {', '.join(TLS_MODES)}, not {self.smtp_tls!r}")
+        if self.smtp_starttls and self.smtp_tls == "implicit":
+            raise ValueError("SMTP_STARTTLS=true and SMTP_TLS=implicit contradict each other; set one of them")
+        if self.smtp_starttls or self.smtp_tls == "starttls":
+            object.__setattr__(self, "smtp_starttls", True)
+            object.__setattr__(self, "smtp_tls", "starttls")
+        if self.smtp_tls == "auto" and self.smtp_port == IMPLICIT_TLS_PORT:
+            object.__setattr__(self, "smtp_tls", "implicit")
         if self.smtp_port is None:
-            object.__setattr__(self, "smtp_port", 587 if self.smtp_starttls else 25)
+            object.__setattr__(self, "smtp_port", default_port(self.smtp_tls))
+        if self.smtp_ca_file is not None:
+            object.__setattr__(self, "smtp_ca_file", Path(self.smtp_ca_file))
         object.__setattr__(self, "outbox_dir", Path(self.outbox_dir))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> EmailSettings:
-        """Read SMTP_* and EXPORT_OUTBOX_DIR; an empty variable counts as unset (``SMTP_HOST=`` = outbox)."""
+        """Read SMTP_* and EXPORT_OUTBOX_DIR; an empty variable counts as unset (``SMTP_HOST=`` = outbox).
+
+        SMTP_TLS is auto, starttls or implicit (see ``smtp_session``); SMTP_CA_FILE names PEM
+        certificates to trust besides the system's.
+        """
 
         def get(name: str) -> str | None:
             return environ.get(name, "").strip() or None
@@ -76,6 +102,8 @@ class EmailSettings:
             smtp_host=get("SMTP_HOST"),
             smtp_port=int(port) if port else None,
             smtp_starttls=starttls in _TRUE,
+            smtp_tls=(get("SMTP_TLS") or "auto").lower(),
+            smtp_ca_file=Path(get("SMTP_CA_FILE")) if get("SMTP_CA_FILE") else None,
             smtp_user=get("SMTP_USER"),
             smtp_password=environ.get("SMTP_PASSWORD") or None,  # not stripped: spaces may be part of it
             smtp_from=get("SMTP_FROM") or cls.smtp_from,
@@ -132,11 +160,7 @@ class EmailNotifier(Notifier):
         destination = f"{settings.smtp_host}:{settings.smtp_port}"
         client = None
         try:
-            client = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.timeout)
-            if settings.smtp_starttls:
-                client.starttls(context=ssl.create_default_context())
-            if settings.smtp_user:
-                client.login(settings.smtp_user, settings.smtp_password or "")
+            client = open_session(settings)
             refused = client.send_message(message, from_addr=settings.smtp_from, to_addrs=list(recipients))
         except (smtplib.SMTPException, OSError) as error:
             raise classify_smtp_error(error, destination) from error
@@ -187,10 +211,17 @@ def classify_smtp_error(error: Exception, destination: str) -> Exception:
         if 400 <= error.smtp_code < 500:
             return TransientDeliveryError(f"{where} answered {reply}; retry later")
         return NotificationRejected(f"{where} rejected the message: {reply}")
+    if isinstance(error, InsecureSmtpSession):
+        return NotificationRejected(f"{where}: {error}")
     if isinstance(error, ssl.SSLCertVerificationError):
         return NotificationRejected(
-            f"{where} presented a certificate that does not verify ({error}); "
-            "fix the certificate or the trust store"
+            f"{where} presented a certificate that does not verify ({error}); fix the certificate, "
+            "or set SMTP_CA_FILE to the PEM file of the CA that signed it"
+        )
+    if isinstance(error, ssl.SSLError) and not isinstance(error, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+        return NotificationRejected(
+            f"{where}: the TLS handshake failed ({error}); check SMTP_TLS and SMTP_PORT "
+            "(implicit TLS is usually port 465, STARTTLS 587)"
         )
     if isinstance(error, smtplib.SMTPException):  # e.g. no STARTTLS/AUTH/SMTPUTF8 support: configuration
         return NotificationRejected(f"{where}: {error}; check SMTP_STARTTLS, SMTP_USER and the addresses")

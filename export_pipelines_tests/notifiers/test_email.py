@@ -14,7 +14,6 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
-from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from export_pipelines.errors import PermanentExportError, TransientDeliveryError
 from export_pipelines.notifiers.base import DeliveryReceipt, ExportNotification, registered_notifiers
@@ -209,26 +208,79 @@ def test_silent_server_times_out_as_transient(notification):
             EmailNotifier(settings).send(notification)
 
 
-def _authenticator(server, session, envelope, mechanism, auth_data):
-    ok = isinstance(auth_data, LoginPassword) and auth_data == (b"exports", b"s3cret")
-    return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd sends the 535 itself
+CREDENTIALS = {"exports": "s3cret"}
+
+
+def test_starttls_is_used_whenever_offered_and_the_certificate_is_verified(start_smtp_server, smtp_certificate,
+                                                                          notification):
+    server = start_smtp_server(tls="starttls")
+
+    # SMTP_STARTTLS is not set: the server's offer is enough.
+    EmailNotifier(smtp_settings(server, smtp_ca_file=smtp_certificate.ca_file)).send(notification)
+
+    [envelope] = server.envelopes
+    assert envelope.starttls and envelope.encrypted
+    assert server.messages[0]["Subject"].startswith("Your export")
+
+
+def test_an_offered_starttls_with_an_untrusted_certificate_is_refused_not_skipped(start_smtp_server, notification):
+    server = start_smtp_server(tls="starttls")
+
+    with pytest.raises(NotificationRejected, match="certificate"):
+        EmailNotifier(smtp_settings(server)).send(notification)  # no SMTP_CA_FILE: the system store only
+    assert server.envelopes == []
+
+
+def test_implicit_tls_when_asked(start_smtp_server, smtp_certificate, notification):
+    server = start_smtp_server(tls="implicit", credentials=CREDENTIALS, auth_require_tls=False)
+    settings = smtp_settings(server, smtp_tls="implicit", smtp_ca_file=smtp_certificate.ca_file,
+                             smtp_user="exports", smtp_password="s3cret")
+
+    EmailNotifier(settings).send(notification)
+
+    [envelope] = server.envelopes
+    assert envelope.encrypted and not envelope.starttls
+    assert server.auth_attempts == ["exports"]
+
+
+def test_login_after_starttls_then_delivery(start_smtp_server, smtp_certificate, notification):
+    server = start_smtp_server(tls="starttls", credentials=CREDENTIALS, auth_required=True)
+    settings = smtp_settings(server, smtp_ca_file=smtp_certificate.ca_file, smtp_user="exports", smtp_password="s3cret")
+
+    EmailNotifier(settings).send(notification)
+
+    assert server.auth_attempts == ["exports"]
+    assert len(server.envelopes) == 1 and server.envelopes[0].starttls
+
+
+def test_refused_login_is_permanent(start_smtp_server, smtp_certificate, notification):
+    server = start_smtp_server(tls="starttls", credentials=CREDENTIALS)
+    settings = smtp_settings(server, smtp_ca_file=smtp_certificate.ca_file, smtp_user="exports", smtp_password="wrong")
+
+    with pytest.raises(NotificationRejected, match="SMTP_USER and SMTP_PASSWORD") as caught:
+        EmailNotifier(settings).send(notification)
+    assert "wrong" not in str(caught.value)
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
-def test_login_then_delivery(start_smtp_server, notification):
-    server = start_smtp_server(authenticator=_authenticator, auth_require_tls=False, auth_required=True)
+def test_credentials_are_never_sent_over_a_connection_without_tls(start_smtp_server, notification):
+    # The server would take the password in clear (it advertises AUTH without TLS): the notifier must not.
+    server = start_smtp_server(credentials=CREDENTIALS, auth_require_tls=False, auth_required=True)
 
-    EmailNotifier(smtp_settings(server, smtp_user="exports", smtp_password="s3cret")).send(notification)
+    with pytest.raises(NotificationRejected, match="not encrypted") as caught:
+        EmailNotifier(smtp_settings(server, smtp_user="exports", smtp_password="s3cret")).send(notification)
 
-    assert len(server.envelopes) == 1
+    assert isinstance(caught.value, PermanentExportError)
+    assert "SMTP_USER" in str(caught.value) and "s3cret" not in str(caught.value)
+    assert server.auth_attempts == []
+    assert server.envelopes == []
 
 
-def test_refused_login_is_permanent(start_smtp_server, notification):
-    server = start_smtp_server(authenticator=_authenticator, auth_require_tls=False)
+def test_a_missing_ca_file_is_a_configuration_error(smtp_server, tmp_path, notification):
+    settings = smtp_settings(smtp_server, smtp_ca_file=tmp_path / "missing.pem")
 
-    with pytest.raises(NotificationRejected, match="SMTP_USER and SMTP_PASSWORD") as caught:
-        EmailNotifier(smtp_settings(server, smtp_user="exports", smtp_password="wrong")).send(notification)
-    assert "wrong" not in str(caught.value)
+    with pytest.raises(NotificationRejected, match="SMTP_CA_FILE"):
+        EmailNotifier(settings).send(notification)
 
 
 def test_starttls_required_but_not_offered_is_permanent(smtp_server, notification):
@@ -242,6 +294,7 @@ def test_from_env_reads_every_variable():
             "SMTP_HOST": "mail.example.com",
             "SMTP_PORT": "2525",
             "SMTP_STARTTLS": "TRUE",
+            "SMTP_CA_FILE": "/etc/exports/ca.pem",
             "SMTP_USER": "exports",
             "SMTP_PASSWORD": " pass word ",
             "SMTP_FROM": "Exports <exports@example.com>",
@@ -253,6 +306,8 @@ def test_from_env_reads_every_variable():
         smtp_host="mail.example.com",
         smtp_port=2525,
         smtp_starttls=True,
+        smtp_tls="starttls",
+        smtp_ca_file=Path("/etc/exports/ca.pem"),
         smtp_user="exports",
         smtp_password=" pass word ",
         smtp_from="Exports <exports@example.com>",
@@ -262,29 +317,39 @@ def test_from_env_reads_every_variable():
 
 
 @pytest.mark.parametrize(
-    ("environ", "port", "starttls"),
+    ("environ", "port", "starttls", "tls"),
     [
-        ({}, 25, False),
-        ({"SMTP_STARTTLS": "1"}, 587, True),
-        ({"SMTP_STARTTLS": "0", "SMTP_PORT": ""}, 25, False),
+        ({}, 25, False, "auto"),
+        ({"SMTP_STARTTLS": "1"}, 587, True, "starttls"),
+        ({"SMTP_STARTTLS": "0", "SMTP_PORT": ""}, 25, False, "auto"),
+        ({"SMTP_TLS": "starttls"}, 587, True, "starttls"),
+        ({"SMTP_TLS": "Implicit"}, 465, False, "implicit"),
+        ({"SMTP_PORT": "465"}, 465, False, "implicit"),
+        ({"SMTP_TLS": "auto", "SMTP_PORT": "2465"}, 2465, False, "auto"),
     ],
 )
-def test_from_env_defaults(environ, port, starttls):
+def test_from_env_defaults(environ, port, starttls, tls):
     settings = EmailSettings.from_env({"SMTP_HOST": "", **environ})
 
     assert settings.smtp_host is None  # empty means outbox mode
-    assert (settings.smtp_port, settings.smtp_starttls) == (port, starttls)
+    assert (settings.smtp_port, settings.smtp_starttls, settings.smtp_tls) == (port, starttls, tls)
+    assert settings.smtp_ca_file is None
     assert settings.smtp_from == "exports@localhost"
     assert settings.outbox_dir == Path("var/outbox")
     assert settings.timeout == 30
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("SMTP_STARTTLS", "maybe"), ("SMTP_PORT", "smtp"), ("SMTP_PORT", "0")]
+    ("name", "value"), [("SMTP_STARTTLS", "maybe"), ("SMTP_PORT", "smtp"), ("SMTP_PORT", "0"), ("SMTP_TLS", "ssl")]
 )
 def test_from_env_rejects_nonsense(name, value):
     with pytest.raises(ValueError, match=name):
         EmailSettings.from_env({name: value})
+
+
+def test_from_env_refuses_starttls_and_implicit_tls_together():
+    with pytest.raises(ValueError, match="SMTP_STARTTLS.*SMTP_TLS=implicit"):
+        EmailSettings.from_env({"SMTP_STARTTLS": "true", "SMTP_TLS": "implicit"})
 
 
 def test_email_notifier_registers_itself():
@@ -317,3 +382,9 @@ def test_anything_but_plain_addresses_is_refused_before_sending(tmp_path, smtp_s
             EmailNotifier(settings).send(notification)
     assert smtp_server.envelopes == []
     assert not (tmp_path / "outbox").exists()
+
+
+def test_implicit_tls_against_a_plain_server_is_a_configuration_error(smtp_server, notification):
+    with pytest.raises(NotificationRejected, match="TLS handshake failed.*SMTP_TLS"):
+        EmailNotifier(smtp_settings(smtp_server, smtp_tls="implicit")).send(notification)
+    assert smtp_server.envelopes == []
