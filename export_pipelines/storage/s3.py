@@ -38,6 +38,9 @@ __all__ = ["S3Settings", "S3Storage", "StorageConfigurationError"]
 
 _DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys a request
 _MISSING = {"404", "NoSuchKey", "NotFound"}
+# What may wait between the writer and the uploader; the uploader gathers its part as it reads, so
+# a small pipe costs no throughput and keeps a part's worth of memory.
+_PIPE_LIMIT = 2 << 20
 
 
 class StorageRangeNotSatisfiable(Exception):
@@ -115,7 +118,7 @@ class S3Storage(Storage):
         the backstop.)
         """
         object_key = self._key(key)
-        pipe = BoundedPipe(self.settings.part_size)
+        pipe = BoundedPipe(_PIPE_LIMIT)
         with self._calls(key), TransferManager(self.client, upload_config(self.settings)) as manager:
             done = [_ReaderGone(pipe)]
             future = manager.upload(pipe, self.bucket, object_key, self.settings.encryption_args(), subscribers=done)
@@ -147,7 +150,13 @@ class S3Storage(Storage):
             extra["ContentDisposition"] = disposition
         source = {"Bucket": self.bucket, "Key": self._key(source_key)}
         with self._calls(source_key), TransferManager(self.client, copy_config(self.settings)) as manager:
-            manager.copy(source, self.bucket, self._key(target_key), extra_args=extra).result()
+            try:
+                manager.copy(source, self.bucket, self._key(target_key), extra_args=extra).result()
+            except ClientError as error:  # the managed copy starts with a HEAD of the source
+                if error.response["Error"]["Code"] not in _MISSING:
+                    raise
+                self._head(source_key)  # FileNotFoundError, or the missing bucket's error
+                raise
             self.client.delete_object(Bucket=self.bucket, Key=source["Key"])
 
     # ---- reading ------------------------------------------------------------------------------
@@ -169,15 +178,16 @@ class S3Storage(Storage):
 
     def _get(self, key: str, **arguments) -> dict:
         object_key = self._key(key)
-        try:
-            with self._calls(key):
+        with self._calls(key):
+            try:
                 return self.client.get_object(Bucket=self.bucket, Key=object_key, **arguments)
-        except StorageConfigurationError:
-            raise
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "InvalidRange":
-                raise StorageRangeNotSatisfiable() from None
-            raise
+            except ClientError as error:
+                code = error.response["Error"]["Code"]
+                if code == "InvalidRange":
+                    raise StorageRangeNotSatisfiable() from None
+                if code in _MISSING:
+                    raise FileNotFoundError(f"{self.location(key)} does not exist") from None
+                raise
 
     def _head(self, key: str) -> dict:
         object_key = self._key(key)
@@ -189,6 +199,7 @@ class S3Storage(Storage):
                     raise
                 if not self._bucket_seen:  # HEAD says 404 for a missing bucket too: tell them apart
                     self.client.head_bucket(Bucket=self.bucket)
+                    self._bucket_seen = True
                 raise FileNotFoundError(f"{self.location(key)} does not exist") from None
         self._bucket_seen = True
         return response
