@@ -30,7 +30,7 @@ class PdfRenderer(Renderer):
         "template": (
             "default",
             "Report template: a shipped name such as 'default', a name in $EXPORT_REPORT_TEMPLATE_DIR, "
-            "or a path to a template YAML file in that folder.",
+            "or a path relative to those folders such as 'finance/monthly.yaml' (no absolute paths or '..').",
         ),
     }
 

@@ -4,10 +4,13 @@ A template only overrides what it names; everything else comes from ``templates/
 which also documents every field. Mistakes are reported with the YAML path of the field
 (``colours.grid: ...``, ``totals[0]: ...``) before any row is read.
 
-A request names a template by ``format_options.template``: the name of a shipped template, of a
-template in ``$EXPORT_REPORT_TEMPLATE_DIR``, or a path inside one of those two folders. Requests
-may not point at arbitrary files of the server: a template and the logo and fonts it names must
-live in an allowed folder. ``load_template(..., trusted=True)`` lifts that for a local author.
+A request names a template by ``format_options.template``: the name of a shipped template or of
+a template in ``$EXPORT_REPORT_TEMPLATE_DIR``, or a path relative to one of those folders
+(``finance/monthly`` or ``finance/monthly.yaml``). Requests may not point at arbitrary files of
+the server: absolute paths, ``..`` and symbolic links that lead out of the folder are refused,
+and so are a template's logo and font paths that leave its folder. Those checks come before the
+file is looked for, with the same answer whether it exists or not, so a request cannot probe the
+server's files. ``load_template(..., trusted=True)`` lifts all this for a local author.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from reportlab.lib.colors import Color, HexColor
 from reportlab.lib.utils import ImageReader
 
 from export_pipelines.catalog import ColumnSpec
-from export_pipelines.reports.fonts import FontError, register_face, resolve_font
+from export_pipelines.reports.fonts import BUNDLED, FontError, register_face, resolve_font
 
 TEMPLATE_DIR_ENV = "EXPORT_REPORT_TEMPLATE_DIR"
 SHIPPED_DIR = Path(str(resources.files("export_pipelines.reports").joinpath("templates")))
@@ -41,7 +44,9 @@ _FIELDS = {
     "footer": ("left", "center", "right"),
     "column": ("label", "width", "align"),
 }
-_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+_PART = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")  # no hidden files, no "." or ".."
+_SUFFIXES = (".yaml", ".yml")
+_OUTSIDE = "allowed: a template name, or a path relative to the template folder without '..'"
 _HEX = re.compile(r"^#(?:[0-9A-Fa-f]{3}|[0-9A-Fa-f]{6})$")
 
 
@@ -169,24 +174,40 @@ def _locate(spec: Any, trusted: bool) -> tuple[Path, Path | None]:
     if not isinstance(spec, str) or not spec.strip():
         raise TemplateError(f"{spec!r} is not a template name or path")
     custom = os.environ.get(TEMPLATE_DIR_ENV)
-    roots = [SHIPPED_DIR] + ([Path(custom).resolve()] if custom else [])
-    if _NAME.match(spec):
-        for root in roots:
-            if (root / f"{spec}.yaml").is_file():
-                return root / f"{spec}.yaml", None if trusted else root
-        shipped = sorted(p.stem for p in SHIPPED_DIR.glob("*.yaml"))
-        raise TemplateError(f"no template named {spec!r} (shipped: {', '.join(shipped)}; "
-                            f"more can be added in ${TEMPLATE_DIR_ENV})")
-    path = Path(spec).expanduser().resolve()
-    if path.suffix.lower() not in (".yaml", ".yml"):
+    roots = [SHIPPED_DIR.resolve()] + ([Path(custom).resolve()] if custom else [])
+    if trusted:  # a local author's file, wherever it is (relative to the current folder), else a name
+        path = Path(spec).expanduser().resolve()
+        if path.suffix.lower() in _SUFFIXES and path.is_file():
+            return path, None
+        if Path(spec).is_absolute() or spec.startswith("~") or ".." in Path(spec).parts:
+            problem = "does not exist" if path.suffix.lower() in _SUFFIXES else "must end in .yaml or .yml"
+            raise TemplateError(f"template file {spec!r} {problem}")
+    relative = _relative_template_path(spec)
+    for root in roots:
+        # Containment first, existence second: the answer must not depend on files outside.
+        path = (root / relative).resolve()
+        if not path.is_relative_to(root):
+            raise TemplateError(f"{spec!r} is outside the template folders: a link in it leads out ({_OUTSIDE})")
+        if path.is_file():
+            return path, None if trusted else root
+    shipped = sorted(p.stem for p in SHIPPED_DIR.glob("*.yaml"))
+    raise TemplateError(f"no template named {spec!r} (shipped: {', '.join(shipped)}; "
+                        f"more can be added in ${TEMPLATE_DIR_ENV})")
+
+
+def _relative_template_path(spec: str) -> Path:
+    """``spec`` as a path below a template folder, judged on its text alone (no file is touched)."""
+    parts = spec.split("/")
+    if Path(spec).is_absolute() or spec.startswith("~") or ".." in parts:
+        raise TemplateError(f"{spec!r} is outside the template folders ({_OUTSIDE})")
+    if any(not _PART.match(part) for part in parts):
+        raise TemplateError(f"{spec!r} is not a template name (allowed: letters, digits, _ . - in each name, "
+                            "/ between folders, no name starting with a dot)")
+    if "." in parts[-1] and not parts[-1].lower().endswith(_SUFFIXES):
         raise TemplateError(f"{spec!r}: a template path must end in .yaml or .yml")
-    root = None if trusted else next((r for r in roots if path.is_relative_to(r)), None)
-    if not trusted and root is None:
-        raise TemplateError(f"{spec!r} is outside the template folders; put it in the folder "
-                            f"${TEMPLATE_DIR_ENV} names, or use a shipped template's name")
-    if not path.is_file():
-        raise TemplateError(f"template file {spec!r} does not exist")
-    return path, root
+    if not parts[-1].lower().endswith(_SUFFIXES):
+        parts[-1] += ".yaml"
+    return Path(*parts)
 
 
 def _refuse_unknown(mapping: Any, section: str, where: str | None = None) -> None:
@@ -246,9 +267,15 @@ def _colour(value: Any, where: str, optional: bool) -> Color | None:
     return HexColor(value)
 
 
-def _inside(path: Path, root: Path | None, where: str) -> Path:
-    if root is not None and not path.resolve().is_relative_to(root):
-        raise TemplateError(f"{where}: {str(path)!r} is outside the template folder {str(root)!r}")
+def _inside(value: str, base_dir: Path, root: Path | None, where: str, allowed: str) -> Path:
+    """``value`` relative to the template, refused (before it is looked for) if it leaves ``root``."""
+    if root is None:
+        return base_dir / Path(value).expanduser()
+    relative = Path(value)
+    path = (base_dir / relative).resolve()
+    if relative.is_absolute() or value.startswith("~") or ".." in relative.parts or not path.is_relative_to(root):
+        # The value as written, never the resolved path: where a link points is not the requester's business.
+        raise TemplateError(f"{where}: {value!r} is outside the template folder (allowed: {allowed})")
     return path
 
 
@@ -257,7 +284,7 @@ def _logo(value: Any, base_dir: Path, root: Path | None) -> Path | None:
         return None
     if not isinstance(value, str):
         raise TemplateError("logo: must be the path of a PNG or JPEG file")
-    path = _inside(base_dir / Path(value).expanduser(), root, "logo")
+    path = _inside(value, base_dir, root, "logo", "a PNG or JPEG path relative to the template, inside its folder")
     if not path.is_file():
         raise TemplateError(f"logo: file {value!r} does not exist (paths are relative to the template)")
     try:
@@ -271,9 +298,10 @@ def _font(value: Any, where: str, base_dir: Path, root: Path | None) -> Path:
     if not isinstance(value, str) or not value:
         raise TemplateError(f"{where}: must be a bundled font name or a .ttf/.ttc path")
     try:
+        if value not in BUNDLED and Path(value).suffix:
+            _inside(value, base_dir, root, where, "a bundled font name, or a .ttf/.ttc path relative to the "
+                    f"template, inside its folder; bundled: {', '.join(BUNDLED)}")
         path = resolve_font(value, base_dir)
-        if Path(value).suffix:
-            _inside(path, root, where)
         register_face(path)
     except FontError as error:
         raise TemplateError(f"{where}: {error}") from None

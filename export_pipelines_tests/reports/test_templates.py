@@ -110,10 +110,71 @@ def test_a_request_may_not_read_templates_outside_the_template_folders(tmp_path,
     outside.write_text("title: x\n")
 
     assert "is outside the template folders" in _refusal(str(outside))
-    assert "must end in .yaml" in _refusal("/etc/passwd")
-    inside = template_dir / "fine.yaml"
-    inside.write_text("title: Fine\n")
-    assert PDF.check_options({"template": str(inside)}) == {"template": str(inside)}
+    assert "is outside the template folders" in _refusal("/etc/passwd")
+    assert "must end in .yaml" in _refusal("notes.txt")
+
+
+OUTSIDE_ALLOWED = "allowed: a template name, or a path relative to the template folder without '..'"
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["../elsewhere.yaml", "../elsewhere", "nested/../../elsewhere.yaml", "..", "ABSOLUTE", "ABSOLUTE_INSIDE"],
+)
+def test_paths_leaving_the_template_folders_are_refused_before_looking_for_the_file(tmp_path, template_dir, spec):
+    (tmp_path / "elsewhere.yaml").write_text("title: x\n")
+    (template_dir / "nested").mkdir()
+    (template_dir / "fine.yaml").write_text("title: Fine\n")
+    spec = {"ABSOLUTE": str(tmp_path / "elsewhere.yaml"), "ABSOLUTE_INSIDE": str(template_dir / "fine.yaml")}.get(
+        spec, spec
+    )
+    missing = spec.replace("elsewhere", "no-such-file").replace("fine", "no-such-file")
+
+    message = _refusal(spec)
+
+    assert "is outside the template folders" in message and OUTSIDE_ALLOWED in message
+    # The same answer whether the file exists or not: a request cannot probe the server's files.
+    assert _refusal(missing) == message.replace(repr(spec), repr(missing))
+
+
+def test_a_symlink_out_of_the_template_folder_is_refused(tmp_path, template_dir):
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "keys.yaml").write_text("title: x\n")
+    (template_dir / "innocent.yaml").symlink_to(secret / "keys.yaml")
+    (template_dir / "dangling.yaml").symlink_to(secret / "absent.yaml")
+    (template_dir / "linked").symlink_to(secret, target_is_directory=True)
+
+    for spec in ("innocent", "innocent.yaml", "dangling", "linked/keys.yaml", "linked/absent"):
+        message = _refusal(spec)
+        assert "is outside the template folders" in message and OUTSIDE_ALLOWED in message, spec
+        assert str(secret) not in message, spec  # where a link points is not told
+
+
+def test_a_nested_template_and_a_link_inside_the_folder_are_fine(template_dir):
+    (template_dir / "finance" / "monthly").mkdir(parents=True)
+    (template_dir / "finance" / "monthly" / "summary.yaml").write_text("title: 'Monthly: {title}'\n")
+    (template_dir / "current.yaml").symlink_to(template_dir / "finance" / "monthly" / "summary.yaml")
+
+    for spec in ("finance/monthly/summary", "finance/monthly/summary.yaml", "current"):
+        assert PDF.check_options({"template": spec}) == {"template": spec}
+        assert load_template(spec).title == "Monthly: {title}"
+
+
+@pytest.mark.parametrize("font", ["../outside.ttf", "ABSOLUTE", "link.ttf", "../missing.ttf", "ABSOLUTE_MISSING"])
+def test_template_fonts_may_not_leave_the_template_folder_and_are_not_probed(tmp_path, template_dir, font):
+    (tmp_path / "outside.ttf").write_bytes(b"not a font")
+    (template_dir / "link.ttf").symlink_to(tmp_path / "outside.ttf")
+    font = {"ABSOLUTE": str(tmp_path / "outside.ttf"), "ABSOLUTE_MISSING": str(tmp_path / "missing.ttf")}.get(
+        font, font
+    )
+    (template_dir / "bad.yaml").write_text(f"fonts: {{fallbacks: ['{font}']}}\n")
+
+    message = _refusal("bad")
+
+    assert f"fonts.fallbacks[0]: {font!r} is outside the template folder" in message
+    assert "allowed: a bundled font name, or a .ttf/.ttc path relative to the template" in message
+    assert "does not exist" not in message and "outside.ttf:" not in message
 
 
 def test_a_template_may_not_point_its_logo_outside_its_folder(tmp_path, template_dir):
