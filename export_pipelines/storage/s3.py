@@ -109,9 +109,10 @@ class S3Storage(Storage):
         own threads while the renderer keeps writing, retries each part from its in-memory copy, and
         aborts the multipart upload when the transfer fails, which is what leaves nothing behind.
         The pipe only has to block the writer when the uploader is behind. Memory is bounded by the
-        pipe (one part), the part being gathered, and ``concurrency`` parts in flight: with 8 MiB
-        parts and 4 in flight, about 50 MB whatever the file's size (a part size of P allows files up
-        to 10,000 x P). The object appears only when the upload completes, after the block exits
+        pipe (2 MiB), the part being gathered and joined, and ``concurrency`` parts in flight plus one
+        waiting: with 8 MiB parts and 4 in flight, about 75 MB over an idle process whatever the
+        file's size (measured by benchmarks/s3_bench.py; a part size of P allows files up to
+        10,000 x P). The object appears only when the upload completes, after the block exits
         cleanly; an error in the block fails the pipe, so the transfer aborts and raises, and the
         block's own error is what propagates. (An abort that itself fails, say on a dead network,
         leaves an incomplete upload: a bucket lifecycle rule ``AbortIncompleteMultipartUpload`` is
