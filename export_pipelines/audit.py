@@ -33,6 +33,7 @@ class AuditRecord:
     bytes: int | None
     file_key: str | None
     sha256: str | None
+    key_id: int | None
     expires_at: str | None
     notification: str | None
     error: str | None
@@ -72,6 +73,7 @@ def _audit_record(instance: DagsterInstance, record) -> AuditRecord:
         bytes=metadata.get("bytes"),
         file_key=metadata.get("file_key"),
         sha256=metadata.get("sha256"),
+        key_id=metadata.get("key_id"),
         expires_at=metadata.get("expires_at"),
         notification=f"{metadata['channel']}: {metadata['destination']}" if "channel" in metadata else None,
         error=error,
@@ -114,5 +116,7 @@ def _iso(timestamp: float | None) -> str | None:
 
 def audit_record_for_run(instance: DagsterInstance, run_id: str) -> AuditRecord:
     """The audit record of one run (what the CLI prints after an export)."""
-    (record,) = instance.get_run_records(filters=RunsFilter(run_ids=[run_id]), limit=1)
-    return _audit_record(instance, record)
+    records = instance.get_run_records(filters=RunsFilter(run_ids=[run_id]), limit=1)
+    if not records:
+        raise ValueError(f"no run {run_id!r} in the Dagster instance at $DAGSTER_HOME")
+    return _audit_record(instance, records[0])

@@ -21,9 +21,11 @@ from export_pipelines.settings import default_source_url
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    from export_pipelines.errors import ExportError
+
     try:
         return args.handler(args)
-    except (ValueError, ValidationError, OSError) as error:
+    except (ValueError, ValidationError, OSError, ExportError) as error:
         print(f"export-pipelines {args.command}: {error}", file=sys.stderr)
         return 2
 
@@ -56,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--title")
     export.add_argument("--chunk-size", type=int)
     export.add_argument("--json", action="store_true", help="print one JSON object with the result")
+    export.add_argument("--out", type=Path, help="also save a decrypted copy of the file here")
     export.add_argument("--verbose", action="store_true", help="show the run's log on stderr")
     export.add_argument("--executor", choices=("in_process", "multiprocess", "celery"), default="in_process",
                         help="where steps run (default in_process; celery needs Redis and workers)")
@@ -69,14 +72,21 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--json", action="store_true", help="print a JSON array")
     audit.set_defaults(handler=_audit)
 
+    download = commands.add_parser("download", help="save the decrypted file of a finished export")
+    download.add_argument("run_id")
+    download.add_argument("--out", type=Path, help="where to write it (default: the file's name, here)")
+    download.set_defaults(handler=_download)
+
     status = commands.add_parser("status", help="Celery queue lengths and queued runs, for autoscaling")
     status.add_argument("--broker", help="Redis URL (default: $EXPORT_CELERY_BROKER_URL or redis://127.0.0.1:6379/0)")
     status.add_argument("--json", action="store_true", help="print one JSON object")
     status.set_defaults(handler=_status)
 
     from export_pipelines.reports.preview import add_template_commands
+    from export_pipelines.security.commands import add_key_commands
 
     add_template_commands(commands)
+    add_key_commands(commands)
     return parser
 
 
@@ -137,17 +147,49 @@ def _export(args) -> int:
     request = build_request(args)
     level = "INFO" if args.verbose else "CRITICAL"
     record, location = run_export(request, local_instance(), level, executor=args.executor)
+    saved = save_decrypted(record.file_key, args.out) if args.out and location else None
     if args.json:
-        print(json.dumps({**record.as_dict(), "file": location}, indent=2))
+        print(json.dumps({**record.as_dict(), "file": location, "saved_to": saved and str(saved)}, indent=2))
     elif location:
         partial = f" ({record.skipped_rows:,} rows withheld by permissions)" if record.skipped_rows else ""
         print(f"Exported {record.rows:,} rows{partial}, {record.bytes:,} bytes, sha256 {record.sha256}")
-        print(location)
+        print(f"Stored encrypted at {location} (run {record.run_id})")
+        if saved:
+            print(f"Decrypted copy: {saved}")
         if record.notification:
             print(f"Notified by {record.notification}")
     if record.status != "SUCCESS":
         print(f"export failed (run {record.run_id}): {record.error or record.status}", file=sys.stderr)
         return 1
+    return 0
+
+
+def save_decrypted(file_key: str, out: Path) -> Path:
+    """Decrypt a stored export into ``out`` (written under a temporary name, then renamed into place)."""
+    import shutil
+
+    from export_pipelines.resources import ExportStorageResource
+
+    out = out.resolve()
+    partial = out.with_name(f".{out.name}.part")
+    try:
+        with ExportStorageResource().get().open_read(file_key) as source, open(partial, "wb") as target:
+            shutil.copyfileobj(source, target, 1 << 20)
+        partial.replace(out)
+    finally:
+        partial.unlink(missing_ok=True)
+    return out
+
+
+def _download(args) -> int:
+    from export_pipelines.audit import audit_record_for_run
+    from export_pipelines.launch import local_instance
+
+    record = audit_record_for_run(local_instance(), args.run_id)
+    if not record.file_key:
+        raise ValueError(f"run {args.run_id} has no exported file ({record.status}: {record.error or 'no file'})")
+    saved = save_decrypted(record.file_key, args.out or Path(record.file_key.rsplit("/", 1)[-1]))
+    print(f"{saved} ({record.bytes:,} bytes, sha256 {record.sha256})")
     return 0
 
 

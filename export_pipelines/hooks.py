@@ -11,7 +11,8 @@ def remove_staging_on_failure(context: HookContext) -> None:
     """A step failed for good: delete this run's staged chunks and any partly rendered file.
 
     The final key is never half-written (storage writes are atomic), so staging is all there is
-    to clean. Successful runs remove staging in ``upload_file``.
+    to clean (step outputs included). Successful runs remove staged data in ``upload_file`` and the
+    rest in ``notify_recipients``.
     """
     removed = context.resources.storage.get().delete_prefix(staging_prefix(context.run_id))
     context.log.info(f"Removed {removed} staged file(s) of failed run {context.run_id}.")

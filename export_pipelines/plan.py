@@ -60,6 +60,7 @@ class RenderedFile:
     rows: int
     bytes: int
     sha256: str
+    key_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,24 @@ class ExportResult:
     bytes: int
     sha256: str
     expires_at: datetime
+    key_id: int | None = None
+
+
+# Published files and staging live under two different fixed first parts, and no part of a key
+# comes from what a requester typed (the user name least of all): they cannot meet by construction.
+PUBLISHED_PREFIX = "exports/"
 
 
 def staging_prefix(run_id: str) -> str:
-    """Every staged file of a run lives under this prefix, so one delete removes them all."""
+    """Every staged file and step output of a run lives under this prefix, so one delete removes them all."""
     return f"{TRANSIENT_PREFIX}{run_id}"
+
+
+def data_prefix(run_id: str) -> str:
+    """Staged rows and the rendered file, removed once the file is published (step outputs stay until the end)."""
+    return f"{staging_prefix(run_id)}/data"
+
+
+def published_key(run_id: str, file_name: str) -> str:
+    """``exports/<run_id>/<file>``: one folder per run, so retention and audits work per export."""
+    return f"{PUBLISHED_PREFIX}{run_id}/{file_name}"

@@ -16,17 +16,20 @@ from pydantic import Field
 
 from export_pipelines.catalog import Catalog, load_catalog
 from export_pipelines.notifiers.email import EmailNotifier, EmailSettings
+from export_pipelines.security.keyset import Keyset, keyset_from_env
 from export_pipelines.settings import (
     DEFAULT_MAX_ROWS,
     DEFAULT_RETENTION_DAYS,
     MAX_ROWS_ENV,
     RETENTION_DAYS_ENV,
+    data_dir,
     default_source_url,
     default_storage_url,
     env_int,
 )
 from export_pipelines.source.engine import source_connection
 from export_pipelines.storage import Storage, storage_from_url
+from export_pipelines.storage.encrypted import EncryptedStorage
 
 
 class SourceDatabaseResource(ConfigurableResource):
@@ -58,14 +61,26 @@ class CatalogResource(ConfigurableResource):
 
 
 class ExportStorageResource(ConfigurableResource):
-    """Where staged chunks and finished files are written, chosen by URL scheme."""
+    """Where staged chunks, step outputs and finished files are written, encrypted, chosen by URL scheme.
+
+    The keyset comes from ``$EXPORT_ENCRYPTION_KEYSET`` (or the data folder's, created on first
+    use), never from run config.
+    """
 
     url: str | None = Field(
-        default=None, description="A folder or file:// URL; default $EXPORT_STORAGE_URL or ./var/exports."
+        default=None,
+        description="A folder, file:// or s3://bucket/prefix URL; default $EXPORT_STORAGE_URL or ./var/exports.",
     )
 
-    def get(self) -> Storage:
+    def get(self) -> EncryptedStorage:
+        return EncryptedStorage(self.backend(), self.keyset())
+
+    def backend(self) -> Storage:
+        """The backend itself: it only ever holds ciphertext."""
         return storage_from_url(self.url or default_storage_url())
+
+    def keyset(self) -> Keyset:
+        return keyset_from_env(data_dir=data_dir())
 
 
 class NotifierResource(ConfigurableResource):
@@ -91,11 +106,19 @@ class ExportLimitsResource(ConfigurableResource):
 
 
 def default_resources() -> dict:
-    """The resources ``export_job`` needs, configured from the environment at run time."""
+    """The resources ``export_job`` needs, configured from the environment at run time.
+
+    Step outputs go through the same encrypted storage as the data, so a Celery worker on another
+    machine needs nothing on disk in common with the launcher (see ``step_outputs``).
+    """
+    from export_pipelines.step_outputs import StepOutputIOManager
+
+    storage = ExportStorageResource()
     return {
         "source": SourceDatabaseResource(),
         "catalog": CatalogResource(),
-        "storage": ExportStorageResource(),
+        "storage": storage,
         "notifier": NotifierResource(),
         "limits": ExportLimitsResource(),
+        "io_manager": StepOutputIOManager(storage=storage),
     }

@@ -14,6 +14,7 @@ pytest_plugins = [
     "export_pipelines_tests.smtp_server",
     "export_pipelines_tests.redis_server",
     "export_pipelines_tests.seeded_sources",
+    "export_pipelines_tests.s3_server",
 ]
 
 POSTGRES_ADMIN_URL = os.environ.get(

@@ -38,18 +38,20 @@ def test_export_json_output_describes_the_file(workspace):
     done = cli(
         workspace, "export", "--user", "analyst", "--dataset", "orders", "--format", "csv",
         "--columns", "order_id,amount", "--filter", "amount ge 10", "--sort", "amount:desc", "--json",
+        "--out", str(workspace["EXPORT_DATA_DIR"] + "/copy.csv"),
     )  # fmt: skip
 
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["status"] == "SUCCESS" and result["run_id"]
-    with open(result["file"], newline="", encoding="utf-8") as handle:
+    assert Path(result["file"]).read_bytes()[:9] != b"Order ID,", "the stored file is encrypted"
+    with open(result["saved_to"], newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
     assert rows[0] == ["Order ID", "Amount"]
     amounts = [float(amount) for _, amount in rows[1:]]
     assert amounts == sorted(amounts, reverse=True) and min(amounts) >= 10
     assert result["rows"] == len(rows) - 1 and result["skipped_rows"] > 0
-    assert result["bytes"] == Path(result["file"]).stat().st_size and len(result["sha256"]) == 64
+    assert result["bytes"] == Path(result["saved_to"]).stat().st_size and len(result["sha256"]) == 64
 
 
 def test_failed_export_exits_non_zero_with_the_reason(workspace):
@@ -67,8 +69,12 @@ def test_request_file_and_options_override_it(workspace, tmp_path):
     done = cli(workspace, "export", "--request", str(request), "--format", "jsonl", "--json")
 
     assert done.returncode == 0, done.stderr
-    lines = Path(json.loads(done.stdout)["file"]).read_text(encoding="utf-8").splitlines()
-    assert set(json.loads(lines[0])) == {"customer_id", "name"}
+    result = json.loads(done.stdout)
+    fetched = cli(workspace, "download", result["run_id"], "--out", str(tmp_path / "customers.jsonl"))
+    assert fetched.returncode == 0, fetched.stderr
+    lines = (tmp_path / "customers.jsonl").read_text(encoding="utf-8").splitlines()
+    assert set(json.loads(lines[0])) == {"customer_id", "name"} and len(lines) == result["rows"]
+    assert result["sha256"] in fetched.stdout
 
 
 def test_audit_lists_exports_with_outcome_and_filters_by_user(workspace):

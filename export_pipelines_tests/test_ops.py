@@ -14,7 +14,7 @@ from export_pipelines.ops.collect import collect_chunks
 from export_pipelines.ops.render import render_file
 from export_pipelines.ops.transform import transform_chunk
 from export_pipelines.ops.validate import validate_request
-from export_pipelines.plan import staging_prefix
+from export_pipelines.plan import published_key, staging_prefix
 from export_pipelines.request import ExportRequest
 from export_pipelines.resources import (
     CatalogResource,
@@ -106,8 +106,10 @@ def test_encoded_chunks_render_the_same_file_as_arrow_chunks(source, storage, fo
 
 
 def _rendered(source, storage, plan, chunks) -> bytes:
-    rendered = render_file(_context(source, storage), plan, chunks)
-    with storage.get().open_read(rendered.key) as file:
+    context = _context(source, storage)
+    rendered = render_file(context, plan, chunks)
+    # Encrypted bound to the key it will be published under, not to its staging key.
+    with storage.get().open_read(rendered.key, bound_to=published_key(context.run_id, rendered.file_name)) as file:
         return file.read()
 
 

@@ -9,7 +9,7 @@ from dagster import DynamicOut, DynamicOutput, OpExecutionContext, op
 
 from export_pipelines.formats.base import ChunkEncodingRenderer
 from export_pipelines.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
-from export_pipelines.plan import ChunkRef, ExportPlan, staging_prefix
+from export_pipelines.plan import ChunkRef, ExportPlan, data_prefix
 from export_pipelines.resources import ExportStorageResource, SourceDatabaseResource
 from export_pipelines.shaping import chunk_encoder, shape_table, shaped_schema
 from export_pipelines.source.fetch import keyset_chunks
@@ -32,7 +32,7 @@ def collect_chunks(
     than encoding them in render_file after the last row is read). Other formats stage Arrow rows.
     """
     target = storage.get()
-    prefix = staging_prefix(context.run_id)
+    prefix = data_prefix(context.run_id)
     encoder = chunk_encoder(plan, context.run_id)
     schema = shaped_schema(plan)
     index, total = 0, 0

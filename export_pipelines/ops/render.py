@@ -9,7 +9,7 @@ from export_pipelines.celery_settings import QUEUE_TAG, RENDER_QUEUE
 from export_pipelines.formats import renderer_class
 from export_pipelines.formats.compression import SUFFIXES, compressed
 from export_pipelines.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
-from export_pipelines.plan import ChunkRef, ExportPlan, RenderedFile, staging_prefix
+from export_pipelines.plan import ChunkRef, ExportPlan, RenderedFile, data_prefix, published_key
 from export_pipelines.resources import ExportStorageResource
 from export_pipelines.shaping import render_context
 from export_pipelines.staging import read_chunk
@@ -34,15 +34,17 @@ def render_file(
     beginning and end (header, brackets); the others are encoded here.
 
     The file is written to staging under a temporary name and appears there only when complete.
+    It is encrypted bound to the key it will be published under, so publishing moves ciphertext.
     """
     request = plan.request
     name = export_file_name(plan, datetime.now(UTC))
-    key = f"{staging_prefix(context.run_id)}/{name}"
+    key = f"{data_prefix(context.run_id)}/{name}"
     target = storage.get()
     rows = 0
     compression = plan.compression  # chosen once, in validation, so every worker renders the same file
     entry_name = name.removesuffix(SUFFIXES["zip"])  # the file inside a zip archive
-    with permanent_errors_fail_fast(context), target.open_write(key) as output:
+    publish_as = published_key(context.run_id, name)
+    with permanent_errors_fail_fast(context), target.open_write(key, bound_to=publish_as) as output:
         with compressed(output.stream, compression, entry_name) as stream:
             renderer = renderer_class(request.format)(stream, render_context(plan, context.run_id))
             for chunk in sorted(chunks, key=lambda c: c.index):
@@ -53,8 +55,8 @@ def render_file(
                     renderer.write(read_chunk(target, chunk.key))
                 rows += chunk.rows
             renderer.close()
-    target.delete_prefix(f"{staging_prefix(context.run_id)}/ready")
+    target.delete_prefix(f"{data_prefix(context.run_id)}/ready")
     context.add_output_metadata(
         {"rows": rows, "bytes": output.result.bytes, "format": request.format, "compression": compression}
     )
-    return RenderedFile(key, name, rows, output.result.bytes, output.result.sha256)
+    return RenderedFile(key, name, rows, output.result.bytes, output.result.sha256, output.result.key_id)

@@ -4,7 +4,7 @@
 from dagster import OpExecutionContext, Out, op
 
 from export_pipelines.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
-from export_pipelines.plan import ChunkRef, ExportPlan, staging_prefix
+from export_pipelines.plan import ChunkRef, ExportPlan, data_prefix
 from export_pipelines.resources import ExportStorageResource
 from export_pipelines.shaping import shape_table, shaped_schema
 from export_pipelines.staging import read_chunk, read_chunk_schema, write_chunk
@@ -28,7 +28,7 @@ def transform_chunk(
         if read_chunk_schema(target, chunk.key).equals(schema):
             return chunk
         shaped = shape_table(read_chunk(target, chunk.key), schema)
-    key = f"{staging_prefix(context.run_id)}/ready/chunk-{chunk.index:06d}.arrow"
+    key = f"{data_prefix(context.run_id)}/ready/chunk-{chunk.index:06d}.arrow"
     write_chunk(target, key, shaped)
     target.delete_prefix(chunk.key)
     return ChunkRef(chunk.index, key, shaped.num_rows)

@@ -27,9 +27,9 @@ from export_pipelines.formats.compression import (
     compressed,
     estimated_bytes,
 )
-from export_pipelines.launch import run_export
 from export_pipelines.request import COMPRESSIONS, ExportRequest
 from export_pipelines.storage import storage_from_url
+from export_pipelines_tests.exported import run_decrypted
 from export_pipelines_tests.formats.samples import COLUMNS, TIMEZONE, chunks, render
 
 SEED_ROWS = 1_500
@@ -186,7 +186,7 @@ def run(seeded_source, dagster_home, tmp_path, monkeypatch):
 
     def run_one(**fields):
         request = ExportRequest(user="admin", dataset="orders", chunk_size=400, **fields)
-        return run_export(request, DagsterInstance.get())
+        return run_decrypted(request, DagsterInstance.get())
 
     return run_one
 

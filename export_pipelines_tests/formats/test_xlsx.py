@@ -20,8 +20,8 @@ from export_pipelines.demo import orders, seed_demo
 from export_pipelines.errors import ExportRequestError
 from export_pipelines.formats import renderer_class
 from export_pipelines.formats.xlsx_layout import sheet_name
-from export_pipelines.launch import run_export
 from export_pipelines.request import ExportRequest
+from export_pipelines_tests.exported import run_decrypted
 from export_pipelines_tests.formats.samples import COLUMNS, LABELS, NAMES, ROWS, TIMEZONE, render, shaped_table
 
 BERLIN = ZoneInfo(TIMEZONE)
@@ -256,7 +256,7 @@ def test_export_job_writes_an_xlsx_that_matches_the_source(seeded_sqlite, dagste
         title="Orders: Q4/2024 [draft]", format_options={"max_rows_per_sheet": 100},
     )  # fmt: skip
 
-    record, location = run_export(request, DagsterInstance.get())
+    record, location = run_decrypted(request, DagsterInstance.get())
 
     assert record.status == "SUCCESS", record.error
     assert location.endswith(".xlsx") and record.rows == SEED_ROWS

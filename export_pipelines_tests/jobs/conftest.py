@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from dagster import DagsterInstance
 
 from export_pipelines.demo import orders, seed_demo
-from export_pipelines.launch import run_export
 from export_pipelines.request import ExportRequest
+from export_pipelines_tests.exported import run_decrypted
 
 SEED_ROWS = 1_500
 
@@ -46,10 +46,10 @@ def export_env(source_url, dagster_home, tmp_path, monkeypatch):
 
 @pytest.fixture
 def run(export_env):
-    """Run one export like the CLI does; return (audit record, file path or None)."""
+    """Run one export like the CLI does; return (audit record, path of a decrypted copy or None)."""
 
     def run_one(**fields):
-        return run_export(ExportRequest(**fields), DagsterInstance.get())
+        return run_decrypted(ExportRequest(**fields), DagsterInstance.get())
 
     return run_one
 

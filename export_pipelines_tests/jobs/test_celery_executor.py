@@ -6,50 +6,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from dagster import DagsterEventType, DagsterInstance
+from dagster import DagsterInstance
 
-from export_pipelines.celery_settings import QUEUES, queue_consumers
 from export_pipelines.launch import run_export
 from export_pipelines.request import ExportRequest
+from export_pipelines_tests.exported import decrypted_copy
+from export_pipelines_tests.jobs.celery_workers import BIN, PROJECT, start_workers, step_hosts
 
-PROJECT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 REQUEST = dict(user="analyst", dataset="orders", format="jsonl", chunk_size=100)  # 1,500 rows: 6+ chunks
-
-
-class Worker:
-    """One `celery -A export_pipelines.celery_app worker` process group."""
-
-    def __init__(self, name: str, env: dict, log: Path):
-        self.name = name
-        command = [
-            str(BIN / "celery"), "-A", "export_pipelines.celery_app", "worker", "-Q", ",".join(QUEUES),
-            "-c", "1", "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "--loglevel=INFO",
-        ]  # fmt: skip
-        self.process = subprocess.Popen(
-            command, env=env, cwd=PROJECT, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-    def kill(self) -> None:
-        """Like a machine dying: the whole process group, no warm shutdown."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 @pytest.fixture(scope="module")
@@ -80,42 +49,12 @@ def celery_env(tmp_path_factory, postgres_source, postgres_database, redis_serve
         yield {**os.environ}
 
 
-def _start_workers(env, names, tmp_path, broker_url, extra_env=None) -> list[Worker]:
-    from celery import Celery
-
-    workers = [Worker(name, {**env, **(extra_env or {})}, tmp_path / f"{name}.log") for name in names]
-    app = Celery("probe", broker=broker_url)
-    deadline = time.monotonic() + 90
-    try:
-        while True:
-            consumers = queue_consumers(app)
-            ready = {w.split("@")[0] for w in consumers.get(QUEUES[-1], [])}
-            if ready >= set(names):
-                return workers
-            assert all(w.process.poll() is None for w in workers), "a Celery worker exited during start-up"
-            assert time.monotonic() < deadline, f"workers not ready after 90 s (ready: {ready})"
-            time.sleep(0.5)
-    finally:
-        app.close()
-
-
 @pytest.fixture
 def two_workers(celery_env, tmp_path):
-    workers = _start_workers(celery_env, ["w1", "w2"], tmp_path, celery_env["EXPORT_CELERY_BROKER_URL"])
+    workers = start_workers(celery_env, ["w1", "w2"], tmp_path, celery_env["EXPORT_CELERY_BROKER_URL"])
     yield workers
     for worker in workers:
         worker.stop()
-
-
-def _step_hosts(instance: DagsterInstance, run_id: str) -> dict[str, str]:
-    """step key -> Celery worker that executed it, from the run's event log."""
-    hosts = {}
-    for entry in instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT):
-        event = entry.dagster_event
-        worker = event.engine_event_data.metadata.get("Celery worker") if event.engine_event_data else None
-        if worker is not None and event.step_key:
-            hosts[event.step_key] = worker.value
-    return hosts
 
 
 def _lines(location: str) -> list[str]:
@@ -130,11 +69,11 @@ def test_celery_two_workers_share_steps_and_the_file_matches_in_process(celery_e
     embedded, embedded_location = run_export(request, instance)
 
     assert record.status == "SUCCESS", record.error
-    hosts = _step_hosts(instance, record.run_id)
+    hosts = step_hosts(instance, record.run_id)
     transform_hosts = {host.split("@")[0] for key, host in hosts.items() if key.startswith("transform_chunk")}
     assert transform_hosts == {"w1", "w2"}, hosts
     assert hosts["render_file"].split("@")[0] in {"w1", "w2"}
-    assert Path(location).read_bytes() == Path(embedded_location).read_bytes()
+    assert Path(decrypted_copy(record.file_key)).read_bytes() == Path(decrypted_copy(embedded.file_key)).read_bytes()
     assert record.sha256 == embedded.sha256 and record.rows == embedded.rows > 0
 
 
@@ -149,7 +88,7 @@ def test_celery_run_survives_a_worker_killed_mid_run(celery_env, two_workers):
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         runs = instance.get_runs(limit=1)
-        if runs and any(h.startswith("w1@") for h in _step_hosts(instance, runs[0].run_id).values()):
+        if runs and any(h.startswith("w1@") for h in step_hosts(instance, runs[0].run_id).values()):
             break
         time.sleep(0.2)
     victim.kill()
@@ -158,11 +97,12 @@ def test_celery_run_survives_a_worker_killed_mid_run(celery_env, two_workers):
 
     result = json.loads(stdout)
     assert result["status"] == "SUCCESS", stderr
-    keys = [json.loads(line)["order_id"] for line in _lines(result["file"])]
+    exported = _lines(decrypted_copy(result["file_key"]))
+    keys = [json.loads(line)["order_id"] for line in exported]
     assert len(keys) == len(set(keys)) == result["rows"]
     assert keys == sorted(keys)
-    _, embedded = run_export(ExportRequest(**REQUEST), instance)
-    assert _lines(result["file"]) == _lines(embedded)
+    embedded, _ = run_export(ExportRequest(**REQUEST), instance)
+    assert exported == _lines(decrypted_copy(embedded.file_key))
 
 
 def test_celery_keeps_working_after_the_broker_restarts(celery_env, two_workers, redis_server):
@@ -196,7 +136,7 @@ def test_celery_worker_with_stale_code_fails_the_run(celery_env, tmp_path, redis
     code_version.cache_clear()
     broker = redis_server.url(3)
     monkeypatch.setenv("EXPORT_CELERY_BROKER_URL", broker)
-    stale = _start_workers(
+    stale = start_workers(
         {**celery_env, "EXPORT_CELERY_BROKER_URL": broker}, ["stale"], tmp_path, broker,
         extra_env={"EXPORT_CODE_VERSION": "release-2025-01-01"},
     )  # fmt: skip

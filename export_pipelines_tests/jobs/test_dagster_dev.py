@@ -20,6 +20,7 @@ from dagster_graphql import DagsterGraphQLClient
 
 from export_pipelines.audit import audit_record_for_run
 from export_pipelines.request import TAG_USER, ExportRequest
+from export_pipelines_tests.exported import decrypted_copy
 from export_pipelines_tests.services import free_port, port_open
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -27,9 +28,11 @@ FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
 
 
 @pytest.fixture
-def dagster_dev(sqlite_source, dagster_home, tmp_path):
+def dagster_dev(sqlite_source, dagster_home, tmp_path, monkeypatch):
     """`dagster dev` on a free port with the project's workspace.yaml and dagster.yaml."""
     shutil.copy(PROJECT / "dagster.yaml", dagster_home / "dagster.yaml")
+    monkeypatch.setenv("EXPORT_DATA_DIR", str(tmp_path / "var"))  # this process reads the file back
+    monkeypatch.delenv("EXPORT_STORAGE_URL", raising=False)
     port = free_port()
     env = {**os.environ, "EXPORT_SOURCE_DB_URL": sqlite_source, "EXPORT_DATA_DIR": str(tmp_path / "var")}
     env.pop("SMTP_HOST", None)
@@ -75,5 +78,5 @@ def test_export_submitted_through_graphql_runs_and_is_audited(dagster_dev):
     record = audit_record_for_run(instance, run_id)
     assert instance.get_run_by_id(run_id).tags[TAG_USER] == "analyst"
     assert record.rows > 0 and record.skipped_rows > 0
-    exported = data_dir / "exports" / record.file_key
+    exported = Path(decrypted_copy(record.file_key))
     assert len(exported.read_text(encoding="utf-8").splitlines()) == record.rows

@@ -163,5 +163,5 @@ def test_notification_email_arrives_at_a_real_smtp_server(run, smtp_server, monk
     assert message["To"] == "ana@example.com"
     assert "Orders – Q4 Ü" in message["Subject"]
     text = message.get_body(("plain",)).get_content()
-    assert location in text and record.sha256 in text
+    assert record.file_key in text and record.sha256 in text
     assert f"{record.skipped_rows:,}" in text

@@ -9,8 +9,8 @@ from dagster import DagsterEventType, DagsterInstance
 from pypdf import PdfReader
 
 from export_pipelines.demo import seed_demo
-from export_pipelines.launch import run_export
 from export_pipelines.request import ExportRequest
+from export_pipelines_tests.exported import run_decrypted
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def test_pdf_export_runs_end_to_end(export_env):
         timezone="Europe/Berlin", chunk_size=40,
     )  # fmt: skip
 
-    record, location = run_export(request, DagsterInstance.get(), "CRITICAL")
+    record, location = run_decrypted(request, DagsterInstance.get(), log_level="CRITICAL")
 
     assert record.status == "SUCCESS", record.error
     assert location.endswith(".pdf")
@@ -53,7 +53,7 @@ def test_a_bad_template_fails_the_run_at_validation(export_env):
     request = ExportRequest(user="admin", dataset="orders", format="pdf", format_options={"template": "nope"})
 
     instance = DagsterInstance.get()
-    record, location = run_export(request, instance, "CRITICAL")
+    record, location = run_decrypted(request, instance, log_level="CRITICAL")
 
     assert record.status == "FAILURE" and location is None
     assert "format_options.template: no template named 'nope'" in record.error

@@ -26,7 +26,6 @@ from export_pipelines.storage.base import FileAttributes
 from export_pipelines.storage.s3 import S3Storage, StorageConfigurationError
 from export_pipelines_tests.services import free_port
 
-pytest_plugins = ["export_pipelines_tests.s3_server"]  # harmless when conftest registers it too
 
 MIB = 1 << 20
 

@@ -23,7 +23,6 @@ from export_pipelines.storage import Storage, storage_from_url
 from export_pipelines.storage.base import _BACKENDS, FileAttributes, storage_schemes
 
 # The S3 factory needs the moto server fixtures (conftest may register them too: registering twice is harmless).
-pytest_plugins = ["export_pipelines_tests.s3_server"]
 
 # stored(anywhere=False): every file or unfinished upload under the storage root, as "/"-joined keys;
 # anywhere=True: everywhere the backend could have written (the root's parent folder, the whole bucket).

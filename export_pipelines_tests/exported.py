@@ -1,0 +1,30 @@
+"""Reading exports back in tests: files are stored encrypted, so tests read a decrypted copy.
+
+The copy is made the way a user gets one (``export-pipelines download``): through the storage
+resource of the environment the export ran in, which authenticates every segment on the way.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from dagster import DagsterInstance
+
+from export_pipelines.cli import save_decrypted
+from export_pipelines.launch import run_export
+from export_pipelines.request import ExportRequest
+
+
+def decrypted_copy(file_key: str, folder: Path | None = None) -> str:
+    """Decrypt the stored export ``file_key`` into ``folder`` (a fresh temporary one by default)."""
+    folder = Path(folder or tempfile.mkdtemp(prefix="decrypted-"))
+    target = folder / file_key
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return str(save_decrypted(file_key, target))
+
+
+def run_decrypted(request: ExportRequest, instance: DagsterInstance | None = None, **options) -> tuple:
+    """``run_export``, with the plaintext file's path (a decrypted copy) in place of the stored location."""
+    record, location = run_export(request, instance or DagsterInstance.get(), **options)
+    return record, decrypted_copy(record.file_key) if location else None

@@ -1,0 +1,75 @@
+"""Celery worker processes for the tests: started, waited for, killed like a machine dying."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from dagster import DagsterEventType, DagsterInstance
+
+from export_pipelines.celery_settings import QUEUES, queue_consumers
+
+PROJECT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+class Worker:
+    """One `celery -A export_pipelines.celery_app worker` process group."""
+
+    def __init__(self, name: str, env: dict, log: Path, cwd: Path = PROJECT, prefix: tuple[str, ...] = ()):
+        self.name = name
+        command = [*prefix,
+            str(BIN / "celery"), "-A", "export_pipelines.celery_app", "worker", "-Q", ",".join(QUEUES),
+            "-c", "1", "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "--loglevel=INFO",
+        ]  # fmt: skip
+        self.process = subprocess.Popen(
+            command, env=env, cwd=cwd, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def kill(self) -> None:
+        """Like a machine dying: the whole process group, no warm shutdown."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def start_workers(env, names, logs: Path, broker_url, extra_env=None, **options) -> list[Worker]:
+    from celery import Celery
+
+    workers = [Worker(name, {**env, **(extra_env or {})}, logs / f"{name}.log", **options) for name in names]
+    app = Celery("probe", broker=broker_url)
+    deadline = time.monotonic() + 90
+    try:
+        while True:
+            consumers = queue_consumers(app)
+            ready = {w.split("@")[0] for w in consumers.get(QUEUES[-1], [])}
+            if ready >= set(names):
+                return workers
+            assert all(w.process.poll() is None for w in workers), "a Celery worker exited during start-up"
+            assert time.monotonic() < deadline, f"workers not ready after 90 s (ready: {ready})"
+            time.sleep(0.5)
+    finally:
+        app.close()
+
+
+def step_hosts(instance: DagsterInstance, run_id: str) -> dict[str, str]:
+    """step key -> Celery worker that executed it, from the run's event log."""
+    hosts = {}
+    for entry in instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT):
+        event = entry.dagster_event
+        worker = event.engine_event_data.metadata.get("Celery worker") if event.engine_event_data else None
+        if worker is not None and event.step_key:
+            hosts[event.step_key] = worker.value
+    return hosts

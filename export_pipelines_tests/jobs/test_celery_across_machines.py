@@ -1,0 +1,127 @@
+"""One export over three "machines" that share nothing on disk: a launcher and two Celery workers.
+
+Each machine has its own Dagster home, data folder, working directory and copy of the keyset, and
+each worker runs in a mount namespace of its own where the other machines' folders are covered by
+an empty read-only file system: a worker that tried to read or write the launcher's files would
+fail. What they share is what a deployment shares: Redis (broker), PostgreSQL (Dagster instance
+and source data) and the bucket (staged chunks, step outputs and the file, all encrypted).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from dagster import DagsterInstance
+
+from export_pipelines.demo import seed_demo
+from export_pipelines.launch import run_export
+from export_pipelines.request import ExportRequest
+from export_pipelines.security.keyset import Keyset, save_keyset
+from export_pipelines_tests.exported import decrypted_copy
+from export_pipelines_tests.jobs.celery_workers import PROJECT, start_workers, step_hosts
+from export_pipelines_tests.services import unavailable
+
+ROWS = 200_000
+REQUEST = dict(user="admin", dataset="orders", format="csv", chunk_size=20_000)  # 10 chunks
+# Run a command with the given folders covered by an empty read-only tmpfs (in a private mount namespace).
+HIDE_AND_RUN = 'for folder in $HIDE; do mount -t tmpfs -o ro,mode=000 none "$folder" || exit 97; done; exec "$@"'
+
+
+def instance_config(postgres_url: str) -> str:
+    """The deployment's dagster.yaml, with step logs kept nowhere (a deployment would ship them to S3)."""
+    config = yaml.safe_load((PROJECT / "deploy" / "dagster.yaml").read_text())
+    config["storage"] = {"postgres": {"postgres_url": postgres_url}}
+    config["compute_logs"] = {
+        "module": "dagster._core.storage.noop_compute_log_manager",
+        "class": "NoOpComputeLogManager",
+    }
+    return yaml.safe_dump(config)
+
+
+def make_machine(root: Path, name: str, config: str, keyset: Keyset) -> dict:
+    """A machine's own folders and keyset copy; returns the environment variables that point at them."""
+    machine = root / name
+    for folder in (machine, machine / "home", machine / "var", machine / "cwd"):
+        folder.mkdir(mode=0o700)
+    (machine / "home" / "dagster.yaml").write_text(config)
+    save_keyset(keyset, machine / "keys" / "keyset.json")
+    return {
+        "HOME": str(machine),
+        "DAGSTER_HOME": str(machine / "home"),
+        "EXPORT_DATA_DIR": str(machine / "var"),
+        "EXPORT_ENCRYPTION_KEYSET": str(machine / "keys" / "keyset.json"),
+        "MACHINE_CWD": str(machine / "cwd"),
+    }
+
+
+@pytest.fixture(scope="module")
+def source_200k(postgres_database):
+    url = postgres_database("machines")
+    seed_demo(url, rows=ROWS)
+    return url
+
+
+@pytest.fixture
+def machines(tmp_path, source_200k, postgres_database, redis_server, s3_env, monkeypatch):
+    probe = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", HIDE_AND_RUN, "sh", "true"],
+        env={"HIDE": str(tmp_path)}, capture_output=True, text=True,
+    )  # fmt: skip
+    if not shutil.which("unshare") or probe.returncode != 0:
+        unavailable("mount namespaces", f"unshare --mount could not hide a folder: {probe.stderr.strip()}")
+    bucket = s3_env.create_bucket("machines")
+    shared = {
+        "EXPORT_SOURCE_DB_URL": source_200k,
+        "EXPORT_STORAGE_URL": f"s3://{bucket}/exports",
+        "EXPORT_S3_ENDPOINT_URL": s3_env.endpoint_url,
+        "DAGSTER_POSTGRES_URL": postgres_database("machines_dagster").replace("postgresql+psycopg://", "postgresql://"),
+        "EXPORT_CELERY_BROKER_URL": redis_server.url(5),
+        "EXPORT_CELERY_BACKEND_URL": redis_server.url(6),
+        "EXPORT_CODE_VERSION": "release-under-test",
+        "EXPORT_MAX_CONCURRENT_RUNS": "20",
+    }
+    config = instance_config(shared["DAGSTER_POSTGRES_URL"])
+    keyset = Keyset.generate()
+    launcher = make_machine(tmp_path, "launcher", config, keyset)
+    workers_env = {name: make_machine(tmp_path, name, config, keyset) for name in ("w1", "w2")}
+    for name, value in {**shared, **launcher}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(launcher["MACHINE_CWD"])
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("EXPORT_", "DAGSTER_"))}
+    workers = []
+    try:
+        for name, own in workers_env.items():
+            others = [str(tmp_path / other) for other in ("launcher", "w1", "w2") if other != name]
+            workers += start_workers(
+                {**base, **shared, **own, "HIDE": " ".join(others)}, [name], tmp_path / name,
+                shared["EXPORT_CELERY_BROKER_URL"], cwd=Path(own["MACHINE_CWD"]),
+                prefix=("unshare", "--mount", "--propagation", "private", "sh", "-c", HIDE_AND_RUN, "sh"),
+            )  # fmt: skip
+        yield {"workers": workers_env, "launcher": launcher, "bucket": bucket}
+    finally:
+        for worker in workers:
+            worker.stop()
+
+
+def test_an_export_spans_two_worker_machines_that_share_nothing_on_disk(machines):
+    instance = DagsterInstance.get()
+    request = ExportRequest(**REQUEST)
+
+    record, location = run_export(request, instance, executor="celery", executor_config={"worker_wait_seconds": 60})
+
+    assert record.status == "SUCCESS", record.error
+    assert record.rows == ROWS and location.startswith(f"s3://{machines['bucket']}/exports/")
+    hosts = step_hosts(instance, record.run_id)
+    assert {host.split("@")[0] for host in hosts.values()} == {"w1", "w2"}, hosts
+    embedded, _ = run_export(request, instance)
+    assert embedded.status == "SUCCESS", embedded.error
+    assert Path(decrypted_copy(record.file_key)).read_bytes() == Path(decrypted_copy(embedded.file_key)).read_bytes()
+    assert record.sha256 == embedded.sha256
+    for own in machines["workers"].values():
+        left = [p for p in Path(own["EXPORT_DATA_DIR"]).rglob("*")]
+        assert left == [], f"a worker kept data on its own disk: {left}"
