@@ -26,7 +26,6 @@ from export_pipelines.storage.base import FileAttributes
 from export_pipelines.storage.s3 import S3Storage, StorageConfigurationError
 from export_pipelines_tests.services import free_port
 
-
 MIB = 1 << 20
 
 # Runs in a child process, so its peak memory is the upload's alone. VmHWM rather than ru_maxrss:
