@@ -51,12 +51,44 @@ def step_timings(instance, run_id: str, step_kinds: dict[str, str]) -> list[dict
     return steps
 
 
+def plaintext_resources() -> dict:
+    """The job's storage without encryption: the baseline that shows what encryption at rest costs.
+
+    Only the benchmark builds this; a deployment has no way to turn encryption off.
+    """
+    from export_pipelines.resources import ExportStorageResource
+    from export_pipelines.step_outputs import StepOutputIOManager
+
+    class Unencrypted:
+        """The backend, taking (and ignoring) what EncryptedStorage's signatures add."""
+
+        def __init__(self, backend):
+            self._backend = backend
+
+        def open_write(self, key, checksum=True, bound_to=None):
+            return self._backend.open_write(key, checksum)
+
+        def open_read(self, key, bound_to=None):
+            return self._backend.open_read(key)
+
+        def __getattr__(self, name):
+            return getattr(self._backend, name)
+
+    class PlaintextStorageResource(ExportStorageResource):
+        def get(self):
+            return Unencrypted(self.backend())
+
+    storage = PlaintextStorageResource()
+    return {"storage": storage, "io_manager": StepOutputIOManager(storage=storage)}
+
+
 def main(spec: dict) -> dict:
     from dagster import DagsterInstance
 
     from export_pipelines.jobs import export_job
     from export_pipelines.request import ExportRequest
 
+    resources = plaintext_resources() if spec.pop("plaintext", False) else None
     request = ExportRequest(**spec)
     instance = DagsterInstance.ephemeral()
     step_kinds = {node.name: node.definition.tags.get(STEP_TAG, node.name) for node in export_job.graph.nodes}
@@ -68,6 +100,7 @@ def main(spec: dict) -> dict:
         instance=instance,
         tags=request.run_tags(),
         raise_on_error=False,
+        resources=resources,
     )
     seconds = time.perf_counter() - ready
     report = {

@@ -36,6 +36,7 @@ from export_pipelines.demo import seed_demo
 from export_pipelines.formats import registered_formats
 
 CHILD = Path(__file__).resolve().with_name("bench_child.py")
+PLAIN = "/plain"  # a variant: the same export with storage unencrypted
 USER, DATASET = "admin", "orders"
 STEP_KINDS = ("validate", "collect", "transform", "render", "upload", "notify")
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -55,6 +56,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--keep-data", action="store_true", help="keep the seeded SQLite file and PostgreSQL database")
     parser.add_argument("--json-out", type=Path, help="also write every figure, per repetition, as JSON")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds before one run is killed")
+    parser.add_argument("--plaintext-too", action="store_true",
+                        help="also run each format with storage unencrypted (shown as FORMAT/plain): the cost of "
+                        "encryption at rest, measured in the same rounds")
     args = parser.parse_args(argv)
     args.formats = args.formats or sorted(registered_formats())
     unknown = sorted(set(args.formats) - set(registered_formats()))
@@ -189,17 +193,22 @@ def measure_source(source: str, url: str, rows: int, columns: list[str], args, w
     log("  warm-up (not in the figures)")
     if runner:
         runner[1]()
-    for fmt in args.formats:
-        run_export_once(url, fmt, args, work)
-    baseline_runs, export_runs = [], {fmt: [] for fmt in args.formats}
+    variants = [v for fmt in args.formats for v in ([fmt, f"{fmt}{PLAIN}"] if args.plaintext_too else [fmt])]
+    for variant in variants:
+        run_export_once(url, variant, args, work)
+    baseline_runs, export_runs = [], {variant: [] for variant in variants}
     for repetition in range(args.repeat):
         log(f"  repetition {repetition + 1} of {args.repeat}")
         if runner:
             baseline_runs.append(runner[1]())
-        for fmt in args.formats:
-            export_runs[fmt].append(logged_export(fmt, run_export_once(url, fmt, args, work)))
+        for variant in variants:
+            export_runs[variant].append(logged_export(variant, run_export_once(url, variant, args, work)))
     baseline = summarize_baseline(runner[0], baseline_runs) if runner else None
-    cases = [summarize_export(source, rows, fmt, export_runs[fmt], baseline) for fmt in args.formats]
+    cases = [summarize_export(source, rows, variant, export_runs[variant], baseline) for variant in variants]
+    for case in cases:
+        plain = next((c for c in cases if c["format"] == f"{case['format']}{PLAIN}"), None)
+        if plain and case.get("median_seconds") and plain.get("median_seconds"):
+            case["ratio_to_plaintext"] = case["median_seconds"] / plain["median_seconds"]
     return baseline, cases
 
 
@@ -216,10 +225,15 @@ def child_env(url: str, folder: Path) -> dict:
     return env
 
 
-def run_export_once(url: str, fmt: str, args, work: Path) -> dict:
-    """One export in a fresh process; the child's report plus its whole wall time (imports included)."""
+def run_export_once(url: str, variant: str, args, work: Path) -> dict:
+    """One export in a fresh process; the child's report plus its whole wall time (imports included).
+
+    ``variant`` is a format, or ``FORMAT/plain`` for the same export with storage unencrypted.
+    """
     folder = Path(tempfile.mkdtemp(prefix="run-", dir=work))
-    spec = {"user": USER, "dataset": DATASET, "format": fmt, "chunk_size": args.chunk_size}
+    fmt = variant.removesuffix(PLAIN)
+    spec = {"user": USER, "dataset": DATASET, "format": fmt, "chunk_size": args.chunk_size,
+            "plaintext": variant.endswith(PLAIN)}
     load = os.getloadavg()[0]  # other work on the machine shows up in the figures; keep it on record
     try:
         with open(folder / "stdout", "w+") as out, open(folder / "stderr", "w+") as err:
@@ -292,12 +306,15 @@ def print_tables(cases: list[dict], baselines: dict) -> None:
     print("\nEnd-to-end exports (median of repetitions; 'median s' is the execute_in_process call)\n")
     print(header)
     print("-" * len(header))
+    encryption_costs = []
     for (source, rows), base in baselines.items():
         if base and base["median_seconds"] is not None:
             print(f"{source:<10} {rows:>9,} {base['label']:<16} {base['median_seconds']:>9.2f} {'':>13} {'':>8} "
                   f"{rows / base['median_seconds']:>10,.0f} {'':>11} {'':>9} "
                   f"{base['bytes']:>13,} {'1.00':>11}")
         for case in (c for c in cases if (c["source"], c["rows"]) == (source, rows)):
+            if case.get("ratio_to_plaintext"):
+                encryption_costs.append(f"{source} {rows:,} {case['format']}: {case['ratio_to_plaintext']:.3f}x")
             if "median_seconds" not in case:
                 print(f"{source:<10} {rows:>9,} {case['format']:<16} {'FAILED':>9}  ({case['runs'][-1].get('error')})")
                 continue
@@ -306,6 +323,8 @@ def print_tables(cases: list[dict], baselines: dict) -> None:
                   f"{case['child_median_seconds']:>8.2f} {_num(case['rows_per_second'], ',.0f'):>10} "
                   f"{case['peak_rss_mb']:>11.0f} {case['rss_before_mb']:>9.0f} {case['bytes']:>13,} "
                   f"{_num(case['ratio_to_baseline'], '.2f'):>11}")
+    if encryption_costs:
+        print("\nEncrypted vs the same export unencrypted (median / median): " + "; ".join(encryption_costs))
     kinds = (*STEP_KINDS, "outside_steps")
     header = f"{'source':<10} {'rows':>9} {'format':<7} " + " ".join(f"{k[:9]:>9}" for k in kinds) + f" {'chunks':>6}"
     print("\nWhere the time goes: seconds per step kind (sum over the run's steps, median of repetitions)\n")
