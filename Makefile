@@ -22,7 +22,8 @@ $(EXPORT_DATA_DIR)/demo.sqlite: | $(BIN)/.installed
 
 ## demo: seed 100,000 demo orders and export them end to end (no server needed)
 demo: $(BIN)/.installed $(DAGSTER_HOME)/dagster.yaml $(EXPORT_DATA_DIR)/demo.sqlite
-	$(BIN)/export-pipelines export --user admin --dataset orders --format csv --recipient ops@example.com
+	$(BIN)/export-pipelines export --user admin --dataset orders --format csv --recipient ops@example.com \
+		--out $(EXPORT_DATA_DIR)/demo-orders.csv
 	$(BIN)/export-pipelines audit --limit 5
 
 ## test: the whole test suite (services it cannot find are skipped, or fail with EXPORT_REQUIRE_SERVICES=1)

@@ -79,7 +79,7 @@ class ExportResult:
 
 # Published files and staging live under two different fixed first parts, and no part of a key
 # comes from what a requester typed (the user name least of all): they cannot meet by construction.
-PUBLISHED_PREFIX = "exports/"
+PUBLISHED_PREFIX = "files/"
 
 
 def staging_prefix(run_id: str) -> str:
@@ -93,5 +93,5 @@ def data_prefix(run_id: str) -> str:
 
 
 def published_key(run_id: str, file_name: str) -> str:
-    """``exports/<run_id>/<file>``: one folder per run, so retention and audits work per export."""
+    """``files/<run_id>/<file>``: one folder per run, so retention and audits work per export."""
     return f"{PUBLISHED_PREFIX}{run_id}/{file_name}"

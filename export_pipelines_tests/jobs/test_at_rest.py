@@ -61,7 +61,7 @@ def test_the_published_file_is_ciphertext_and_decrypts_to_the_export(stored_byte
     record, decrypted = run_decrypted(request, DagsterInstance.get())
 
     assert record.status == "SUCCESS", record.error
-    assert record.file_key.startswith("exports/") and record.key_id
+    assert record.file_key.startswith("files/") and record.key_id
     stored = stored_bytes()
     assert stored and known_name.encode() not in stored
     if fmt == "csv":

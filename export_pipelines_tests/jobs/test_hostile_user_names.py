@@ -18,7 +18,7 @@ from export_pipelines.request import ExportRequest
 from export_pipelines_tests.exported import run_decrypted
 
 ROWS = 300
-HOSTILE = ["_staging", ".", "..", "exports", "a" * 128, "admin/../x".replace("/", "")]
+HOSTILE = ["_staging", ".", "..", "files", "a" * 128, "admin/../x".replace("/", "")]
 
 
 @pytest.fixture
@@ -38,12 +38,12 @@ def hostile_env(tmp_path, dagster_home, monkeypatch):
     return tmp_path / "var" / "exports"
 
 
-@pytest.mark.parametrize("user", HOSTILE, ids=["_staging", "dot", "dotdot", "exports", "long", "dots-inside"])
+@pytest.mark.parametrize("user", HOSTILE, ids=["_staging", "dot", "dotdot", "files", "long", "dots-inside"])
 def test_a_hostile_user_name_exports_to_its_own_run_folder(hostile_env, user):
     record, decrypted = run_decrypted(ExportRequest(user=user, dataset="orders", format="jsonl"), DagsterInstance.get())
 
     assert record.status == "SUCCESS", record.error
-    assert record.file_key.startswith(f"exports/{record.run_id}/")
+    assert record.file_key.startswith(f"files/{record.run_id}/")
     assert len(Path(decrypted).read_text(encoding="utf-8").splitlines()) == record.rows == ROWS
     staging = hostile_env / "_staging"
     assert not staging.exists() or not any(staging.rglob("*")), "staging is gone, the published file stays"
