@@ -201,7 +201,8 @@ def measure_source(source: str, url: str, rows: int, columns: list[str], args, w
         log(f"  repetition {repetition + 1} of {args.repeat}")
         if runner:
             baseline_runs.append(runner[1]())
-        for variant in variants:
+        # Every other round in reverse order, so that neither variant is always the one run second.
+        for variant in variants if repetition % 2 == 0 else variants[::-1]:
             export_runs[variant].append(logged_export(variant, run_export_once(url, variant, args, work)))
     baseline = summarize_baseline(runner[0], baseline_runs) if runner else None
     cases = [summarize_export(source, rows, variant, export_runs[variant], baseline) for variant in variants]
