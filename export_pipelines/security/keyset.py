@@ -4,8 +4,10 @@ Tink's own format, so that ``tink`` can open a keyset we wrote and we can use on
 files stay decryptable without this code. Protos and JSON mapping are Tink's (``tink.proto`` and
 protobuf's ``json_format``, exactly what Tink's JsonKeysetReader/Writer use).
 
-A deployment supplies its keyset through ``EXPORT_ENCRYPTION_KEYSET``; without it a development keyset
-is created under the data folder on first use, with a warning, so that a fresh checkout just works.
+A deployment supplies its keyset through ``EXPORT_ENCRYPTION_KEYSET``, wrapped by an AWS KMS key when
+``EXPORT_ENCRYPTION_KEYSET_KMS_KEY`` is set (Tink's encrypted JSON keyset, see ``security.kms``); without
+either a development keyset is created under the data folder on first use, with a warning, so that a
+fresh checkout just works.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from tink.proto import aes_gcm_hkdf_streaming_pb2, common_pb2, tink_pb2
 from tink.streaming_aead import streaming_aead_key_templates
 
 from export_pipelines.errors import PermanentExportError
+from export_pipelines.security import kms
+from export_pipelines.security.kms import KMS_KEY_ENV, KmsError, KmsUnavailable
 from export_pipelines.security.streaming_aead import StreamingKey
 
 logger = logging.getLogger(__name__)
@@ -190,18 +194,21 @@ def _key_id_of(raw: bytes) -> int:
 
 # --- files -------------------------------------------------------------------------------------------
 
-_cache: dict[str, tuple[tuple[int, int, int], Keyset]] = {}
+_cache: dict[tuple[str, str | None], tuple[tuple[int, int, int], Keyset]] = {}
 _cache_lock = threading.Lock()
 
 
-def load_keyset(path: Path | str) -> Keyset:
-    """The keyset in ``path``, parsed once per file version (path, inode, size and mtime) per process."""
+def load_keyset(path: Path | str, kms_key: str | None = None, *, environ: Mapping[str, str] = os.environ) -> Keyset:
+    """The keyset in ``path``, unwrapped with ``kms_key`` when given; parsed (and KMS called) once per file version.
+
+    A file version is its path, inode, size and mtime, per process and KMS key.
+    """
     path = Path(path)
     try:
         status = path.stat()
         stamp = (status.st_ino, status.st_size, status.st_mtime_ns)
         with _cache_lock:
-            cached = _cache.get(str(path))
+            cached = _cache.get((str(path), kms_key))
         if cached and cached[0] == stamp:
             return cached[1]
         text = path.read_text(encoding="utf-8")
@@ -210,17 +217,29 @@ def load_keyset(path: Path | str) -> Keyset:
     except (OSError, UnicodeDecodeError) as error:
         reason = getattr(error, "strerror", None) or error
         raise KeysetError(f"the keyset file {path} cannot be read: {reason}") from None
+    if kms_key and not kms.is_wrapped(text):
+        raise KeysetError(f"{path} is a cleartext keyset, not one wrapped by KMS key {kms_key}")
+    if not kms_key and kms.is_wrapped(text):
+        raise KeysetError(f"{path} is a KMS-wrapped keyset: set {KMS_KEY_ENV} to the KMS key that wraps it")
+    if kms_key:
+        text = kms.unwrap_json(text, kms.kms_aead(kms_key, environ), str(path))
     keyset = Keyset.from_json(text, str(path))
     with _cache_lock:
-        _cache[str(path)] = (stamp, keyset)
+        _cache[(str(path), kms_key)] = (stamp, keyset)
     return keyset
 
 
-def save_keyset(keyset: Keyset, path: Path | str) -> None:
-    """Write ``keyset`` to ``path`` atomically (temporary file, then rename), mode 0600, folder 0700."""
+def save_keyset(
+    keyset: Keyset, path: Path | str, kms_key: str | None = None, *, environ: Mapping[str, str] = os.environ
+) -> None:
+    """Write ``keyset`` to ``path`` atomically (temporary file, then rename), mode 0600, folder 0700.
+
+    With ``kms_key`` the file is Tink's encrypted JSON keyset, wrapped by that KMS key.
+    """
     path = Path(path)
+    text = kms.wrap_json(keyset.to_json(), kms.kms_aead(kms_key, environ)) if kms_key else keyset.to_json()
     _make_private_folder(path.parent)
-    temporary = _write_private_temporary(path.parent, keyset.to_json())
+    temporary = _write_private_temporary(path.parent, text)
     try:
         os.replace(temporary, path)
     except BaseException:
@@ -229,18 +248,37 @@ def save_keyset(keyset: Keyset, path: Path | str) -> None:
     _sync_folder(path.parent)
 
 
+def default_keyset_path(data_dir: Path) -> Path:
+    return Path(data_dir) / "keys" / "keyset.json"
+
+
 def keyset_from_env(environ: Mapping[str, str] = os.environ, *, data_dir: Path) -> Keyset:
-    """The deployment's keyset (``EXPORT_ENCRYPTION_KEYSET``), else the development keyset under ``data_dir``."""
+    """The deployment's keyset (``EXPORT_ENCRYPTION_KEYSET``, KMS-wrapped when ``EXPORT_ENCRYPTION_KEYSET_KMS_KEY``
+    is set), else the development keyset under ``data_dir``, created on first use.
+
+    A KMS-wrapped keyset is never created here: without its file (``$EXPORT_ENCRYPTION_KEYSET`` or the
+    data folder's) this fails, rather than quietly encrypt with a key nobody backed up.
+    """
     configured = environ.get(KEYSET_ENV)
-    if configured:
+    kms_key = environ.get(KMS_KEY_ENV, "").strip() or None
+    if configured or kms_key:
+        path = configured or default_keyset_path(data_dir)
+        setting = f"{KEYSET_ENV} is set to {configured}" if configured else f"{KEYSET_ENV} is not set"
+        if kms_key:
+            setting += f" and {KMS_KEY_ENV} to {kms_key}"
         try:
-            return load_keyset(configured)
-        except KeysetError as error:
-            raise KeysetError(
-                f"{KEYSET_ENV} is set to {configured}, but {error}. Point it at the deployment's Tink JSON"
-                " keyset file, readable by this process"
-            ) from None
-    path = Path(data_dir) / "keys" / "keyset.json"
+            return load_keyset(path, kms_key, environ=environ)
+        except KmsUnavailable as error:
+            raise KmsUnavailable(f"{setting}: {error}") from None
+        except (KeysetError, KmsError) as error:
+            hint = (
+                f"Point {KEYSET_ENV} at the deployment's Tink encrypted JSON keyset, wrapped by that key (made with"
+                " 'export-pipelines keys generate --kms-key KEY' or tinkey --master-key-uri)"
+                if kms_key
+                else "Point it at the deployment's Tink JSON keyset file, readable by this process"
+            )
+            raise KeysetError(f"{setting}, but {error}. {hint}") from None
+    path = default_keyset_path(data_dir)
     if not path.exists():
         _create_default(path)
     return load_keyset(path)
