@@ -6,7 +6,7 @@ output metadata of ``validate_request`` and ``upload_file`` say how many rows an
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 
 from dagster import DagsterEventType, DagsterInstance, RunsFilter
@@ -37,6 +37,8 @@ class AuditRecord:
     expires_at: str | None
     notification: str | None
     error: str | None
+    filters: str | None = None  # as validate_request described them
+    link: str | None = None  # a fresh download link, minted when the record is read, for a finished export
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -48,19 +50,20 @@ def audit_records(
     dataset: str | None = None,
     since: datetime | None = None,
     limit: int | None = None,
+    with_link: bool = True,
 ) -> list[AuditRecord]:
     """Export runs, newest first, filtered by user, dataset and creation time."""
     tags = {key: value for key, value in ((TAG_USER, user), (TAG_DATASET, dataset)) if value}
     records = instance.get_run_records(
         filters=RunsFilter(job_name=EXPORT_JOB, tags=tags, created_after=since), limit=limit
     )
-    return [_audit_record(instance, record) for record in records]
+    return [_audit_record(instance, record, with_link) for record in records]
 
 
-def _audit_record(instance: DagsterInstance, record) -> AuditRecord:
+def _audit_record(instance: DagsterInstance, record, with_link: bool = True) -> AuditRecord:
     run = record.dagster_run
     metadata, error = _run_events(instance, run.run_id)
-    return AuditRecord(
+    audited = AuditRecord(
         run_id=run.run_id,
         status=run.status.value,
         user=run.tags.get(TAG_USER),
@@ -77,7 +80,13 @@ def _audit_record(instance: DagsterInstance, record) -> AuditRecord:
         expires_at=metadata.get("expires_at"),
         notification=f"{metadata['channel']}: {metadata['destination']}" if "channel" in metadata else None,
         error=error,
+        filters=metadata.get("filters"),
     )
+    if not with_link:
+        return audited
+    from export_pipelines.delivery.links import link_for_record
+
+    return replace(audited, link=link_for_record(audited, run.tags))
 
 
 def _run_events(instance: DagsterInstance, run_id: str) -> tuple[dict, str | None]:
@@ -114,9 +123,9 @@ def _iso(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, UTC).isoformat() if timestamp else None
 
 
-def audit_record_for_run(instance: DagsterInstance, run_id: str) -> AuditRecord:
+def audit_record_for_run(instance: DagsterInstance, run_id: str, with_link: bool = True) -> AuditRecord:
     """The audit record of one run (what the CLI prints after an export)."""
     records = instance.get_run_records(filters=RunsFilter(run_ids=[run_id]), limit=1)
     if not records:
         raise ValueError(f"no run {run_id!r} in the Dagster instance at $DAGSTER_HOME")
-    return _audit_record(instance, records[0])
+    return _audit_record(instance, records[0], with_link)

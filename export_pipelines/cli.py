@@ -70,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--since", help="ISO date or timestamp (UTC when no offset)")
     audit.add_argument("--limit", type=int, default=1000)
     audit.add_argument("--json", action="store_true", help="print a JSON array")
+    audit.add_argument("--downloads", action="store_true", help="downloads and refused attempts instead of exports")
+    audit.add_argument("--run", metavar="RUN_ID", help="with --downloads: only this export's")
     audit.set_defaults(handler=_audit)
 
     download = commands.add_parser("download", help="save the decrypted file of a finished export")
@@ -82,11 +84,13 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print one JSON object")
     status.set_defaults(handler=_status)
 
+    from export_pipelines.delivery.commands import add_delivery_commands
     from export_pipelines.reports.preview import add_template_commands
     from export_pipelines.security.commands import add_key_commands
 
     add_template_commands(commands)
     add_key_commands(commands)
+    add_delivery_commands(commands)
     return parser
 
 
@@ -197,6 +201,10 @@ def _audit(args) -> int:
     from export_pipelines.audit import audit_records
     from export_pipelines.launch import local_instance
 
+    if args.downloads:
+        from export_pipelines.delivery.commands import print_downloads
+
+        return print_downloads(args)
     since = _parse_since(args.since) if args.since else None
     records = audit_records(local_instance(), user=args.user, dataset=args.dataset, since=since, limit=args.limit)
     if args.json:

@@ -1,0 +1,174 @@
+"""Download links: ``<EXPORT_PUBLIC_URL>/d/<JWT>``, a signed statement of which export the holder may fetch.
+
+The token says who it was issued to (``sub``: the export's owner), which export (``run_id`` and its
+``file_key``), and until when (``exp``: ``EXPORT_LINK_TTL`` from now, never past the file's own expiry).
+``jti`` makes every link distinct, so the download log can tell two links for one export apart.
+Verifying never consumes a link: a GET may be repeated (resumed downloads, link previews).
+Revocation is per export and lives in the Dagster instance (see ``exports``), not in the token.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from pydantic import TypeAdapter, ValidationError
+
+from export_pipelines.delivery.refusals import Forbidden, Gone, InvalidLink
+from export_pipelines.errors import SettingsError
+from export_pipelines.security.signing_keys import SigningKeys, signing_keys_from_env
+from export_pipelines.settings import data_dir
+
+ISSUER = "export_pipelines"
+AUDIENCE = "export-download"
+TTL_ENV = "EXPORT_LINK_TTL"
+PUBLIC_URL_ENV = "EXPORT_PUBLIC_URL"
+DEFAULT_TTL = timedelta(days=7)
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"
+_REQUIRED = ("iss", "aud", "sub", "iat", "exp", "jti", "run_id", "file_key")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$", re.IGNORECASE)
+# A compact JWS: three base64url parts. Anything else in /d/<...> is not a link at all.
+TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
+
+
+@dataclass(frozen=True)
+class Link:
+    url: str
+    token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class LinkClaims:
+    """What a verified link grants."""
+
+    run_id: str
+    file_key: str
+    owner: str
+    token_id: str
+    issued_at: datetime
+    expires_at: datetime
+
+
+def parse_ttl(text: str) -> timedelta:
+    """``90s``, ``15m``, ``12h``, ``7d``, ``2w``, a bare number of seconds, or ISO 8601 (``P7D``)."""
+    match = _DURATION.match(text)
+    if match:
+        ttl = timedelta(seconds=int(match[1]) * _UNITS[(match[2] or "s").lower()])
+    else:
+        try:
+            ttl = TypeAdapter(timedelta).validate_python(text.strip())
+        except ValidationError:
+            raise ValueError(
+                f"link lifetime {text!r}: use a number with s, m, h, d or w (e.g. 7d), or ISO 8601"
+            ) from None
+    if ttl <= timedelta(0):
+        raise ValueError(f"link lifetime {text!r} must be positive")
+    return ttl
+
+
+def link_ttl(environ: Mapping[str, str] = os.environ) -> timedelta:
+    raw = environ.get(TTL_ENV)
+    if not raw:
+        return DEFAULT_TTL
+    try:
+        return parse_ttl(raw)
+    except ValueError as error:
+        raise SettingsError(f"{TTL_ENV}: {error}") from None
+
+
+def public_url(environ: Mapping[str, str] = os.environ) -> str:
+    return (environ.get(PUBLIC_URL_ENV) or DEFAULT_PUBLIC_URL).rstrip("/")
+
+
+def signing_keys(environ: Mapping[str, str] = os.environ) -> SigningKeys:
+    return signing_keys_from_env(environ, data_dir=data_dir())
+
+
+def mint_link(
+    *,
+    run_id: str,
+    file_key: str,
+    owner: str,
+    file_expires_at: datetime | None,
+    ttl: timedelta | None = None,
+    now: datetime | None = None,
+    environ: Mapping[str, str] = os.environ,
+) -> Link:
+    """A fresh link to one export, valid for ``ttl`` (default ``EXPORT_LINK_TTL``) or until the file expires."""
+    now = (now or datetime.now(UTC)).replace(microsecond=0)
+    expires_at = now + (ttl or link_ttl(environ))
+    if file_expires_at is not None:
+        if file_expires_at <= now:
+            raise Gone(f"the file of run {run_id} expired at {file_expires_at:%Y-%m-%d %H:%M} UTC", "expired")
+        expires_at = min(expires_at, file_expires_at)
+    claims = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": owner,
+        "iat": int(now.timestamp()),
+        "exp": int(expires_at.timestamp()),
+        "jti": secrets.token_urlsafe(16),
+        "run_id": run_id,
+        "file_key": file_key,
+    }
+    token = signing_keys(environ).sign(claims)
+    return Link(f"{public_url(environ)}/d/{token}", token, datetime.fromtimestamp(claims["exp"], UTC))
+
+
+def verify_link(token: str, now: datetime, environ: Mapping[str, str] = os.environ) -> LinkClaims:
+    """The claims of a genuine, unexpired link; InvalidLink (401), Forbidden (403) or Gone (410) otherwise."""
+    if not TOKEN_SHAPE.match(token):
+        raise InvalidLink("this is not a download link: check that it was copied whole")
+    try:
+        claims = signing_keys(environ).verify(token, audience=AUDIENCE, issuer=ISSUER, required=_REQUIRED)
+    except jwt.InvalidAudienceError:
+        raise Forbidden(
+            "this token is not a download link (it was issued for something else)", "wrong_audience"
+        ) from None
+    except jwt.InvalidTokenError:
+        raise InvalidLink("this link was altered or was not issued by this service: ask for a new link") from None
+    try:
+        verified = LinkClaims(
+            run_id=_text(claims["run_id"]),
+            file_key=_text(claims["file_key"]),
+            owner=_text(claims["sub"]),
+            token_id=_text(claims["jti"]),
+            issued_at=datetime.fromtimestamp(int(claims["iat"]), UTC),
+            expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+        )
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidLink("this link is malformed: ask for a new link") from None
+    if verified.expires_at <= now:
+        raise Gone(
+            f"this link expired on {verified.expires_at:%Y-%m-%d %H:%M} UTC: ask the person who shared it for a new"
+            " link", "expired",
+        )  # fmt: skip
+    return verified
+
+
+def link_for_record(record, tags: Mapping[str, str], now: datetime | None = None) -> str | None:
+    """A link for a finished, unrevoked, unexpired export's audit record; None for every other record."""
+    from export_pipelines.delivery.exports import is_revoked
+
+    if record.status != "SUCCESS" or not record.file_key or not record.user or is_revoked(tags):
+        return None
+    expires = datetime.fromisoformat(record.expires_at) if record.expires_at else None
+    try:
+        link = mint_link(run_id=record.run_id, file_key=record.file_key, owner=record.user, file_expires_at=expires,
+                         now=now)  # fmt: skip
+    except Gone:
+        return None
+    return link.url
+
+
+def _text(value) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError("expected text")
+    return value
