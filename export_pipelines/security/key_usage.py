@@ -42,6 +42,8 @@ def files_by_key(storage: EncryptedStorage) -> dict[int | None, list[str]]:
             key_id = storage.key_for(listed.key).key_id
         except DecryptionError:
             key_id = None
+        except FileNotFoundError:  # deleted since the listing (retention, an operator): it needs no key
+            continue
         usage.setdefault(key_id, []).append(listed.key)
     return usage
 

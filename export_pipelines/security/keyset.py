@@ -230,21 +230,31 @@ def load_keyset(path: Path | str, kms_key: str | None = None, *, environ: Mappin
 
 
 def save_keyset(
-    keyset: Keyset, path: Path | str, kms_key: str | None = None, *, environ: Mapping[str, str] = os.environ
+    keyset: Keyset,
+    path: Path | str,
+    kms_key: str | None = None,
+    *,
+    new: bool = False,
+    environ: Mapping[str, str] = os.environ,
 ) -> None:
     """Write ``keyset`` to ``path`` atomically (temporary file, then rename), mode 0600, folder 0700.
 
-    With ``kms_key`` the file is Tink's encrypted JSON keyset, wrapped by that KMS key.
+    With ``kms_key`` the file is Tink's encrypted JSON keyset, wrapped by that KMS key. With ``new``
+    an existing file is never replaced, even by a racing writer (KeysetError instead).
     """
     path = Path(path)
     text = kms.wrap_json(keyset.to_json(), kms.kms_aead(kms_key, environ)) if kms_key else keyset.to_json()
     _make_private_folder(path.parent)
     temporary = _write_private_temporary(path.parent, text)
     try:
-        os.replace(temporary, path)
-    except BaseException:
+        if new:
+            os.link(temporary, path)  # atomic and exclusive
+        else:
+            os.replace(temporary, path)
+    except FileExistsError:
+        raise KeysetError(f"{path} exists already: use 'keys rotate' to add a key to it") from None
+    finally:
         temporary.unlink(missing_ok=True)
-        raise
     _sync_folder(path.parent)
 
 
