@@ -18,6 +18,7 @@ import pickle
 
 from dagster import ConfigurableIOManager, InputContext, OutputContext
 
+from export_pipelines.ops.common import permanent_errors_fail_fast
 from export_pipelines.plan import staging_prefix
 from export_pipelines.resources import ExportStorageResource
 
@@ -40,13 +41,16 @@ class StepOutputIOManager(ConfigurableIOManager):
 
     storage: ExportStorageResource
 
+    # Loading and storing run under the step's retry policy too: only transient errors may spend it.
     def handle_output(self, context: OutputContext, obj) -> None:
         run_id, step_key, name, *mapping = context.get_identifier()
-        with self.storage.get().open_write(output_key(run_id, step_key, name, *mapping), checksum=False) as target:
+        key = output_key(run_id, step_key, name, *mapping)
+        with permanent_errors_fail_fast(), self.storage.get().open_write(key, checksum=False) as target:
             target.write(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
 
     def load_input(self, context: InputContext):
         upstream = context.upstream_output
         run_id, step_key, name, *mapping = upstream.get_identifier()
-        with self.storage.get().open_read(output_key(run_id, step_key, name, *mapping)) as source:
+        key = output_key(run_id, step_key, name, *mapping)
+        with permanent_errors_fail_fast(), self.storage.get().open_read(key) as source:
             return pickle.loads(source.read())  # noqa: S301 - our own outputs, authenticated by AEAD

@@ -31,27 +31,29 @@ def collect_chunks(
     chunk, so the encoding costs no time of its own (on PostgreSQL, 1M rows of CSV: 0.6 s less
     than encoding them in render_file after the last row is read). Other formats stage Arrow rows.
     """
-    target = storage.get()
-    prefix = data_prefix(context.run_id)
-    encoder = chunk_encoder(plan, context.run_id)
-    schema = shaped_schema(plan)
     index, total = 0, 0
-    with (
-        permanent_errors_fail_fast(context),
-        source.connect() as connection,
-        # Closed before the connection is given back, even on error: the walk may be reading on it.
-        closing(keyset_chunks(connection, plan.query, plan.request.chunk_size)) as tables,
-    ):
-        for table in tables:
-            if table.num_rows or index == 0:
-                if encoder is None:
-                    chunk = ChunkRef(index, f"{prefix}/raw/chunk-{index:06d}.arrow", table.num_rows)
-                    write_chunk(target, chunk.key, table)
-                else:
-                    chunk = _stage_encoded(target, f"{prefix}/ready", index, shape_table(table, schema), encoder, total)
-                total += table.num_rows
-                yield DynamicOutput(chunk, mapping_key=f"chunk_{index:06d}")
-                index += 1
+    # Everything inside the guard: a bug or a bad setting fails at once, not after three retries.
+    with permanent_errors_fail_fast(context):
+        target = storage.get()
+        prefix = data_prefix(context.run_id)
+        encoder = chunk_encoder(plan, context.run_id)
+        schema = shaped_schema(plan)
+        with (
+            source.connect() as connection,
+            # Closed before the connection is given back, even on error: the walk may be reading on it.
+            closing(keyset_chunks(connection, plan.query, plan.request.chunk_size)) as tables,
+        ):
+            for table in tables:
+                if table.num_rows or index == 0:
+                    if encoder is None:
+                        chunk = ChunkRef(index, f"{prefix}/raw/chunk-{index:06d}.arrow", table.num_rows)
+                        write_chunk(target, chunk.key, table)
+                    else:
+                        table = shape_table(table, schema)
+                        chunk = _stage_encoded(target, f"{prefix}/ready", index, table, encoder, total)
+                    total += table.num_rows
+                    yield DynamicOutput(chunk, mapping_key=f"chunk_{index:06d}")
+                    index += 1
     context.log.info(f"Staged {total:,} rows in {index} chunk(s) of up to {plan.request.chunk_size:,} rows.")
 
 

@@ -1,13 +1,13 @@
-"""What every export op shares: the retry policy and the rule that permanent errors fail fast."""
+"""What every export op shares: the retry policy and the rule that only transient errors are retried."""
 
 
 from contextlib import contextmanager
 
-from dagster import Backoff, Failure, Jitter, RetryPolicy
+from dagster import Backoff, Failure, Jitter, RetryPolicy, RetryRequested
 from dagster._core.errors import DagsterInvalidPropertyError
 
-from export_pipelines.code_version import CODE_VERSION_TAG, CodeVersionMismatch, check_code_version
-from export_pipelines.errors import PermanentExportError
+from export_pipelines.code_version import CODE_VERSION_TAG, check_code_version
+from export_pipelines.failures import describe, is_transient
 
 # Transient failures (database, storage, SMTP) get 3 more tries after 1 s, 2 s, 4 s (with jitter).
 TRANSIENT_RETRY = RetryPolicy(max_retries=3, delay=1.0, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS)
@@ -15,7 +15,12 @@ TRANSIENT_RETRY = RetryPolicy(max_retries=3, delay=1.0, backoff=Backoff.EXPONENT
 
 @contextmanager
 def permanent_errors_fail_fast(context=None):
-    """Re-raise permanent errors as a Failure that the retry policy will not retry.
+    """Let transient errors reach the retry policy; turn every other error into a Failure it will not retry.
+
+    Dagster's retry policy retries whatever is raised, bugs included: three more attempts and a
+    quarter of a minute of backoff that cannot fix a KeyError, a bad request or a wrong setting,
+    and that repeat the step's side effects. ``failures.is_transient`` decides; a permanent error
+    fails the step at once, its message and type in the failure's metadata.
 
     Given the op's context, first check that this process runs the code the run started with.
     """
@@ -24,9 +29,13 @@ def permanent_errors_fail_fast(context=None):
         if expected:
             check_code_version(expected, context.op_handle.name)
         yield
-    except (PermanentExportError, CodeVersionMismatch) as error:
+    except (Failure, RetryRequested):  # already say whether to retry
+        raise
+    except Exception as error:
+        if is_transient(error):
+            raise
         raise Failure(
-            description=f"{type(error).__name__}: {error}",
+            description=describe(error),
             metadata={"error_type": type(error).__name__},
             allow_retries=False,
         ) from error

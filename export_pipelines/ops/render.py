@@ -39,23 +39,24 @@ def render_file(
     request = plan.request
     name = export_file_name(plan, datetime.now(UTC))
     key = f"{data_prefix(context.run_id)}/{name}"
-    target = storage.get()
     rows = 0
     compression = plan.compression  # chosen once, in validation, so every worker renders the same file
     entry_name = name.removesuffix(SUFFIXES["zip"])  # the file inside a zip archive
     publish_as = published_key(context.run_id, name)
-    with permanent_errors_fail_fast(context), target.open_write(key, bound_to=publish_as) as output:
-        with compressed(output.stream, compression, entry_name) as stream:
-            renderer = renderer_class(request.format)(stream, render_context(plan, context.run_id))
-            for chunk in sorted(chunks, key=lambda c: c.index):
-                if chunk.encoded:  # encoded by collect_chunks: the bytes go in as they are
-                    with target.open_read(chunk.key) as staged:
-                        renderer.write_encoded(staged.read())
-                else:
-                    renderer.write(read_chunk(target, chunk.key))
-                rows += chunk.rows
-            renderer.close()
-    target.delete_prefix(f"{data_prefix(context.run_id)}/ready")
+    with permanent_errors_fail_fast(context):
+        target = storage.get()
+        with target.open_write(key, bound_to=publish_as) as output:
+            with compressed(output.stream, compression, entry_name) as stream:
+                renderer = renderer_class(request.format)(stream, render_context(plan, context.run_id))
+                for chunk in sorted(chunks, key=lambda c: c.index):
+                    if chunk.encoded:  # encoded by collect_chunks: the bytes go in as they are
+                        with target.open_read(chunk.key) as staged:
+                            renderer.write_encoded(staged.read())
+                    else:
+                        renderer.write(read_chunk(target, chunk.key))
+                    rows += chunk.rows
+                renderer.close()
+        target.delete_prefix(f"{data_prefix(context.run_id)}/ready")
     context.add_output_metadata(
         {"rows": rows, "bytes": output.result.bytes, "format": request.format, "compression": compression}
     )

@@ -22,13 +22,13 @@ def transform_chunk(
     """
     if chunk.encoded:
         return chunk
-    target = storage.get()
-    schema = shaped_schema(plan)
     with permanent_errors_fail_fast(context):
+        target = storage.get()
+        schema = shaped_schema(plan)
         if read_chunk_schema(target, chunk.key).equals(schema):
             return chunk
         shaped = shape_table(read_chunk(target, chunk.key), schema)
-    key = f"{data_prefix(context.run_id)}/ready/chunk-{chunk.index:06d}.arrow"
-    write_chunk(target, key, shaped)
-    target.delete_prefix(chunk.key)
+        key = f"{data_prefix(context.run_id)}/ready/chunk-{chunk.index:06d}.arrow"
+        write_chunk(target, key, shaped)
+        target.delete_prefix(chunk.key)
     return ChunkRef(chunk.index, key, shaped.num_rows)

@@ -23,9 +23,10 @@ def validate_request(
     Tags the run with user, dataset and format whichever way it was launched, so the audit log
     finds it. A bad request fails here, without retries, naming the field and what is allowed.
     """
-    _tag_run(context, config.run_tags())
-    with permanent_errors_fail_fast(context), source.connect() as connection:
-        plan = plan_export(config, catalog.load(), connection, limits.row_cap())
+    with permanent_errors_fail_fast(context):
+        _tag_run(context, config.run_tags())
+        with source.connect() as connection:
+            plan = plan_export(config, catalog.load(), connection, limits.row_cap())
     context.add_output_metadata(
         {
             "matching_rows": plan.matching_rows,

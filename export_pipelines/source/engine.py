@@ -9,6 +9,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 
 from export_pipelines.errors import TransientSourceError
+from export_pipelines.failures import is_transient
 
 _ENGINES: dict[str, sa.Engine] = {}
 _LOCK = threading.Lock()
@@ -50,17 +51,14 @@ def _postgres_session(dbapi_connection, _record):
 
 @contextmanager
 def source_connection(url: str) -> Iterator[sa.Connection]:
-    """A connection whose connectivity failures surface as TransientSourceError (worth a retry)."""
+    """A connection whose transient failures (see ``failures.is_transient``) surface as TransientSourceError.
+
+    Others (a missing table, a refused password) pass unchanged: a retry cannot fix them.
+    """
     try:
         with source_engine(url).connect() as connection:
             yield connection
     except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError) as error:
-        if isinstance(error, sa.exc.DBAPIError) and not error.connection_invalidated and _is_permanent(error):
+        if not is_transient(error):
             raise
-        raise TransientSourceError(f"source database unavailable: {error.orig or error}") from error
-
-
-def _is_permanent(error: sa.exc.DBAPIError) -> bool:
-    """Missing tables and columns are OperationalErrors in SQLite but no retry can fix them."""
-    text = str(error.orig).lower()
-    return any(sign in text for sign in ("no such table", "no such column", "does not exist", "syntax error"))
+        raise TransientSourceError(f"source database unavailable: {getattr(error, 'orig', None) or error}") from error
