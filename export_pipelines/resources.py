@@ -89,6 +89,10 @@ class NotifierResource(ConfigurableResource):
     def get(self) -> EmailNotifier:
         return EmailNotifier(EmailSettings.from_env())
 
+    def outbox_only(self) -> EmailNotifier:
+        """A notifier that can only file messages: the fallback when ``get`` cannot read the SMTP settings."""
+        return EmailNotifier(EmailSettings.outbox_only_from_env())
+
 
 class ExportLimitsResource(ConfigurableResource):
     """Limits every export obeys."""

@@ -43,10 +43,20 @@ class ExportNotification:
 
 @dataclass(frozen=True)
 class DeliveryReceipt:
-    """Where a notification went: 'smtp://host:port' or the path of an outbox file."""
+    """What happened to a notification, as the run records it.
+
+    ``channel``: ``smtp`` (delivered; destination ``host:port``), ``outbox`` (filed for a later
+    resend; destination the ``.eml`` file), ``none`` (nobody to tell) or ``failed`` (neither sent
+    nor filed; destination where it should have gone). ``reason`` says why it was not delivered.
+    """
 
     channel: str
     destination: str
+    reason: str | None = None
+
+    def metadata(self) -> dict[str, str]:
+        facts = {"channel": self.channel, "destination": self.destination}
+        return facts | ({"reason": self.reason} if self.reason else {})
 
 
 class Notifier(ABC):

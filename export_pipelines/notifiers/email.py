@@ -107,8 +107,19 @@ class EmailSettings:
             smtp_user=get("SMTP_USER"),
             smtp_password=environ.get("SMTP_PASSWORD") or None,  # not stripped: spaces may be part of it
             smtp_from=get("SMTP_FROM") or cls.smtp_from,
-            outbox_dir=Path(get("EXPORT_OUTBOX_DIR") or Path(get("EXPORT_DATA_DIR") or "var") / "outbox"),
+            outbox_dir=outbox_dir_from_env(environ),
         )
+
+    @classmethod
+    def outbox_only_from_env(cls, environ: Mapping[str, str] = os.environ) -> EmailSettings:
+        """Outbox settings alone: what still works when the SMTP_* variables cannot be read."""
+        return cls(outbox_dir=outbox_dir_from_env(environ))
+
+
+def outbox_dir_from_env(environ: Mapping[str, str] = os.environ) -> Path:
+    """``$EXPORT_OUTBOX_DIR``, else ``outbox`` in ``$EXPORT_DATA_DIR`` (or ./var)."""
+    outbox = environ.get("EXPORT_OUTBOX_DIR", "").strip()
+    return Path(outbox or Path(environ.get("EXPORT_DATA_DIR", "").strip() or "var") / "outbox")
 
 
 class EmailNotifier(Notifier):

@@ -1,13 +1,16 @@
 """upload_file and notify_recipients: publish the file at its final key, then tell people."""
 
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from dagster import MetadataValue, OpExecutionContext, Out, op
 
-from export_pipelines.errors import ExportError, TransientDeliveryError
+from export_pipelines.failures import describe, is_transient
 from export_pipelines.formats import renderer_class
 from export_pipelines.notifiers import ExportNotification
+from export_pipelines.notifiers.base import DeliveryReceipt
+from export_pipelines.notifiers.email import EmailNotifier
 from export_pipelines.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
 from export_pipelines.plan import ExportPlan, ExportResult, RenderedFile, data_prefix, published_key, staging_prefix
 from export_pipelines.resources import ExportLimitsResource, ExportStorageResource, NotifierResource
@@ -90,21 +93,71 @@ def notify_recipients(
 ) -> None:
     """Email the recipients that the file is ready, then remove what is left of the run's staging.
 
-    The file is already safe at its final key, so a notification that cannot be delivered never
-    fails the export: transient SMTP errors are retried, and when retries run out (or the server
-    refuses outright) the message is written to the outbox folder for a later resend. The last
-    step of the run is the one that removes the step outputs every earlier step needed.
+    The file is already safe at its final key, so nothing about the mail fails the export:
+    transient SMTP errors are retried, and when retries run out, the server refuses, the mail
+    settings cannot be read or anything else goes wrong, the message is written to the outbox
+    folder for a later resend. If even that fails, the run still succeeds, with a warning. What
+    happened is in the output metadata (channel ``smtp``, ``outbox``, ``none`` or ``failed``,
+    destination, reason). The last step of the run removes the step outputs every earlier step
+    needed, whatever became of the mail.
     """
-    _notify(context, plan, result, notifier)
+    receipt = _notify(context, plan, result, notifier)
+    context.add_output_metadata(receipt.metadata())
     storage.get().delete_prefix(staging_prefix(context.run_id))
 
 
-def _notify(context: OpExecutionContext, plan: ExportPlan, result: ExportResult, notifier: NotifierResource) -> None:
-    request = plan.request
-    if not request.recipients:
+def _notify(
+    context: OpExecutionContext, plan: ExportPlan, result: ExportResult, notifier: NotifierResource
+) -> DeliveryReceipt:
+    """Deliver, or file, or report: raises only a transient error while the retry policy has retries left."""
+    if not plan.request.recipients:
         context.log.info("No recipients: nothing to send.")
-        return
-    notification = ExportNotification(
+        return DeliveryReceipt("none", "", "no recipients")
+    try:
+        notification = _notification(context, plan, result)
+    except Exception as error:  # a bug: still no reason to fail a published export
+        return _not_filed(context, "", f"the notification could not be built ({describe(error)})")
+    try:
+        channel = notifier.get()
+    except Exception as error:  # SMTP settings that cannot be read (SMTP_PORT=abc): the outbox needs none of them
+        reason = f"the mail settings cannot be read ({describe(error)})"
+        return _file(context, notifier.outbox_only, notification, reason)
+    try:
+        return channel.send(notification)
+    except Exception as error:
+        if is_transient(error) and context.retry_number < TRANSIENT_RETRY.max_retries:
+            raise  # the op's retry policy tries again after its backoff
+        return _file(context, lambda: channel, notification, describe(error))
+
+
+def _file(
+    context: OpExecutionContext, mailer: Callable[[], EmailNotifier], notification: ExportNotification, reason: str
+) -> DeliveryReceipt:
+    """Write the message to the outbox for a later resend; if that fails too, say so and let the run succeed."""
+    outbox = ""
+    try:
+        channel = mailer()
+        outbox = str(channel.settings.outbox_dir)
+        receipt = channel.write_to_outbox(notification)
+    except Exception as error:
+        return _not_filed(context, outbox, f"{reason}; the outbox could not be written either ({describe(error)})")
+    context.log.warning(
+        f"Notification not delivered ({reason}); filed in the outbox at {receipt.destination} for a later resend."
+    )
+    return DeliveryReceipt("outbox", receipt.destination, reason)
+
+
+def _not_filed(context: OpExecutionContext, destination: str, reason: str) -> DeliveryReceipt:
+    context.log.warning(
+        f"Notification not delivered and not filed: {reason}. The export itself succeeded: tell the recipients "
+        f"(run {context.run_id}), and fix the mail settings or EXPORT_OUTBOX_DIR."
+    )
+    return DeliveryReceipt("failed", destination, reason)
+
+
+def _notification(context: OpExecutionContext, plan: ExportPlan, result: ExportResult) -> ExportNotification:
+    request = plan.request
+    return ExportNotification(
         run_id=context.run_id,
         user=request.user,
         dataset=request.dataset,
@@ -121,13 +174,3 @@ def _notify(context: OpExecutionContext, plan: ExportPlan, result: ExportResult,
         expires_at=result.expires_at,
         filters=plan.filter_descriptions(),
     )
-    channel = notifier.get()
-    try:
-        receipt = channel.send(notification)
-    except ExportError as error:
-        if context.retry_number < TRANSIENT_RETRY.max_retries and isinstance(error, TransientDeliveryError):
-            raise
-        context.log.warning(f"Email not delivered ({error}); writing it to the outbox for a later resend.")
-        receipt = channel.write_to_outbox(notification)
-    context.add_output_metadata({"channel": receipt.channel, "destination": receipt.destination})
-
