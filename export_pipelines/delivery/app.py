@@ -65,7 +65,7 @@ class DownloadService:
         try:
             claims, export, identity = await run_in_threadpool(self._authorize, request, token)
         except Refusal as refusal:
-            await self._record(request, "page", refusal.status, refusal.reason, getattr(refusal, "claims", None))
+            await self._record(request, "page", refusal.status, refusal.reason, refusal.claims)
             return refusal_response(request, refusal)
         return HTMLResponse(pages.export_page(export, token), headers=pages.SECURITY_HEADERS)
 
@@ -76,7 +76,7 @@ class DownloadService:
             wanted = requested_range(request.headers.get("range"), request.headers.get("if-range"), export.size,
                                      export.etag)  # fmt: skip
         except Refusal as refusal:
-            await self._record(request, "file", refusal.status, refusal.reason, getattr(refusal, "claims", None))
+            await self._record(request, "file", refusal.status, refusal.reason, refusal.claims)
             return refusal_response(request, refusal)
         except Unsatisfiable as error:
             await self._record(request, "file", 416, "unsatisfiable", claims, identity)

@@ -15,6 +15,7 @@ class Refusal(ExportError):
     status = 400
     reason = "refused"
     title = "This download cannot go ahead"
+    claims = None  # the verified link's claims, when the link itself was genuine: the download log names the export
 
     def __init__(self, message: str, reason: str | None = None):
         super().__init__(message)

@@ -1,0 +1,167 @@
+"""Login mode, the link / revoke / audit commands as a user runs them, and signing-key rotation."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+import jwt
+import pytest
+import requests
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from export_pipelines.delivery.links import parse_ttl
+from export_pipelines_tests.delivery.conftest import start_server
+
+JSON = {"Accept": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def login_server(world, tmp_path_factory):
+    """A second service over the same exports, requiring the app's ES256 sign-in token."""
+    from dagster import DagsterInstance
+
+    from export_pipelines.delivery.app import create_app
+
+    app_key = ec.generate_private_key(ec.SECP256R1())
+    pem = tmp_path_factory.mktemp("app-key") / "app.pem"
+    pem.write_bytes(app_key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+    environ = {**os.environ, "EXPORT_DOWNLOAD_REQUIRE_LOGIN": "1", "EXPORT_APP_JWT_PUBLIC_KEY": str(pem)}
+    server = start_server(create_app(instance=DagsterInstance.get(), storage=world.storage.inner, environ=environ))
+    try:
+        yield server, app_key
+    finally:
+        server.stop()
+
+
+def app_token(key, sub: str, roles=(), audience="export-pipelines", algorithm="ES256") -> str:
+    claims = {"sub": sub, "aud": audience, "roles": list(roles), "exp": int(time.time()) + 600}
+    return jwt.encode(claims, key, algorithm=algorithm)
+
+
+def test_login_mode_lets_the_owner_and_admins_in_and_no_one_else(world, clock, login_server):
+    server, key = login_server
+    url = server.url + urlsplit(world.link(world.small).url).path + "/file"  # the analyst's export
+    other_key = ec.generate_private_key(ec.SECP256R1())
+
+    def status(authorization: str | None) -> int:
+        headers = {**JSON, **({"Authorization": authorization} if authorization else {})}
+        return requests.get(url, headers=headers, timeout=30).status_code
+
+    assert status(f"Bearer {app_token(key, 'analyst')}") == 200
+    assert status(f"Bearer {app_token(key, 'boss', roles=['admin'])}") == 200
+    assert status(f"Bearer {app_token(key, 'auditor')}") == 403
+    assert status(None) == 401
+    assert status("Basic YW5hbHlzdDp4") == 401
+    assert status(f"Bearer {app_token(other_key, 'analyst')}") == 401
+    assert status(f"Bearer {app_token(key, 'analyst', audience='another-app')}") == 401
+    assert status(f"Bearer {app_token(b'an HMAC secret of at least 32 bytes', 'analyst', algorithm='HS256')}") == 401
+    missing = requests.get(url, timeout=30)
+    assert missing.headers["www-authenticate"].startswith("Bearer") and "sign in" in missing.text.lower()
+
+
+def test_link_json_mints_a_working_link_bounded_by_its_ttl(world, clock):
+    before = datetime.now(UTC)
+    done = world.cli("link", world.small.run_id, "--ttl", "1d", "--json")
+
+    assert done.returncode == 0, done.stderr
+    link = json.loads(done.stdout)
+    assert set(link) == {"url", "token", "expires_at"} and link["url"].endswith("/d/" + link["token"])
+    assert link["url"].startswith("http://127.0.0.1:8080/d/")
+    expires = datetime.fromisoformat(link["expires_at"])
+    assert before + timedelta(hours=23) < expires <= datetime.now(UTC) + timedelta(days=1)
+    assert requests.get(f"{world.server.url}/d/{link['token']}/file", timeout=30).status_code == 200
+
+
+def test_export_json_and_the_audit_record_carry_a_link(world, clock):
+    done = world.cli("export", "--user", "admin", "--dataset", "customers", "--format", "jsonl", "--json")
+    assert done.returncode == 0, done.stderr
+    exported = json.loads(done.stdout)
+
+    audited = json.loads(world.cli("audit", "--json").stdout)
+
+    token = exported["link"].rsplit("/", 1)[1]
+    assert requests.get(f"{world.server.url}/d/{token}/file", timeout=30).status_code == 200
+    mine = next(r for r in audited if r["run_id"] == exported["run_id"])
+    assert mine["link"] and mine["link"] != exported["link"], "minted when read: a fresh link each time"
+
+
+def test_revoke_makes_every_link_of_the_export_410_and_no_new_link_is_minted(world, clock):
+    record = world.export(user="analyst", dataset="orders", format="json", columns=["order_id"])
+    links = [world.link(record) for _ in range(2)]
+    for link in links:
+        assert requests.get(f"{world.server.url}/d/{link.token}/file", timeout=30).status_code == 200
+
+    done = world.cli("revoke", record.run_id)
+
+    assert done.returncode == 0 and "410" in done.stdout, done.stderr
+    for link in links:
+        refused = requests.get(f"{world.server.url}/d/{link.token}/file", headers=JSON, timeout=30)
+        assert refused.status_code == 410 and refused.json()["error"] == "revoked"
+    page = requests.get(f"{world.server.url}/d/{links[0].token}", timeout=30)
+    assert page.status_code == 410 and "withdrawn" in page.text
+    again = world.cli("link", record.run_id)
+    assert again.returncode == 2 and "revoked" in again.stderr and "Traceback" not in again.stderr
+    assert json.loads(world.cli("audit", "--json").stdout)[0]["link"] is None
+
+
+def test_audit_downloads_lists_downloads_and_refusals(world, clock):
+    record = world.export(user="analyst", dataset="orders", format="csv", columns=["order_id"])
+    token = world.link(record).token
+    requests.get(f"{world.server.url}/d/{token}/file", timeout=30)
+    requests.get(f"{world.server.url}/d/{token}/file", headers={"Range": "bytes=0-9"}, timeout=30)
+    clock.fixed = datetime.now(UTC) + timedelta(days=400)
+    requests.get(f"{world.server.url}/d/{token}/file", timeout=30)
+    clock.fixed = None
+    requests.get(f"{world.server.url}/d/{token[:-4]}AAAA/file", timeout=30)
+
+    mine = json.loads(world.cli("audit", "--downloads", "--run", record.run_id, "--json").stdout)
+    everyone = world.cli("audit", "--downloads")
+
+    assert [(a["status"], a["outcome"], a["bytes_sent"], a["range"]) for a in mine] == [
+        (410, "expired", 0, None),
+        (206, "partial", 10, f"bytes 0-9/{record.bytes}"),
+        (200, "complete", record.bytes, None),
+    ]
+    assert {a["owner"] for a in mine} == {"analyst"} and all(a["client"] == "127.0.0.1" for a in mine)
+    assert everyone.returncode == 0 and "invalid" in everyone.stdout and record.run_id in everyone.stdout
+
+
+def test_rotated_signing_keys_keep_old_links_working_until_they_expire(world, clock):
+    from export_pipelines.delivery.links import signing_keys
+
+    old = world.link(world.small)
+    old_kid = signing_keys().active_kid
+
+    done = world.cli("link-keys", "rotate")
+
+    assert done.returncode == 0, done.stderr
+    new = world.link(world.small)
+    assert jwt.get_unverified_header(new.token)["kid"] != old_kid == jwt.get_unverified_header(old.token)["kid"]
+    for link in (old, new):
+        assert requests.get(f"{world.server.url}/d/{link.token}/file", timeout=30).status_code == 200
+    assert "d" not in next(k for k in json.loads(signing_keys().to_json())["keys"] if k["kid"] == old_kid)
+
+
+def test_the_default_signing_key_file_is_private(world):
+    from export_pipelines.security.signing_keys import default_signing_keys_path
+
+    path = default_signing_keys_path(world.env["EXPORT_DATA_DIR"])
+
+    assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90", 90), ("15m", 900), ("12h", 43200), ("1d", 86400),
+                                               ("2w", 1209600), ("P7D", 604800), ("PT1H", 3600)])  # fmt: skip
+def test_link_lifetimes_parse(text, seconds):
+    assert parse_ttl(text) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("text", ["", "0", "-1d", "1y", "soon"])
+def test_bad_link_lifetimes_are_refused(text):
+    with pytest.raises(ValueError):
+        parse_ttl(text)
