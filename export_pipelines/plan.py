@@ -13,6 +13,7 @@ from export_pipelines.catalog import ColumnSpec
 from export_pipelines.request import ExportRequest
 from export_pipelines.source.query import ExportQuery
 from export_pipelines.storage.base import TRANSIENT_PREFIX
+from export_pipelines.withheld import WithheldRows, withheld_rows
 
 
 @dataclass(frozen=True)
@@ -27,11 +28,17 @@ class ExportPlan:
     compression: str  # none, gzip or zip: what validation chose ('auto' already resolved)
     matching_rows: int
     visible_rows: int
+    withheld_detail: str = "none"  # what the user may learn of skipped rows: see withheld.py
 
     @property
     def skipped_rows(self) -> int:
-        """Rows the filters matched but the user's grants hide: reported, never silently dropped."""
+        """Rows the filters matched but the user's grants hide: exact for operators, never for the user."""
         return self.matching_rows - self.visible_rows
+
+    @property
+    def withheld(self) -> WithheldRows:
+        """What the user is told about ``skipped_rows``: that there were some, at most a coarse band."""
+        return withheld_rows(self.skipped_rows, self.withheld_detail)
 
     def filter_descriptions(self) -> tuple[str, ...]:
         return tuple(condition.describe() for condition in self.query.conditions)

@@ -26,7 +26,6 @@ class ExportNotification:
     format: str
     recipients: tuple[str, ...]
     rows: int
-    skipped_rows: int
     bytes: int
     file_key: str
     link: str
@@ -34,11 +33,14 @@ class ExportNotification:
     finished_at: datetime
     expires_at: datetime | None = None
     filters: tuple[str, ...] = field(default_factory=tuple)
+    # Never the exact count of withheld rows (see withheld.py): whether there were any, and at most a band.
+    rows_withheld: bool = False
+    withheld_band: str | None = None
 
     @property
     def is_partial(self) -> bool:
         """True when the user's grants hid some rows the filters matched."""
-        return self.skipped_rows > 0
+        return self.rows_withheld
 
 
 @dataclass(frozen=True)

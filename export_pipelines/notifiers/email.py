@@ -246,7 +246,7 @@ def build_message(notification: ExportNotification, sender: str) -> EmailMessage
     """The message as sent or filed: a plain-text body with an HTML alternative of the same facts."""
     n = notification
     kind = "partial export" if n.is_partial else "export"
-    withheld = f", {n.skipped_rows:,} withheld" if n.is_partial else ""
+    withheld = f", {n.withheld_band or 'some rows'} withheld" if n.is_partial else ""
     subject_title = " ".join(n.title.split())  # a line break in a header is an error (or an injection)
     message = EmailMessage(policy=policy.SMTP)
     message["Subject"] = (
@@ -260,10 +260,11 @@ def build_message(notification: ExportNotification, sender: str) -> EmailMessage
 
     paragraphs = [f"Your {kind} '{n.title}' is ready to download."]
     if n.is_partial:
+        # Never the exact count: with filters, it would tell the user about rows they may not see.
+        which = f"{n.withheld_band} rows" if n.withheld_band else "some rows"
         paragraphs.append(
-            f"This is a partial export: {_rows(n.skipped_rows)} matched your filters but "
-            f"{'was' if n.skipped_rows == 1 else 'were'} withheld because your permissions do not "
-            "cover them. Ask the dataset owner for access if you need them."
+            f"This is a partial export: {which} matched your filters but were withheld because your "
+            "permissions do not cover them. Ask the dataset owner for access if you need them."
         )
     facts = _facts(n)
     # Quoted-printable keeps the message 7-bit, so non-ASCII titles survive servers without 8BITMIME.
@@ -301,7 +302,7 @@ def _facts(n: ExportNotification) -> list[tuple[str, str]]:
         ("Rows", f"{n.rows:,}"),
     ]
     if n.is_partial:
-        facts.append(("Rows withheld", f"{n.skipped_rows:,}"))
+        facts.append(("Rows withheld", n.withheld_band or "yes"))
     facts += [
         ("Size", _human_size(n.bytes)),
         ("Filters", "; ".join(n.filters) or "none"),

@@ -102,7 +102,7 @@ def notify_recipients(
     needed, whatever became of the mail.
     """
     receipt = _notify(context, plan, result, notifier)
-    context.add_output_metadata(receipt.metadata())
+    context.add_output_metadata(receipt.metadata() | plan.withheld.metadata())
     storage.get().delete_prefix(staging_prefix(context.run_id))
 
 
@@ -165,7 +165,6 @@ def _notification(context: OpExecutionContext, plan: ExportPlan, result: ExportR
         format=request.format,
         recipients=tuple(request.recipients),
         rows=result.rows,
-        skipped_rows=result.skipped_rows,
         bytes=result.bytes,
         file_key=result.file_key,
         link=result.location,
@@ -173,4 +172,6 @@ def _notification(context: OpExecutionContext, plan: ExportPlan, result: ExportR
         finished_at=datetime.now(UTC),
         expires_at=result.expires_at,
         filters=plan.filter_descriptions(),
+        rows_withheld=plan.withheld.withheld,
+        withheld_band=plan.withheld.band,
     )

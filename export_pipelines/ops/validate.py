@@ -1,6 +1,8 @@
 """validate_request: the gate every export passes before a row is read."""
 
 
+from dataclasses import replace
+
 from dagster import OpExecutionContext, Out, op
 
 from export_pipelines.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
@@ -8,6 +10,7 @@ from export_pipelines.plan import ExportPlan
 from export_pipelines.request import ExportRequest
 from export_pipelines.resources import CatalogResource, ExportLimitsResource, SourceDatabaseResource
 from export_pipelines.validation import plan_export
+from export_pipelines.withheld import withheld_detail
 
 
 @op(out=Out(ExportPlan), retry_policy=TRANSIENT_RETRY, tags={"export/step": "validate"})
@@ -25,21 +28,25 @@ def validate_request(
     """
     with permanent_errors_fail_fast(context):
         _tag_run(context, config.run_tags())
+        detail = withheld_detail()  # the deployment's, read at the gate: a bad value fails before a row is read
         with source.connect() as connection:
-            plan = plan_export(config, catalog.load(), connection, limits.row_cap())
+            plan = replace(plan_export(config, catalog.load(), connection, limits.row_cap()), withheld_detail=detail)
     context.add_output_metadata(
         {
             "matching_rows": plan.matching_rows,
             "rows": plan.visible_rows,
+            # Exact, for operators (the audit log reads it); users only ever see plan.withheld.
             "skipped_rows": plan.skipped_rows,
+            **plan.withheld.metadata(),
             "columns": ", ".join(c.name for c in plan.output_columns),
             "filters": "; ".join(plan.filter_descriptions()) or "none",
         }
     )
     if plan.skipped_rows:
+        # No number here: a verbose command line prints the run log to the user.
         context.log.warning(
-            f"Partial export: {plan.skipped_rows:,} of {plan.matching_rows:,} matching rows belong to "
-            f"tenants user {config.user!r} is not granted; they are left out."
+            f"Partial export: some matching rows belong to tenants user {config.user!r} is not granted; "
+            "they are left out (the count is in this step's skipped_rows metadata)."
         )
     return plan
 

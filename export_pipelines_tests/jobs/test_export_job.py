@@ -164,4 +164,5 @@ def test_notification_email_arrives_at_a_real_smtp_server(run, smtp_server, monk
     assert "Orders – Q4 Ü" in message["Subject"]
     text = message.get_body(("plain",)).get_content()
     assert record.file_key in text and record.sha256 in text
-    assert f"{record.skipped_rows:,}" in text
+    assert record.skipped_rows > 0 and "withheld" in text
+    assert f"{record.skipped_rows:,}" not in text  # never the exact count: see test_withheld_rows

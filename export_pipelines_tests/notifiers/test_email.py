@@ -34,7 +34,6 @@ def notification() -> ExportNotification:
         format="csv",
         recipients=("ana@example.com", "bo@example.com"),
         rows=12_345,
-        skipped_rows=0,
         bytes=3 * 1024 * 1024,
         file_key="exports/3f2c9a1e-run/orders.csv",
         link="https://exports.example.com/download/abc?token=x&y=1",
@@ -86,14 +85,24 @@ def test_wire_format_is_7bit_even_with_non_ascii_title(smtp_server, notification
     smtp_server.envelopes[0].content.decode("ascii")  # raises if any 8-bit byte went over the wire
 
 
-def test_partial_export_is_announced_in_subject_and_bodies(smtp_server, notification):
-    EmailNotifier(smtp_settings(smtp_server)).send(replace(notification, skipped_rows=17))
+def test_partial_export_is_announced_in_subject_and_bodies_without_a_count(smtp_server, notification):
+    EmailNotifier(smtp_settings(smtp_server)).send(replace(notification, rows_withheld=True))
 
     [message] = smtp_server.messages
-    assert message["Subject"] == f"Your partial export '{TITLE}' is ready (12,345 rows, CSV, 17 withheld)"
+    assert message["Subject"] == f"Your partial export '{TITLE}' is ready (12,345 rows, CSV, some rows withheld)"
     for body in bodies(message):
         assert "partial export" in body
-        assert "17 rows matched your filters but were withheld because your permissions" in body
+        assert "some rows matched your filters but were withheld because your permissions" in body
+
+
+def test_a_coarse_band_is_all_a_partial_export_tells(smtp_server, notification):
+    EmailNotifier(smtp_settings(smtp_server)).send(replace(notification, rows_withheld=True, withheld_band="10–99"))
+
+    [message] = smtp_server.messages
+    assert message["Subject"] == f"Your partial export '{TITLE}' is ready (12,345 rows, CSV, 10–99 withheld)"
+    text, html = bodies(message)
+    assert "10–99 rows matched your filters but were withheld" in text
+    assert "Rows withheld:" in text and "10–99" in html
 
 
 def test_user_text_is_escaped_in_html_and_kept_off_header_lines(smtp_server, notification):
@@ -110,8 +119,8 @@ def test_user_text_is_escaped_in_html_and_kept_off_header_lines(smtp_server, not
 
 def test_outbox_mode_writes_a_parseable_eml_with_the_same_content(tmp_path, smtp_server, notification):
     outbox = tmp_path / "outbox"
-    receipt = EmailNotifier(EmailSettings(outbox_dir=outbox)).send(replace(notification, skipped_rows=3))
-    EmailNotifier(smtp_settings(smtp_server)).send(replace(notification, skipped_rows=3))
+    receipt = EmailNotifier(EmailSettings(outbox_dir=outbox)).send(replace(notification, rows_withheld=True))
+    EmailNotifier(smtp_settings(smtp_server)).send(replace(notification, rows_withheld=True))
 
     assert receipt.channel == "outbox"
     path = Path(receipt.destination)
@@ -366,11 +375,14 @@ def test_expiry_is_shown_in_utc_and_naive_datetimes_count_as_utc(tmp_path, notif
         assert "2024-05-08 12:00 UTC" in text
 
 
-def test_one_withheld_row_reads_as_a_sentence(tmp_path, notification):
-    receipt = EmailNotifier(EmailSettings(outbox_dir=tmp_path)).send(replace(notification, skipped_rows=1))
+def test_the_smallest_band_reads_as_a_sentence(tmp_path, notification):
+    partial = replace(notification, rows_withheld=True, withheld_band="fewer than 10")
+    receipt = EmailNotifier(EmailSettings(outbox_dir=tmp_path)).send(partial)
 
     text, _ = bodies(message_from_bytes(Path(receipt.destination).read_bytes(), policy=policy.default))
-    assert "1 row matched your filters but was withheld" in " ".join(text.split())
+    assert "This is a partial export: fewer than 10 rows matched your filters but were withheld" in " ".join(
+        text.split()
+    )
 
 
 @pytest.mark.parametrize("recipient", ["a@example.com,evil@example.net", "Evil <a@example.com>", "a@x.com\r\nBcc: b@y"])
