@@ -1,8 +1,10 @@
-"""Dagster resources: the source database, the catalog, storage and the notifier.
+"""Dagster resources: the source database, the catalog, storage, the notifier and the limits.
 
-Every field is optional and falls back to the environment when the run starts, so the embedded
-default needs no configuration, a deployment sets environment variables, and the launchpad can
-still override any of them per run.
+They are the deployment's: each reads its settings from the environment of the process the run
+starts in, and none has a config field, so no run config (launchpad, GraphQL, a schedule) can point
+an export at another database, catalog or bucket, or lift the row cap: Dagster refuses a run config
+that tries, naming the resource. The embedded default needs no settings at all; a deployment sets
+the environment variables named below.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 from dagster import ConfigurableResource
-from pydantic import Field
 
 from export_pipelines.catalog import Catalog, load_catalog
 from export_pipelines.notifiers.email import EmailNotifier, EmailSettings
@@ -33,15 +34,12 @@ from export_pipelines.storage.encrypted import EncryptedStorage
 
 
 class SourceDatabaseResource(ConfigurableResource):
-    """The database the records come from (any SQLAlchemy URL; PostgreSQL gets the COPY fast path)."""
-
-    url: str | None = Field(
-        default=None, description="SQLAlchemy URL; default $EXPORT_SOURCE_DB_URL or the demo SQLite file."
-    )
+    """The database the records come from: $EXPORT_SOURCE_DB_URL (any SQLAlchemy URL; PostgreSQL gets the
+    COPY fast path), else the demo SQLite file in the data folder."""
 
     @property
     def resolved_url(self) -> str:
-        return self.url or default_source_url()
+        return default_source_url()
 
     @contextmanager
     def connect(self) -> Iterator[sa.Connection]:
@@ -50,34 +48,26 @@ class SourceDatabaseResource(ConfigurableResource):
 
 
 class CatalogResource(ConfigurableResource):
-    """The dataset catalog (YAML)."""
-
-    path: str | None = Field(
-        default=None, description="Catalog YAML; default $EXPORT_CATALOG_PATH or the packaged one."
-    )
+    """The dataset catalog: the YAML file $EXPORT_CATALOG_PATH, else the packaged one."""
 
     def load(self) -> Catalog:
-        return load_catalog(self.path)
+        return load_catalog()
 
 
 class ExportStorageResource(ConfigurableResource):
-    """Where staged chunks, step outputs and finished files are written, encrypted, chosen by URL scheme.
+    """Where staged chunks, step outputs and finished files are written, encrypted, chosen by URL scheme:
+    $EXPORT_STORAGE_URL (a folder, file:// or s3://bucket/prefix URL), else the data folder's exports.
 
     The keyset comes from ``$EXPORT_ENCRYPTION_KEYSET`` (or the data folder's, created on first
     use), never from run config.
     """
-
-    url: str | None = Field(
-        default=None,
-        description="A folder, file:// or s3://bucket/prefix URL; default $EXPORT_STORAGE_URL or ./var/exports.",
-    )
 
     def get(self) -> EncryptedStorage:
         return EncryptedStorage(self.backend(), self.keyset())
 
     def backend(self) -> Storage:
         """The backend itself: it only ever holds ciphertext."""
-        return storage_from_url(self.url or default_storage_url())
+        return storage_from_url(default_storage_url())
 
     def keyset(self) -> Keyset:
         return keyset_from_env(data_dir=data_dir())
@@ -95,18 +85,14 @@ class NotifierResource(ConfigurableResource):
 
 
 class ExportLimitsResource(ConfigurableResource):
-    """Limits every export obeys."""
-
-    max_rows: int | None = Field(default=None, description=f"Row cap; default ${MAX_ROWS_ENV} or {DEFAULT_MAX_ROWS:,}.")
-    retention_days: int | None = Field(
-        default=None, description=f"Days a file is kept; default ${RETENTION_DAYS_ENV} or {DEFAULT_RETENTION_DAYS}."
-    )
+    """Limits every export obeys: the row cap $EXPORT_MAX_ROWS (default 5,000,000) and the days a file
+    is kept, $EXPORT_RETENTION_DAYS (default 30)."""
 
     def row_cap(self) -> int:
-        return self.max_rows or env_int(MAX_ROWS_ENV, DEFAULT_MAX_ROWS)
+        return env_int(MAX_ROWS_ENV, DEFAULT_MAX_ROWS)
 
     def retention(self) -> int:
-        return self.retention_days or env_int(RETENTION_DAYS_ENV, DEFAULT_RETENTION_DAYS)
+        return env_int(RETENTION_DAYS_ENV, DEFAULT_RETENTION_DAYS)
 
 
 def default_resources() -> dict:

@@ -21,18 +21,25 @@ from export_pipelines.resources import (
 from export_pipelines.source.engine import source_connection
 
 
+def _resources(postgres_url, tmp_path, monkeypatch) -> dict:
+    """The job's resources, pointed at PostgreSQL the deployment's way: through the environment."""
+    monkeypatch.setenv("EXPORT_SOURCE_DB_URL", postgres_url)
+    monkeypatch.setenv("EXPORT_STORAGE_URL", str(tmp_path / "exports"))
+    return {
+        "source": SourceDatabaseResource(),
+        "storage": ExportStorageResource(),
+        "catalog": CatalogResource(),
+        "limits": ExportLimitsResource(),
+    }
+
+
 @pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_failure_while_staging_stops_the_reader_and_gives_back_a_usable_connection(
     postgres_url, tmp_path, monkeypatch
 ):
     """The reading thread holds the connection while it waits to hand over rows: the op must stop
     it before the connection goes back to the pool, or the pool's rollback would wait forever."""
-    resources = {
-        "source": SourceDatabaseResource(url=postgres_url),
-        "storage": ExportStorageResource(url=str(tmp_path / "exports")),
-        "catalog": CatalogResource(),
-        "limits": ExportLimitsResource(),
-    }
+    resources = _resources(postgres_url, tmp_path, monkeypatch)
     request = ExportRequest(user="admin", dataset="orders", format="csv", chunk_size=25)
     plan = validate_request(build_op_context(resources=resources), config=request)
     stage = collect_module._stage_encoded
@@ -64,13 +71,8 @@ def test_a_failure_while_staging_stops_the_reader_and_gives_back_a_usable_connec
 
 
 @pytest.mark.parametrize("format_name", ["csv", "parquet"])
-def test_every_row_is_staged_once_in_key_order(postgres_url, tmp_path, format_name):
-    resources = {
-        "source": SourceDatabaseResource(url=postgres_url),
-        "storage": ExportStorageResource(url=str(tmp_path / "exports")),
-        "catalog": CatalogResource(),
-        "limits": ExportLimitsResource(),
-    }
+def test_every_row_is_staged_once_in_key_order(postgres_url, tmp_path, monkeypatch, format_name):
+    resources = _resources(postgres_url, tmp_path, monkeypatch)
     request = ExportRequest(user="admin", dataset="orders", format=format_name, chunk_size=64)
     plan = validate_request(build_op_context(resources=resources), config=request)
 

@@ -26,23 +26,31 @@ from export_pipelines.staging import read_chunk, write_chunk
 
 
 @pytest.fixture(scope="module")
-def source(tmp_path_factory):
+def seeded_url(tmp_path_factory):
     url = f"sqlite:///{tmp_path_factory.mktemp('ops') / 'demo.sqlite'}"
     seed_demo(url, rows=700)
-    return SourceDatabaseResource(url=url)
+    return url
+
+
+# Resources are the deployment's: they read the environment, never a field a caller sets.
+@pytest.fixture
+def source(seeded_url, monkeypatch):
+    monkeypatch.setenv("EXPORT_SOURCE_DB_URL", seeded_url)
+    return SourceDatabaseResource()
 
 
 @pytest.fixture
-def storage(tmp_path):
-    return ExportStorageResource(url=str(tmp_path / "exports"))
+def storage(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPORT_STORAGE_URL", str(tmp_path / "exports"))
+    return ExportStorageResource()
 
 
-def _context(source, storage, max_rows=None):
+def _context(source, storage):
     resources = {
         "source": source,
         "storage": storage,
         "catalog": CatalogResource(),
-        "limits": ExportLimitsResource(max_rows=max_rows),
+        "limits": ExportLimitsResource(),
     }
     return build_op_context(resources=resources, instance=DagsterInstance.ephemeral())
 
@@ -66,9 +74,10 @@ def test_validate_failure_is_not_retried(source, storage):
     assert "format" in failure.value.description and "csv" in failure.value.description
 
 
-def test_row_cap_refuses_large_exports(source, storage):
+def test_row_cap_refuses_large_exports(source, storage, monkeypatch):
+    monkeypatch.setenv("EXPORT_MAX_ROWS", "100")
     with pytest.raises(Failure, match="over the limit of 100"):
-        validate_request(_context(source, storage, max_rows=100), config=ExportRequest(user="admin", dataset="orders"))
+        validate_request(_context(source, storage), config=ExportRequest(user="admin", dataset="orders"))
 
 
 def test_collect_stages_keyset_chunks_covering_every_row_once(source, storage):
