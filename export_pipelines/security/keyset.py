@@ -28,6 +28,7 @@ from tink.streaming_aead import streaming_aead_key_templates
 from export_pipelines.errors import PermanentExportError
 from export_pipelines.security import kms
 from export_pipelines.security.kms import KMS_KEY_ENV, KmsError, KmsUnavailable
+from export_pipelines.security.private_files import write_private
 from export_pipelines.security.streaming_aead import StreamingKey
 
 logger = logging.getLogger(__name__)
@@ -244,18 +245,8 @@ def save_keyset(
     """
     path = Path(path)
     text = kms.wrap_json(keyset.to_json(), kms.kms_aead(kms_key, environ)) if kms_key else keyset.to_json()
-    _make_private_folder(path.parent)
-    temporary = _write_private_temporary(path.parent, text)
-    try:
-        if new:
-            os.link(temporary, path)  # atomic and exclusive
-        else:
-            os.replace(temporary, path)
-    except FileExistsError:
-        raise KeysetError(f"{path} exists already: use 'keys rotate' to add a key to it") from None
-    finally:
-        temporary.unlink(missing_ok=True)
-    _sync_folder(path.parent)
+    if not write_private(path, text, new=new):
+        raise KeysetError(f"{path} exists already: use 'keys rotate' to add a key to it")
 
 
 def default_keyset_path(data_dir: Path) -> Path:
@@ -296,15 +287,8 @@ def keyset_from_env(environ: Mapping[str, str] = os.environ, *, data_dir: Path) 
 
 def _create_default(path: Path) -> None:
     """Create the development keyset; when processes race, exactly one file wins and all of them use it."""
-    _make_private_folder(path.parent)
-    temporary = _write_private_temporary(path.parent, Keyset.generate().to_json())
-    try:
-        os.link(temporary, path)  # atomic and exclusive: fails if another process got there first
-    except FileExistsError:
-        return
-    finally:
-        temporary.unlink(missing_ok=True)
-    _sync_folder(path.parent)
+    if not write_private(path, Keyset.generate().to_json(), new=True):
+        return  # another process got there first: everyone uses its keyset
     logger.warning(
         "Created a new encryption keyset at %s because %s is not set. Every stored export is encrypted with it:"
         " back it up, losing it makes those files unreadable. Production deployments supply their own keyset"
@@ -313,37 +297,3 @@ def _create_default(path: Path) -> None:
         KEYSET_ENV,
         KEYSET_ENV,
     )
-
-
-def _make_private_folder(folder: Path) -> None:
-    if folder.is_dir():
-        return
-    _make_private_folder(folder.parent)
-    try:
-        folder.mkdir(mode=0o700)
-    except FileExistsError:
-        return
-    os.chmod(folder, 0o700)  # mkdir's mode is narrowed by the umask, never widened; be exact
-
-
-def _write_private_temporary(folder: Path, text: str) -> Path:
-    temporary = folder / f".keyset-{secrets.token_hex(8)}.tmp"
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            os.fchmod(handle.fileno(), 0o600)
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return temporary
-
-
-def _sync_folder(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from jwt.algorithms import OKPAlgorithm
 
 from export_pipelines.errors import PermanentExportError
-from export_pipelines.security.keyset import _make_private_folder, _sync_folder, _write_private_temporary
+from export_pipelines.security.private_files import write_private
 
 logger = logging.getLogger(__name__)
 
@@ -161,15 +161,7 @@ def load_signing_keys(path: Path | str) -> SigningKeys:
 
 def save_signing_keys(keys: SigningKeys, path: Path | str) -> None:
     """Write ``keys`` atomically (temporary file, then rename), mode 0600, folder 0700."""
-    path = Path(path)
-    _make_private_folder(path.parent)
-    temporary = _write_private_temporary(path.parent, keys.to_json())
-    try:
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    _sync_folder(path.parent)
+    write_private(Path(path), keys.to_json())
 
 
 def signing_keys_from_env(environ: Mapping[str, str] = os.environ, *, data_dir: Path) -> SigningKeys:
@@ -191,15 +183,8 @@ def signing_keys_from_env(environ: Mapping[str, str] = os.environ, *, data_dir: 
 
 def _create_default(path: Path) -> None:
     """Create the development key set; when processes race, exactly one file wins and all of them use it."""
-    _make_private_folder(path.parent)
-    temporary = _write_private_temporary(path.parent, SigningKeys.generate().to_json())
-    try:
-        os.link(temporary, path)  # atomic and exclusive, as for the encryption keyset
-    except FileExistsError:
-        return
-    finally:
-        temporary.unlink(missing_ok=True)
-    _sync_folder(path.parent)
+    if not write_private(path, SigningKeys.generate().to_json(), new=True):
+        return  # another process got there first: everyone uses its keys
     logger.warning(
         "Created a new link signing key at %s because %s is not set. Links signed with it stop working if it is"
         " lost or differs between the processes that mint and serve links: deployments supply one file through %s.",

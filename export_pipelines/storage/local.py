@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
+from export_pipelines.security.private_files import FILE_MODE, make_private_folder
 from export_pipelines.storage.base import (
     TRANSIENT_PREFIX,
     AtomicWrite,
@@ -25,8 +26,6 @@ from export_pipelines.storage.base import (
     check_key,
 )
 
-FOLDER_MODE = 0o700
-FILE_MODE = 0o600
 _PART_SUFFIX = ".part"
 
 
@@ -54,24 +53,10 @@ class LocalStorage(Storage):
     def path(self, key: str) -> Path:
         return self.root.joinpath(*check_key(key).split("/"))
 
-    def _make_parent(self, path: Path) -> None:
-        """Create the folders down to ``path`` with mode 0700 (``mkdir``'s mode is masked by the umask)."""
-        missing = []
-        folder = path.parent
-        while not folder.is_dir():
-            missing.append(folder)
-            folder = folder.parent
-        for folder in reversed(missing):
-            try:
-                folder.mkdir(mode=FOLDER_MODE)
-            except FileExistsError:  # another writer made it meanwhile
-                continue
-            os.chmod(folder, FOLDER_MODE)
-
     @contextmanager
     def open_write(self, key: str, checksum: bool = True) -> Iterator[AtomicWrite]:
         final = self.path(key)
-        self._make_parent(final)
+        make_private_folder(final.parent)
         # Same folder as the final file, so the rename is atomic; the suffix marks it as unfinished.
         temporary = final.with_name(f".{final.name}.{uuid.uuid4().hex}{_PART_SUFFIX}")
         try:
@@ -90,7 +75,7 @@ class LocalStorage(Storage):
     def move(self, source_key: str, target_key: str, attributes: FileAttributes | None = None) -> None:
         """A rename; a folder keeps no attributes (the run's metadata holds them)."""
         source, target = self.path(source_key), self.path(target_key)
-        self._make_parent(target)
+        make_private_folder(target.parent)
         with open(source, "rb") as handle:  # staged without fsync: make it durable before it is published
             os.fsync(handle.fileno())
         os.replace(source, target)
