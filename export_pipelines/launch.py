@@ -33,6 +33,22 @@ def _export_job():
     return export_job
 
 
+def _admitted_tags(instance: DagsterInstance, request: ExportRequest, run_config: dict) -> dict[str, str]:
+    """The submission gate's checks, as for a queued run; raises SubmissionRefused.
+
+    The command line runs in this process, past any run coordinator, so it calls the gate's checks
+    itself. A shell on the deployment is trusted to say who the export is for. It does not dedupe: an
+    operator who runs an export again means it, and waits for its file. The request's fields are
+    checked by the run's first step, so a bad request leaves a failed run in history, as it always did.
+    """
+    from export_pipelines.automation.admission import VIA_CLI, GateSettings, admit
+
+    admission = admit(
+        instance, run_config, request.run_tags(), VIA_CLI, GateSettings.from_env(), dedupe=False, check_fields=False
+    )
+    return admission.tags
+
+
 def run_export(
     request: ExportRequest,
     instance: DagsterInstance,
@@ -50,16 +66,16 @@ def run_export(
     if executor not in EXECUTORS:
         raise ValueError(f"executor {executor!r} is not one of {', '.join(EXECUTORS)}")
     run_config = {**request.run_config(), "loggers": {"console": {"config": {"log_level": log_level}}}}
+    if executor != "in_process":
+        run_config["execution"] = {"config": {executor: executor_config or {}}}
+    tags = _admitted_tags(instance, request, run_config)
     if executor == "in_process":
         result = _export_job().execute_in_process(
-            run_config=run_config, instance=instance, tags=request.run_tags(), raise_on_error=False
+            run_config=run_config, instance=instance, tags=tags, raise_on_error=False
         )
         run_id, success = result.run_id, result.success
     else:
-        run_config["execution"] = {"config": {executor: executor_config or {}}}
-        with execute_job(
-            reconstructable(_export_job), instance=instance, run_config=run_config, tags=request.run_tags()
-        ) as result:
+        with execute_job(reconstructable(_export_job), instance=instance, run_config=run_config, tags=tags) as result:
             run_id, success = result.run_id, result.success
     record = audit_record_for_run(instance, run_id)
     location = None

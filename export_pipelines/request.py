@@ -7,6 +7,9 @@ only checks shapes; ``validate_request`` checks names and values against the cat
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
 from typing import Any
 
 from dagster import Config
@@ -70,6 +73,10 @@ class ExportRequest(Config):
         """The run config that launches ``export_job`` with this request."""
         return {"ops": {VALIDATE_OP: {"config": self.model_dump()}}}
 
+    def digest(self) -> str:
+        """sha256 of the whole request, defaults filled in: equal for requests that export the same thing."""
+        return canonical_digest(self.model_dump(mode="json"))
+
     def run_tags(self) -> dict[str, str]:
         """Tags every export run carries: who, what and how; the audit log filters on them."""
         return {TAG_USER: self.user, TAG_DATASET: self.dataset, TAG_FORMAT: self.format}
@@ -83,6 +90,16 @@ class ExportRequest(Config):
         if direction not in ("asc", "desc"):
             raise ExportRequestError("sort", f"direction {direction!r} is not valid", "asc, desc")
         return column.strip(), direction == "desc"
+
+
+def canonical_digest(value: Mapping[str, Any]) -> str:
+    """sha256 (hex) of ``value`` as canonical JSON: keys sorted, no spaces, UTF-8, no ASCII escapes.
+
+    A request token signs this digest of the request exactly as submitted (the mapping under
+    ``ops.validate_request.config``), so the application that signs needs nothing of this package.
+    """
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def request_from_run_config(run_config: dict) -> ExportRequest:

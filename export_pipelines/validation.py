@@ -7,13 +7,14 @@ row is read.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 
 from export_pipelines.catalog import Catalog, DatasetSpec
 from export_pipelines.errors import ExportRequestError, RowLimitExceeded
-from export_pipelines.formats import renderer_class
+from export_pipelines.formats import Renderer, renderer_class
 from export_pipelines.formats.compression import SUFFIXES, check_compression, choose_compression
 from export_pipelines.limits import (
     COLUMN_CEILING,
@@ -35,8 +36,24 @@ _TEXT_OPS = ("contains", "startswith")
 MAX_CHUNK_SIZE = 1_000_000
 
 
-def plan_export(request: ExportRequest, catalog: Catalog, connection: sa.Connection, max_rows: int) -> ExportPlan:
-    """Validate ``request`` and count its rows; raise a PermanentExportError subclass if it cannot run."""
+@dataclass(frozen=True)
+class CheckedRequest:
+    """A request whose every field was checked against the catalog and the limits; no database was asked."""
+
+    request: ExportRequest
+    dataset: DatasetSpec
+    columns: tuple[str, ...]
+    conditions: tuple[Condition, ...]
+    sort_column: str | None
+    descending: bool
+    renderer: type[Renderer]
+
+
+def check_request(request: ExportRequest, catalog: Catalog) -> CheckedRequest:
+    """Check every field of ``request`` that needs no database; raise ExportRequestError naming the field.
+
+    The submission gate calls this before a run is queued, and ``plan_export`` again when it runs.
+    """
     if not _USER.match(request.user or ""):
         raise ExportRequestError("user", f"{request.user!r} is not a valid user name", "letters, digits and ._@+-")
     dataset = catalog.dataset(request.dataset)
@@ -57,9 +74,15 @@ def plan_export(request: ExportRequest, catalog: Catalog, connection: sa.Connect
     if not 1 <= request.chunk_size <= MAX_CHUNK_SIZE:
         raise ExportRequestError("chunk_size", f"{request.chunk_size} is out of range", f"1 to {MAX_CHUNK_SIZE:,}")
     check_recipients(request.recipients)
+    return CheckedRequest(request, dataset, columns, conditions, sort_column, descending, renderer)
 
+
+def plan_export(request: ExportRequest, catalog: Catalog, connection: sa.Connection, max_rows: int) -> ExportPlan:
+    """Validate ``request`` and count its rows; raise a PermanentExportError subclass if it cannot run."""
+    checked = check_request(request, catalog)
+    dataset, columns, renderer = checked.dataset, checked.columns, checked.renderer
     tenants = granted_tenants(connection, catalog, request.user, dataset.name)
-    query = ExportQuery(dataset, columns, conditions, tenants, sort_column, descending)
+    query = ExportQuery(dataset, columns, checked.conditions, tenants, checked.sort_column, checked.descending)
     matching, visible = connection.execute(query.count_statement(connection.dialect.name)).one()
     if visible > max_rows:
         raise RowLimitExceeded(

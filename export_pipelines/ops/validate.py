@@ -5,6 +5,7 @@ from dataclasses import replace
 
 from dagster import OpExecutionContext, Out, op
 
+from export_pipelines.errors import ExportRequestError
 from export_pipelines.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
 from export_pipelines.plan import ExportPlan
 from export_pipelines.request import ExportRequest
@@ -52,10 +53,18 @@ def validate_request(
 
 
 def _tag_run(context: OpExecutionContext, tags: dict[str, str]) -> None:
-    """Add the export tags a launch path left out (a launchpad user rarely types them)."""
+    """Check the export tags the submission gate set agree with the request; never change one.
+
+    A run that did not pass the gate (the job executed directly, as tests do) gets the ones it lacks.
+    """
     run = context.instance.get_run_by_id(context.run_id)
     if run is None:  # invoked directly, outside a run: nothing to tag
         return
-    missing = {key: value for key, value in tags.items() if run.tags.get(key) != value}
+    wrong = sorted(key for key, value in tags.items() if run.tags.get(key, value) != value)
+    if wrong:
+        raise ExportRequestError(
+            "tags", f"the run's {', '.join(wrong)} tag disagrees with the request", "submit the export again"
+        )
+    missing = {key: value for key, value in tags.items() if key not in run.tags}
     if missing:
         context.instance.add_run_tags(context.run_id, missing)

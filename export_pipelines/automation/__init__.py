@@ -1,0 +1,1 @@
+"""What starts exports and what they pass first: the submission gate (run coordinator) and its checks."""

@@ -1,0 +1,106 @@
+"""The submission gate: the instance's run coordinator, through which every queued export passes.
+
+Configured in ``dagster.yaml``::
+
+    run_coordinator:
+      module: export_pipelines.automation.gate
+      class: ExportSubmissionGate
+      config:
+        trust_unsigned_submissions: true   # optional; else $EXPORT_TRUST_UNSIGNED_SUBMISSIONS
+
+It is Dagster's ``QueuedRunCoordinator`` with ``admit`` (see ``admission``) in front: for a run of
+``export_job`` it checks the request, who sent it and the user's queue, and sets the export tags
+before the run is queued, so the queue's per-user limit (``concurrency.runs.tag_concurrency_limits``
+on ``export/user``) holds on every path. A refused run is recorded as failed by Dagster with the
+reason, which the launchpad and the GraphQL client show. A repeat of an export the same user asked
+for within the dedupe window is not run: it is recorded as canceled, tagged ``export/duplicate_of``
+with the run to use instead. Runs of other jobs pass unchanged.
+
+Where a submission comes from is the one thing a requester cannot type: the webserver hands the
+gate the HTTP request it is serving, the daemon (schedules, sensors) and ``dagster job launch`` on
+a deployment machine hand it nothing. Tags such as ``dagster/schedule_name`` can be typed in the
+launchpad, so they are never what trust is based on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dagster import BoolSource, DagsterRun, DagsterRunStatus, Field
+from dagster._core.run_coordinator import QueuedRunCoordinator, SubmitRunContext
+from dagster._serdes import ConfigurableClassData
+
+from export_pipelines.automation.admission import (
+    TAG_DUPLICATE_OF,
+    VIA_DAEMON,
+    VIA_WEBSERVER,
+    GateSettings,
+    SubmissionRefused,
+    admit,
+)
+from export_pipelines.errors import PermanentExportError
+
+EXPORT_JOB = "export_job"
+
+
+class ExportSubmissionGate(QueuedRunCoordinator):
+    """Queues runs like QueuedRunCoordinator, after admitting every export run (see the module docstring)."""
+
+    def __init__(self, trust_unsigned_submissions: bool | None = None, **queue_config):
+        self._trust_unsigned = trust_unsigned_submissions
+        super().__init__(**queue_config)
+
+    @classmethod
+    def config_type(cls):
+        return {
+            **QueuedRunCoordinator.config_type(),
+            "trust_unsigned_submissions": Field(
+                BoolSource,
+                is_required=False,
+                description="Take the user of a submission from the webserver as typed, with no request token. "
+                "Only for a webserver nobody untrusted can reach (the embedded default). "
+                "Unset: $EXPORT_TRUST_UNSIGNED_SUBMISSIONS, else false.",
+            ),
+        }
+
+    @classmethod
+    def from_config_value(cls, inst_data: ConfigurableClassData, config_value: Mapping[str, Any]):
+        config = dict(config_value)
+        trust = config.pop("trust_unsigned_submissions", None)
+        return cls(trust_unsigned_submissions=trust, inst_data=inst_data, **config)
+
+    def submit_run(self, context: SubmitRunContext) -> DagsterRun:
+        run = context.dagster_run
+        if run.job_name != EXPORT_JOB or run.status != DagsterRunStatus.NOT_STARTED:
+            return super().submit_run(context)
+        via = VIA_WEBSERVER if getattr(context.workspace, "source", None) is not None else VIA_DAEMON
+        refusal = None
+        try:
+            admission = admit(
+                self._instance, run.run_config, run.tags, via,
+                GateSettings.from_env(trust_unsigned=self._trust_unsigned),
+                run_id=run.run_id, dedupe=not run.parent_run_id,  # a re-execution is asked for on purpose
+            )  # fmt: skip
+        except SubmissionRefused as error:
+            refusal = error.reason
+        except PermanentExportError as error:  # a broken deployment setting, named in the message
+            refusal = str(error)
+        if refusal is not None:
+            # Raised outside the except block: Dagster records the run failed with this message alone,
+            # no chained error from inside the checks.
+            raise SubmissionRefused(refusal)
+        self._instance.add_run_tags(run.run_id, admission.tags)
+        if admission.duplicate_of:
+            return self._cancel_duplicate(run, admission.duplicate_of)
+        return super().submit_run(context)
+
+    def _cancel_duplicate(self, run: DagsterRun, original: str) -> DagsterRun:
+        self._instance.add_run_tags(run.run_id, {TAG_DUPLICATE_OF: original})
+        self._instance.report_run_canceled(
+            run,
+            message=f"Not run: the same user asked for the same export in run {original}, which is waiting, "
+            f"running or done; use that run's file (tag {TAG_DUPLICATE_OF}). To export again anyway, re-execute "
+            "that run or wait for the dedupe window (EXPORT_DEDUPE_WINDOW_SECONDS) to pass.",
+        )
+        return self._instance.get_run_by_id(run.run_id)
