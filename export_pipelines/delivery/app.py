@@ -3,7 +3,11 @@
 Routes, and nothing else (every other path is a 404 that reads nothing):
 
 - ``GET /d/<token>``: the export's page (facts and a download button), or a page saying why not;
-- ``GET|HEAD /d/<token>/file``: the file, decrypted on the fly, whole (200) or one range (206).
+- ``GET|HEAD /d/<token>/file``: the file, decrypted on the fly, whole (200) or one range (206);
+- ``GET /d/<token>/go``: 303 to a URL the deployment's signer mints on the click (``signers``);
+- ``GET /exports/<run_id>/status``, WebSocket ``/exports/<run_id>/events``: live status (``status_routes``).
+
+A status token opens ``/d/<token>`` too: the export's progress while it runs, then its download.
 
 The only storage key ever read is the ``file_key`` of the verified token, and only once it equals the
 one the run recorded. Decryption runs in Starlette's thread pool, a few MiB at a time, so one large
@@ -25,7 +29,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from export_pipelines.delivery import pages
@@ -34,6 +38,8 @@ from export_pipelines.delivery.exports import DownloadableExport, resolve
 from export_pipelines.delivery.links import TOKEN_SHAPE, LinkClaims, verify_link
 from export_pipelines.delivery.ranges import Unsatisfiable, content_range, requested_range
 from export_pipelines.delivery.refusals import Forbidden, Gone, LoginRequired, NotReadable, Refusal, UnknownExport
+from export_pipelines.delivery.signers import signer_from_env
+from export_pipelines.delivery.status_routes import StatusRoutes
 from export_pipelines.security.app_tokens import AppIdentity, AppTokenError, AppTokenVerifier
 from export_pipelines.security.streaming_aead import DecryptionError
 from export_pipelines.storage.encrypted import EncryptedStorage
@@ -59,15 +65,35 @@ class DownloadService:
         self.now = now
         self.environ = environ
         self.login = AppTokenVerifier.from_env(environ)  # a bad setting stops the service at start
+        self.signer = signer_from_env(environ)  # so does a signer that cannot sign
+        self.status = StatusRoutes(self)
 
     async def page(self, request: Request) -> Response:
         token = request.path_params["token"]
         try:
-            claims, export, identity = await run_in_threadpool(self._authorize, request, token)
+            try:
+                claims, export, identity = await run_in_threadpool(self._authorize, request, token)
+            except Forbidden as refusal:
+                if refusal.reason != "wrong_audience":
+                    raise
+                return await self.status.page(request, token)  # a status token: progress, then the download
         except Refusal as refusal:
             await self._record(request, "page", refusal.status, refusal.reason, refusal.claims)
             return refusal_response(request, refusal)
-        return HTMLResponse(pages.export_page(export, token), headers=pages.SECURITY_HEADERS)
+        return HTMLResponse(pages.export_page(export, token, self.signer.href(token)), headers=pages.SECURITY_HEADERS)
+
+    async def go(self, request: Request) -> Response:
+        """The button of a deployment with a CDN or S3 signer: sign now, for minutes, and redirect (303)."""
+        token = request.path_params["token"]
+        try:
+            claims, export, identity = await run_in_threadpool(self._authorize, request, token)
+            url = await run_in_threadpool(self.signer.sign, export, token, claims.expires_at, self.now())
+        except Refusal as refusal:
+            await self._record(request, "go", refusal.status, refusal.reason, refusal.claims)
+            return refusal_response(request, refusal)
+        await self._record(request, "go", 303, f"signed:{self.signer.name}", claims, identity)
+        headers = {"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"}
+        return RedirectResponse(url, status_code=303, headers=headers)
 
     async def file(self, request: Request) -> Response:
         token = request.path_params["token"]
@@ -262,6 +288,8 @@ def create_app(
     routes = [
         Route("/d/{token}", service.page, methods=["GET"]),
         Route("/d/{token}/file", service.file, methods=["GET"]),
+        Route("/d/{token}/go", service.go, methods=["GET"]),
+        *service.status.routes(),
     ]
     handlers = {HTTPException: _not_found, Exception: _server_error}
     app = Starlette(routes=routes, exception_handlers=handlers)

@@ -26,11 +26,13 @@ from export_pipelines.settings import data_dir
 
 ISSUER = "export_pipelines"
 AUDIENCE = "export-download"
+STATUS_AUDIENCE = "export-status"  # a status token: follow one export while it runs (see status_claims)
 TTL_ENV = "EXPORT_LINK_TTL"
 PUBLIC_URL_ENV = "EXPORT_PUBLIC_URL"
 DEFAULT_TTL = timedelta(days=7)
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"
 _REQUIRED = ("iss", "aud", "sub", "iat", "exp", "jti", "run_id", "file_key")
+_STATUS_REQUIRED = ("iss", "aud", "sub", "iat", "exp", "jti", "run_id")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$", re.IGNORECASE)
 # A compact JWS: three base64url parts. Anything else in /d/<...> is not a link at all.
@@ -127,13 +129,17 @@ def verify_link(token: str, now: datetime, environ: Mapping[str, str] = os.envir
     if not TOKEN_SHAPE.match(token):
         raise InvalidLink("this is not a download link: check that it was copied whole")
     try:
-        claims = signing_keys(environ).verify(token, audience=AUDIENCE, issuer=ISSUER, required=_REQUIRED)
+        # The claims every token has first, so a status token is told apart by its audience (403), not
+        # by its missing file_key; the link's own claims are checked once the audience is known.
+        claims = signing_keys(environ).verify(token, audience=AUDIENCE, issuer=ISSUER, required=_STATUS_REQUIRED)
     except jwt.InvalidAudienceError:
         raise Forbidden(
             "this token is not a download link (it was issued for something else)", "wrong_audience"
         ) from None
     except jwt.InvalidTokenError:
         raise InvalidLink("this link was altered or was not issued by this service: ask for a new link") from None
+    if any(name not in claims for name in _REQUIRED):
+        raise InvalidLink("this link is malformed: ask for a new link")
     try:
         verified = LinkClaims(
             run_id=_text(claims["run_id"]),
@@ -149,6 +155,63 @@ def verify_link(token: str, now: datetime, environ: Mapping[str, str] = os.envir
         expired = Gone(f"this link expired on {verified.expires_at:%Y-%m-%d %H:%M} UTC: ask for a new link", "expired")
         expired.claims = verified  # genuine, only late: the download log names its export
         raise expired
+    return verified
+
+
+@dataclass(frozen=True)
+class StatusClaims:
+    """What a verified status or link token lets its holder follow: one run, of one owner."""
+
+    run_id: str
+    owner: str
+    token_id: str
+    expires_at: datetime
+    audience: str  # STATUS_AUDIENCE or AUDIENCE (a download link also shows its export's status)
+    file_key: str | None = None  # only in a download link
+
+
+def mint_status_token(
+    *,
+    run_id: str,
+    owner: str,
+    ttl: timedelta | None = None,
+    now: datetime | None = None,
+    environ: Mapping[str, str] = os.environ,
+) -> Link:
+    """A token to follow one export from submission on: its status, its events, and its page.
+
+    Minted before any file exists (no ``file_key``), with the audience ``export-status``: it can never
+    fetch a file itself; the page mints a download link for its owner once the run has succeeded.
+    """
+    now = (now or datetime.now(UTC)).replace(microsecond=0)
+    expires_at = now + (ttl or link_ttl(environ))
+    claims = {"iss": ISSUER, "aud": STATUS_AUDIENCE, "sub": owner, "iat": int(now.timestamp()),
+              "exp": int(expires_at.timestamp()), "jti": secrets.token_urlsafe(16), "run_id": run_id}  # fmt: skip
+    token = signing_keys(environ).sign(claims)
+    return Link(f"{public_url(environ)}/d/{token}", token, datetime.fromtimestamp(claims["exp"], UTC))
+
+
+def status_claims(token: str, now: datetime, environ: Mapping[str, str] = os.environ) -> StatusClaims:
+    """A status token's claims, or a download link's: no other token, signed or not, is accepted."""
+    try:
+        link = verify_link(token, now, environ)
+        return StatusClaims(link.run_id, link.owner, link.token_id, link.expires_at, AUDIENCE, link.file_key)
+    except Forbidden as refusal:
+        if refusal.reason != "wrong_audience":
+            raise
+    try:  # not a download link: then only a status token will do
+        claims = signing_keys(environ).verify(token, audience=STATUS_AUDIENCE, issuer=ISSUER, required=_STATUS_REQUIRED)
+    except jwt.InvalidAudienceError:
+        raise Forbidden("this token is neither a status token nor a download link", "wrong_audience") from None
+    except jwt.InvalidTokenError:
+        raise InvalidLink("this token was altered or was not issued by this service: ask for a new one") from None
+    try:
+        verified = StatusClaims(_text(claims["run_id"]), _text(claims["sub"]), _text(claims["jti"]),
+                                datetime.fromtimestamp(int(claims["exp"]), UTC), STATUS_AUDIENCE)  # fmt: skip
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidLink("this token is malformed: ask for a new one") from None
+    if verified.expires_at <= now:
+        raise Gone(f"this status token expired on {verified.expires_at:%Y-%m-%d %H:%M} UTC", "expired")
     return verified
 
 

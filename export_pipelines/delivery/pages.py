@@ -1,13 +1,15 @@
 """The HTML a browser sees: the export's page with its download button, and the refusal pages.
 
 Every value is escaped (``html.escape``), datasets, titles and filters included: they come from
-requests people type. Pages load nothing from elsewhere (inline style, no script), so the
-Content-Security-Policy can forbid everything else, and they say exactly how many rows the file has,
-but only *whether* rows were withheld, never how many: that count describes data the user may not see.
+requests people type. Pages load nothing from elsewhere (inline style; no script, except the progress
+page's one, served by the service itself at SCRIPT_PATH), so the Content-Security-Policy can forbid
+everything else, and they say exactly how many rows the file has, but only *whether* rows were
+withheld, never how many: that count describes data the user may not see.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from html import escape
 
@@ -22,6 +24,15 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",  # the link is the credential: never send it on to another site
     "Cache-Control": "private, no-store",
 }
+# The progress page runs one script, the service's own, and talks only to the service (ws:, wss:, https:).
+LIVE_SECURITY_HEADERS = {
+    **SECURITY_HEADERS,
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; connect-src 'self'; "
+        "form-action 'none'; frame-ancestors 'none'"
+    ),
+}
+SCRIPT_PATH = "/static/live.js"
 _NEXT_STEP = {
     "expired": "Ask the person who shared it for a new link, or re-run the export if the file itself has expired.",
     "revoked": "The export was withdrawn. Ask its owner or an administrator whether a new export is needed.",
@@ -32,6 +43,7 @@ _NEXT_STEP = {
     "login_required": "Sign in to the application, then open the link again.",
     "forbidden": "Sign in as the person the export belongs to, or ask them to share it.",
     "unreadable": "Re-run the export; if this keeps happening, tell the administrators.",
+    "failed": "Correct what the message names and run the export again, or ask an administrator.",
 }
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:42rem;margin:3rem auto;padding:0 1rem;color:#222}
@@ -39,10 +51,12 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:.4rem 1.2rem}dt{color:
 .notice{background:#fff6d6;border-left:4px solid #e0b000;padding:.6rem .8rem}
 .download{display:inline-block;margin-top:1.5rem;padding:.7rem 1.4rem;background:#0b5ed7;color:#fff;
 text-decoration:none;border-radius:4px}.reason{color:#666;font-size:.9rem}
+progress{width:100%;height:1.2rem}[hidden]{display:none}
 """
 
 
-def export_page(export: DownloadableExport, token: str) -> str:
+def export_page(export: DownloadableExport, token: str, href: str | None = None) -> str:
+    """The facts and the button; ``href`` (relative to ``/d/``) is the file, or the signer's redirect."""
     heading = export.title or export.dataset or "Export"
     facts = [
         ("Dataset", export.dataset),
@@ -67,9 +81,79 @@ def export_page(export: DownloadableExport, token: str) -> str:
 {rows}
 </dl>
 {notice}
-<a class="download" id="download" href="{escape(token)}/file" download>Download {escape(export.file_name)}</a>
+<a class="download" id="download" href="{escape(href or token + "/file")}" download>Download {escape(export.file_name)}
+</a>
 <p class="reason">SHA-256: <code>{escape(export.sha256)}</code></p>"""
     return _document(heading, body)
+
+
+def progress_page(run_id: str, token: str, state: dict) -> str:
+    """An export still running: a bar the served script moves, then the download button in its place."""
+    percent = int(state.get("overall") or 0)
+    body = f"""<h1>Your export is being prepared</h1>
+<main id="live" data-run="{escape(run_id)}" data-token="{escape(token)}" data-cursor="{escape(state["cursor"])}">
+<p id="stage">{escape(_STAGES.get(state["state"], "Working"))}</p>
+<progress id="progress" max="100" value="{percent}">{percent}%</progress>
+<p class="reason"><span id="percent">{percent}</span>% <span id="rows"></span></p>
+<p id="failure" class="notice" hidden></p>
+<a class="download" id="download" href="#" hidden>Download</a>
+</main>
+<script src="{SCRIPT_PATH}"></script>"""
+    return _document("Export in progress", body)
+
+
+_STAGES = {"queued": "Waiting to start", "started": "Started", "progress": "Reading the rows",
+           "rendering": "Writing the file", "uploaded": "Storing the file", "succeeded": "Ready"}  # fmt: skip
+# Over the WebSocket, resuming with after=<cursor> when the connection drops; polling the JSON status
+# after three failed connections. No framework, no other origin: CSP allows this file and 'self' only.
+LIVE_SCRIPT = """(function () {
+  var root = document.getElementById("live"), run = root.dataset.run, token = root.dataset.token;
+  var cursor = root.dataset.cursor, failures = 0, done = false;
+  var stages = __STAGES__;
+  function show(e) {
+    if (e.cursor) cursor = e.cursor;
+    document.getElementById("stage").textContent = stages[e.event] || e.event;
+    if (typeof e.overall === "number") {
+      document.getElementById("progress").value = e.overall;
+      document.getElementById("percent").textContent = e.overall;
+    }
+    if (typeof e.rows === "number") {
+      document.getElementById("rows").textContent = "(" + e.rows.toLocaleString() +
+        (e.planned ? " of " + e.planned.toLocaleString() : "") + " rows)";
+    }
+    if (e.event === "succeeded" || e.state === "succeeded") {
+      done = true;
+      var button = document.getElementById("download");
+      button.href = e.download; button.hidden = false; button.setAttribute("download", "");
+      document.getElementById("progress").value = 100; document.getElementById("percent").textContent = 100;
+    } else if (e.event === "failed" || e.state === "failed") {
+      done = true;
+      var failure = document.getElementById("failure");
+      failure.textContent = e.reason; failure.hidden = false;
+    }
+  }
+  function poll() {
+    if (done) return;
+    fetch("/exports/" + run + "/status?token=" + encodeURIComponent(token), {cache: "no-store"})
+      .then(function (r) { return r.json(); })
+      .then(function (s) { s.event = s.state; show(s); })
+      .finally(function () { if (!done) setTimeout(poll, 2000); });
+  }
+  function connect() {
+    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    var socket = new WebSocket(scheme + location.host + "/exports/" + run + "/events?token=" +
+      encodeURIComponent(token) + "&after=" + encodeURIComponent(cursor));
+    socket.onopen = function () { failures = 0; };
+    socket.onmessage = function (m) { show(JSON.parse(m.data)); };
+    socket.onclose = function () {
+      if (done) return;
+      failures += 1;
+      if (failures >= 3) poll(); else setTimeout(connect, 1000);
+    };
+  }
+  connect();
+})();
+""".replace("__STAGES__", json.dumps(_STAGES))
 
 
 def refusal_page(refusal: Refusal) -> str:

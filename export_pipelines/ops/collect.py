@@ -9,6 +9,7 @@ from dagster import DynamicOut, DynamicOutput, OpExecutionContext, op
 
 from export_pipelines.formats.base import ChunkEncodingRenderer
 from export_pipelines.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
+from export_pipelines.ops.progress import ProgressReporter
 from export_pipelines.plan import ChunkRef, ExportPlan, data_prefix
 from export_pipelines.resources import ExportStorageResource, SourceDatabaseResource
 from export_pipelines.shaping import chunk_encoder, shape_table, shaped_schema
@@ -30,6 +31,8 @@ def collect_chunks(
     encoded here, as soon as its rows arrive: the database is then already producing the next
     chunk, so the encoding costs no time of its own (on PostgreSQL, 1M rows of CSV: 0.6 s less
     than encoding them in render_file after the last row is read). Other formats stage Arrow rows.
+
+    Rows staged of the plan's ``visible_rows`` are published about once a second (``ops.progress``).
     """
     index, total = 0, 0
     # Everything inside the guard: a bug or a bad setting fails at once, not after three retries.
@@ -38,6 +41,7 @@ def collect_chunks(
         prefix = data_prefix(context.run_id)
         encoder = chunk_encoder(plan, context.run_id)
         schema = shaped_schema(plan)
+        progress = ProgressReporter(context, "collect", plan.visible_rows)
         with (
             source.connect() as connection,
             # Closed before the connection is given back, even on error: the walk may be reading on it.
@@ -52,8 +56,10 @@ def collect_chunks(
                         table = shape_table(table, schema)
                         chunk = _stage_encoded(target, f"{prefix}/ready", index, table, encoder, total)
                     total += table.num_rows
+                    progress.advance(table.num_rows)
                     yield DynamicOutput(chunk, mapping_key=f"chunk_{index:06d}")
                     index += 1
+        progress.finish()
     context.log.info(f"Staged {total:,} rows in {index} chunk(s) of up to {plan.request.chunk_size:,} rows.")
 
 

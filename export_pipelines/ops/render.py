@@ -9,6 +9,7 @@ from export_pipelines.celery_settings import QUEUE_TAG, RENDER_QUEUE
 from export_pipelines.formats import renderer_class
 from export_pipelines.formats.compression import SUFFIXES, compressed
 from export_pipelines.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
+from export_pipelines.ops.progress import ProgressReporter
 from export_pipelines.plan import ChunkRef, ExportPlan, RenderedFile, data_prefix, published_key
 from export_pipelines.resources import ExportStorageResource
 from export_pipelines.shaping import render_context
@@ -35,6 +36,7 @@ def render_file(
 
     The file is written to staging under a temporary name and appears there only when complete.
     It is encrypted bound to the key it will be published under, so publishing moves ciphertext.
+    Rows written are published about once a second (``ops.progress``).
     """
     request = plan.request
     name = export_file_name(plan, datetime.now(UTC))
@@ -43,6 +45,7 @@ def render_file(
     compression = plan.compression  # chosen once, in validation, so every worker renders the same file
     entry_name = name.removesuffix(SUFFIXES["zip"])  # the file inside a zip archive
     publish_as = published_key(context.run_id, name)
+    progress = ProgressReporter(context, "render", sum(chunk.rows for chunk in chunks))
     with permanent_errors_fail_fast(context):
         target = storage.get()
         with target.open_write(key, bound_to=publish_as) as output:
@@ -55,8 +58,10 @@ def render_file(
                     else:
                         renderer.write(read_chunk(target, chunk.key))
                     rows += chunk.rows
+                    progress.advance(chunk.rows)
                 renderer.close()
         target.delete_prefix(f"{data_prefix(context.run_id)}/ready")
+    progress.finish()
     context.add_output_metadata(
         {"rows": rows, "bytes": output.result.bytes, "format": request.format, "compression": compression}
     )
