@@ -92,15 +92,22 @@ def _audit_record(instance: DagsterInstance, record, with_link: bool = True) -> 
 def _run_events(instance: DagsterInstance, run_id: str) -> tuple[dict, str | None]:
     """Merge the recorded steps' output metadata (upload wins over validate) and find the failure reason."""
     metadata: dict = {}
-    error = None
-    kinds = {DagsterEventType.STEP_OUTPUT, DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE}
+    error = engine_error = None
+    kinds = {
+        DagsterEventType.STEP_OUTPUT, DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE,
+        DagsterEventType.ENGINE_EVENT,
+    }  # fmt: skip
     for entry in instance.all_logs(run_id, of_type=kinds):
         event = entry.dagster_event
         if event.event_type == DagsterEventType.STEP_FAILURE:
             error = error or _failure_reason(event)
+        elif event.event_type == DagsterEventType.ENGINE_EVENT:
+            # Dagster records why a run failed before it started (the submission gate refused it) here.
+            data = event.engine_event_data
+            engine_error = data.error.message.strip() if data and data.error else engine_error
         elif event.event_type == DagsterEventType.RUN_FAILURE:
             # A run that failed outside any step (executor start-up, for instance).
-            error = error or _run_failure_reason(event)
+            error = error or _run_failure_reason(event, engine_error)
         elif event.step_key in _RECORDED_STEPS:
             for name, value in event.event_specific_data.metadata.items():
                 metadata[name] = getattr(value, "value", value)
@@ -113,10 +120,10 @@ def _failure_reason(event) -> str:
     return f"{event.step_key}: {described or (data.error.message.strip() if data.error else 'failed')}"
 
 
-def _run_failure_reason(event) -> str:
+def _run_failure_reason(event, engine_error: str | None = None) -> str:
     data = event.event_specific_data
     cause = data.error.message.strip() if data and data.error else ""
-    return f"run: {cause or event.message}"
+    return f"run: {cause or engine_error or event.message}"
 
 
 def _iso(timestamp: float | None) -> str | None:
