@@ -127,6 +127,13 @@ class S3PresignSigner(UrlSigner):
         if not url.startswith("s3://"):
             raise SettingsError(f"EXPORT_S3_PLAINTEXT_URL={url!r}: write s3://bucket or s3://bucket/prefix")
         self.store = S3Storage.from_url(url)
+        # SigV4 always: it is what lets X-Amz-Expires say how long the URL works (and what AWS regions require).
+        import boto3
+        from botocore.config import Config
+
+        settings = self.store.settings
+        config = settings.client_config().merge(Config(signature_version="s3v4"))
+        self.client = boto3.client("s3", endpoint_url=settings.endpoint_url, region_name=settings.region, config=config)
 
     def sign(self, export, token, link_expires, now) -> str:
         from export_pipelines.storage import FileAttributes
@@ -138,7 +145,7 @@ class S3PresignSigner(UrlSigner):
             "ResponseContentDisposition": FileAttributes(file_name=export.file_name).content_disposition(),
             "ResponseContentType": export.media_type,
         }
-        return self.store.client.generate_presigned_url("get_object", Params=params, ExpiresIn=max(seconds, 1))
+        return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=max(seconds, 1))
 
 
 def _ttl(environ: Mapping[str, str]) -> timedelta:
