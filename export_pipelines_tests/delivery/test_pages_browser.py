@@ -90,3 +90,37 @@ def test_an_expired_link_shows_the_expired_page(world, clock, browser):
     assert "new link" in driver.find_element(By.ID, "next-step").text
     assert driver.find_element(By.ID, "reason").text == "expired"
     assert not driver.find_elements(By.ID, "download")
+
+
+def test_a_person_watches_a_running_export_and_downloads_it_when_the_bar_is_full(world, clock, browser):
+    from selenium.webdriver.common.by import By
+
+    from export_pipelines_tests.delivery.test_live_status import RunningExport
+
+    driver, downloads = browser
+    export = RunningExport()
+    driver.get(f"{world.server.url}/d/{export.token()}")
+    assert driver.find_element(By.TAG_NAME, "h1").text == "Your export is being prepared"
+
+    seen, stages = [], set()
+    button = driver.find_element(By.ID, "download")
+    deadline = time.monotonic() + 300
+    while not button.is_displayed():
+        assert time.monotonic() < deadline, f"no download button; the bar went through {seen}"
+        seen.append(int(driver.find_element(By.ID, "progress").get_attribute("value")))
+        stages.add(driver.find_element(By.ID, "stage").text)
+        time.sleep(0.1)
+    export.join()
+
+    assert seen == sorted(seen) and any(0 < value < 100 for value in seen), seen
+    assert {"Reading the rows", "Writing the file"} & stages, stages
+    assert driver.find_element(By.ID, "progress").get_attribute("value") == "100"
+    assert driver.find_element(By.ID, "stage").text == "Ready"
+    assert button.get_attribute("href").endswith("/file")
+    button.click()
+
+    from export_pipelines.audit import audit_record_for_run
+
+    record = audit_record_for_run(export.instance, export.run_id, with_link=False)
+    name = record.file_key.rsplit("/", 1)[1]
+    assert wait_for_file(downloads, name).read_bytes() == world.plaintext(record)
