@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dagster import job
+from dagster import RunConfig, job
 
 from export_pipelines.executors import export_executor
 from export_pipelines.hooks import remove_staging_on_failure
@@ -11,15 +11,24 @@ from export_pipelines.ops.deliver import notify_recipients, upload_file
 from export_pipelines.ops.render import render_file
 from export_pipelines.ops.transform import transform_chunk
 from export_pipelines.ops.validate import validate_request
+from export_pipelines.request import VALIDATE_OP, ExportRequest
 from export_pipelines.resources import default_resources
+
+# The launchpad opens with this complete, valid request (the demo's user and dataset), ready to edit.
+EXAMPLE_REQUEST = ExportRequest(user="analyst", dataset="orders")
 
 
 @job(
     executor_def=export_executor,
     hooks={remove_staging_on_failure},
     resource_defs=default_resources(),
+    config=RunConfig(ops={VALIDATE_OP: EXAMPLE_REQUEST}),
     tags={"export/kind": "export"},
-    description="Export a dataset to a file: validate the request, stage chunks, render, upload, notify.",
+    description="Export a dataset to a file: validate the request, stage chunks, render, upload, notify. "
+    "The export runs as the request's user. From the launchpad or GraphQL that user is believed only with a "
+    "request token signed by the application (run tag export/request_token), unless the instance trusts "
+    "unsigned submissions, as the embedded default's dagster.yaml does: there the user is taken as typed, "
+    "so that webserver must not be reachable by anyone untrusted.",
 )
 def export_job():
     plan = validate_request()

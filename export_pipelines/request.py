@@ -10,18 +10,25 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal, get_args
 
 from dagster import Config
 from pydantic import Field
 
 from export_pipelines.errors import ExportRequestError
 
-FILTER_OPS = (
+# Choices are Literal types, so the launchpad offers them and flags a typo before a run is made.
+FilterOp = Literal[
     "eq", "ne", "lt", "le", "gt", "ge", "in", "not_in",
     "contains", "startswith", "between", "is_null", "not_null",
-)  # fmt: skip
-COMPRESSIONS = ("none", "gzip", "zip", "auto")
+]  # fmt: skip
+Compression = Literal["none", "gzip", "zip", "auto"]
+# The formats of export_pipelines.formats (a test keeps the two equal): listed here rather than read
+# from the registry, which would import every renderer (reportlab, XlsxWriter) wherever a request is read.
+FormatName = Literal["csv", "json", "jsonl", "parquet", "pdf", "xlsx"]
+FILTER_OPS: tuple[str, ...] = get_args(FilterOp)
+COMPRESSIONS: tuple[str, ...] = get_args(Compression)
+FORMATS: tuple[str, ...] = get_args(FormatName)
 VALIDATE_OP = "validate_request"
 TAG_USER = "export/user"
 TAG_DATASET = "export/dataset"
@@ -32,7 +39,7 @@ class FilterSpec(Config):
     """One condition on one column; the value is bound as a query parameter, never spliced."""
 
     column: str = Field(description="A column of the dataset (see the catalog).")
-    op: str = Field(description="One of: " + ", ".join(FILTER_OPS) + ".")
+    op: FilterOp = Field(description="How the column is compared with the value.")
     value: Any = Field(
         default=None,
         description="The value to compare with: a list for in / not_in, two items for between, "
@@ -52,13 +59,13 @@ class ExportRequest(Config):
     sort: str | None = Field(
         default=None, description="'column' or 'column:desc'; rows are ordered by the dataset key otherwise."
     )
-    format: str = Field(default="csv", description="Output format, for example csv, json, jsonl.")
+    format: FormatName = Field(default="csv", description="Output format.")
     format_options: dict[str, Any] = Field(
         default_factory=dict, description="Options of the chosen format (see the format's documentation)."
     )
-    compression: str = Field(
+    compression: Compression = Field(
         default="none",
-        description="One of: " + ", ".join(COMPRESSIONS) + ". gzip adds .gz; zip gives a .zip holding the file; "
+        description="gzip adds .gz; zip gives a .zip holding the file; "
         "auto gzips text formats expected above EXPORT_AUTO_COMPRESS_BYTES (20 MB by default). "
         "Parquet is compressed inside: none or auto.",
     )

@@ -65,13 +65,13 @@ def test_validate_returns_a_plan_with_counts(source, storage):
 
 
 def test_validate_failure_is_not_retried(source, storage):
-    request = ExportRequest(user="admin", dataset="orders", format="xml")
+    request = ExportRequest(user="admin", dataset="orders", columns=["order_id", "price"])
 
     with pytest.raises(Failure) as failure:
         validate_request(_context(source, storage), config=request)
 
     assert failure.value.allow_retries is False
-    assert "format" in failure.value.description and "csv" in failure.value.description
+    assert "columns[1]" in failure.value.description and "amount" in failure.value.description
 
 
 def test_row_cap_refuses_large_exports(source, storage, monkeypatch):

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from pydantic import ValidationError
 
 from export_pipelines.catalog import load_catalog
 from export_pipelines.demo import orders
@@ -51,7 +52,6 @@ BAD_REQUESTS = [
     ({"columns": ["order_id", "price"]}, "columns[1]", ["'price'", *ORDER_COLUMNS]),
     ({"columns": ["order_id", "order_id"]}, "columns", ["twice"]),
     ({"filters": [{"column": "price", "op": "eq", "value": 1}]}, "filters[0].column", ["'price'", "amount"]),
-    ({"filters": [{"column": "amount", "op": "like", "value": 1}]}, "filters[0].op", ["'like'", *FILTER_OPS]),
     ({"filters": [{"column": "quantity", "op": "eq", "value": "many"}]}, "filters[0].value", ["a whole number"]),
     ({"filters": [{"column": "quantity", "op": "eq", "value": 1.5}]}, "filters[0].value", ["a whole number"]),
     ({"filters": [{"column": "quantity", "op": "eq", "value": True}]}, "filters[0].value", ["a whole number"]),
@@ -72,9 +72,7 @@ BAD_REQUESTS = [
     ({"filters": [{"column": "amount", "op": "contains", "value": "5"}]}, "filters[0].op", ["text column", "eq"]),
     ({"sort": "price"}, "sort", ["'price'", *ORDER_COLUMNS]),
     ({"sort": "amount:sideways"}, "sort", ["'sideways'", "asc, desc"]),
-    ({"format": "xml"}, "format", ["'xml'", "csv", "json", "jsonl"]),
     ({"format_options": {"colour": "red"}}, "format_options.colour", ["header", "delimiter"]),
-    ({"compression": "rar"}, "compression", ["'rar'", "none, gzip, zip, auto"]),
     ({"timezone": "Mars/Olympus_Mons"}, "timezone", ["Europe/Berlin"]),
     ({"timezone": "../../etc/passwd"}, "timezone", ["IANA"]),
     ({"chunk_size": 0}, "chunk_size", ["1 to 1,000,000"]),
@@ -93,6 +91,24 @@ def test_bad_field_is_named_with_what_is_allowed(sqlite_url, fields, field, ment
 
     assert refused.value.field == field
     assert str(refused.value).startswith(f"{field}: ")
+    for mention in mentions:
+        assert mention in str(refused.value)
+
+
+# Choices are Literal types: the request's schema refuses a value outside the list, naming the list,
+# before any catalog check (the launchpad flags it as the user types).
+CHOICES = [
+    ({"format": "xml"}, ["'csv'", "'json'", "'jsonl'", "'xlsx'"]),
+    ({"compression": "rar"}, ["'none'", "'gzip'", "'zip'", "'auto'"]),
+    ({"filters": [{"column": "amount", "op": "like", "value": 1}]}, [repr(op) for op in FILTER_OPS]),
+]
+
+
+@pytest.mark.parametrize(("fields", "mentions"), CHOICES, ids=["format", "compression", "op"])
+def test_a_choice_outside_its_list_is_refused_by_the_schema(fields, mentions):
+    with pytest.raises(ValidationError) as refused:
+        ExportRequest(user="admin", dataset="orders", **fields)
+
     for mention in mentions:
         assert mention in str(refused.value)
 
