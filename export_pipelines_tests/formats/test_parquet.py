@@ -14,7 +14,16 @@ import pytest
 from export_pipelines.errors import ExportRequestError
 from export_pipelines.formats import renderer_class
 from export_pipelines.formats.compression import check_compression, choose_compression
-from export_pipelines_tests.formats.samples import COLUMNS, NAMES, ROWS, TIMEZONE, chunks, render, shaped_schema
+from export_pipelines_tests.formats.samples import (
+    COLUMNS,
+    NAMES,
+    ROWS,
+    TIMEZONE,
+    chunks,
+    render,
+    shaped_schema,
+    shaped_table,
+)
 
 
 def parquet_file(data: bytes) -> pq.ParquetFile:
@@ -118,10 +127,18 @@ def test_empty_export_is_a_parquet_file_with_the_schema(tmp_path):
 
 
 def test_a_higher_compression_level_is_applied(tmp_path):
-    fast = render(tmp_path, "parquet", chunks(), options={"compression_level": 1})
-    small = render(tmp_path, "parquet", chunks(), options={"compression_level": 19})
+    # Parquet does not record the zstd level, so it shows in the size: 20,000 rows (four rows would
+    # compress alike at every level), varied enough that a higher level finds more to remove.
+    rows = [dict(ROWS[i % 4], order_id=i, customer_id=i * 7919 % 100_003, quantity=i % 97) for i in range(20_000)]
+    table = shaped_table(rows)
+    fast = render(tmp_path, "parquet", [table], options={"compression_level": 1})
+    default = render(tmp_path, "parquet", [table])
+    small = render(tmp_path, "parquet", [table], options={"compression_level": 19})
 
-    assert pq.read_table(io.BytesIO(fast)).equals(pq.read_table(io.BytesIO(small)))
+    assert len(small) < len(default) < len(fast), (len(small), len(default), len(fast))
+    assert default == render(tmp_path, "parquet", [table], options={"compression_level": 3})
+    for data in (fast, default, small):
+        assert pq.read_table(io.BytesIO(data)).equals(table)
 
 
 @pytest.mark.parametrize(
