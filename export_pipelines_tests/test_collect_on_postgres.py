@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import threading
 
+import pyarrow.csv as pacsv
 import pytest
 import sqlalchemy as sa
 from dagster import DagsterInstance, Failure, build_op_context
@@ -19,6 +21,7 @@ from export_pipelines.resources import (
     SourceDatabaseResource,
 )
 from export_pipelines.source.engine import source_connection
+from export_pipelines.staging import read_chunk
 
 
 def _resources(postgres_url, tmp_path, monkeypatch) -> dict:
@@ -80,3 +83,23 @@ def test_every_row_is_staged_once_in_key_order(postgres_url, tmp_path, monkeypat
 
     assert [c.rows for c in chunks] == [64] * 7 + [500 - 7 * 64]
     assert all(c.encoded == (format_name == "csv") for c in chunks)
+    # What was staged, read back chunk by chunk: the source's keys, in order, each once.
+    staged = [_staged_keys(resources["storage"].get(), chunk) for chunk in chunks]
+    assert [len(keys) for keys in staged] == [c.rows for c in chunks]
+    with source_connection(postgres_url) as connection:
+        source_keys = connection.execute(sa.text("SELECT order_id FROM orders ORDER BY order_id")).scalars().all()
+    assert [key for keys in staged for key in keys] == source_keys and len(set(source_keys)) == 500
+
+
+def _staged_keys(storage, chunk) -> list[int]:
+    """The order_id of every row of a staged chunk: Arrow rows, or CSV rows (no header) with order_id first."""
+    if not chunk.encoded:
+        return read_chunk(storage, chunk.key).column("order_id").to_pylist()
+    with storage.open_read(chunk.key) as staged:
+        data = staged.read()
+    table = pacsv.read_csv(
+        io.BytesIO(data),
+        read_options=pacsv.ReadOptions(autogenerate_column_names=True),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+    )
+    return table.column(0).to_pylist()
