@@ -155,7 +155,7 @@ class DownloadService:
 
     def _open(self, export: DownloadableExport, start: int, end: int) -> Iterator[bytes]:
         """The first block is decrypted here, before any header is sent, so a damaged file is an error page."""
-        chunks = self.storage.open_range(export.file_key, start, end)
+        chunks = self.storage.open_range(export.file_key, start, end, key_id=export.key_id)
         try:
             first = next(chunks, b"")
         except FileNotFoundError:

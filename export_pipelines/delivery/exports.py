@@ -44,6 +44,7 @@ class DownloadableExport:
     file_key: str
     file_name: str
     media_type: str
+    key_id: int | None = None  # from run history: spares identifying the key from the file's first segment
 
     @property
     def etag(self) -> str:
@@ -110,6 +111,7 @@ def _downloadable(record: AuditRecord, run_config: Mapping, size: int, expires_a
         expires_at=expires_at,
         filters=record.filters,
         file_key=record.file_key,
+        key_id=record.key_id,
         file_name=file_name,
         media_type=media_type(file_name, record.format),
     )

@@ -85,12 +85,17 @@ class EncryptedStorage(Storage):
             associated_data(key),
         )
 
-    def open_range(self, key: str, start: int, end: int) -> Iterator[bytes]:
-        """Plaintext bytes ``[start, end)``, decrypting only the segments that cover them."""
+    def open_range(self, key: str, start: int, end: int, key_id: int | None = None) -> Iterator[bytes]:
+        """Plaintext bytes ``[start, end)``, decrypting only the segments that cover them.
+
+        ``key_id``, when the caller knows it (run history records it), names the key without a look
+        at the file; a wrong or removed one fails authentication like any other wrong key.
+        """
+        protecting = next((k for k in self.keyset.keys if k.key_id == key_id), None) or self.key_for(key)
         return decrypt_range(
             lambda offset, length: self.inner.read_range(key, offset, length),
             self.inner.size(key),
-            self.key_for(key),
+            protecting,
             associated_data(key),
             start,
             end,

@@ -134,3 +134,21 @@ def test_a_failed_write_leaves_nothing(backend, keyset):
             raise RuntimeError("renderer broke")
 
     assert list(inner.list("")) == [] and stored_bytes() == b""
+
+
+def test_a_known_key_id_spares_reading_the_first_segment(tmp_path, keyset):
+    inner = storage_from_url(str(tmp_path / "store"))
+    storage = EncryptedStorage(inner, keyset)
+    write(storage, "files/run/big.bin", PAYLOAD)
+    path = tmp_path / "store" / "files" / "run" / "big.bin"
+    damaged = bytearray(path.read_bytes())
+    damaged[keyset.primary.header_size() + 100] ^= 1  # inside the first segment, not its header
+    path.write_bytes(bytes(damaged))
+    far = (2_500_000, 2_500_100)
+
+    assert (
+        b"".join(storage.open_range("files/run/big.bin", *far, key_id=keyset.primary_key_id))
+        == PAYLOAD[2_500_000:2_500_100]
+    )
+    with pytest.raises(DecryptionError):
+        b"".join(storage.open_range("files/run/big.bin", *far))  # identifying the key reads the damaged segment
