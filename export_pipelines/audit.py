@@ -14,6 +14,8 @@ from dagster import DagsterEventType, DagsterInstance, RunsFilter
 from export_pipelines.request import TAG_DATASET, TAG_FORMAT, TAG_USER
 
 EXPORT_JOB = "export_job"
+# Set on an export run by retention_cleanup_job when it deletes the run's file (automation/retention.py).
+TAG_DELETED_AT = "export/deleted_at"
 _RECORDED_STEPS = ("validate_request", "upload_file", "notify_recipients")
 
 
@@ -39,6 +41,7 @@ class AuditRecord:
     error: str | None
     filters: str | None = None  # as validate_request described them
     link: str | None = None  # a fresh download link, minted when the record is read, for a finished export
+    deleted_at: str | None = None  # when retention deleted the file (the record itself is kept)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -81,8 +84,9 @@ def _audit_record(instance: DagsterInstance, record, with_link: bool = True) -> 
         notification=f"{metadata['channel']}: {metadata['destination']}" if "channel" in metadata else None,
         error=error,
         filters=metadata.get("filters"),
+        deleted_at=run.tags.get(TAG_DELETED_AT),
     )
-    if not with_link:
+    if not with_link or audited.deleted_at:
         return audited
     from export_pipelines.delivery.links import link_for_record
 

@@ -55,6 +55,7 @@ class DatasetSpec:
     key: str
     tenant_column: str
     columns: dict[str, ColumnSpec] = field(default_factory=dict)
+    retention_days: int | None = None  # how long its files are kept; None: the deployment's EXPORT_RETENTION_DAYS
 
     @cached_property
     def column_names(self) -> list[str]:
@@ -138,6 +139,9 @@ def _parse_dataset(name: str, spec: dict, where: str) -> DatasetSpec:
     for role in ("key", "tenant_column"):
         if spec[role] not in columns:
             raise CatalogError(f"{where}.{role}: {spec[role]!r} must be one of the dataset's columns")
+    retention_days = spec.get("retention_days")
+    if retention_days is not None and (type(retention_days) is not int or retention_days < 1):
+        raise CatalogError(f"{where}.retention_days: {retention_days!r} is not a whole number of days (1 or more)")
     return DatasetSpec(
         name=name,
         title=spec.get("title", name),
@@ -145,4 +149,5 @@ def _parse_dataset(name: str, spec: dict, where: str) -> DatasetSpec:
         key=spec["key"],
         tenant_column=spec["tenant_column"],
         columns=columns,
+        retention_days=retention_days,
     )

@@ -217,8 +217,12 @@ def _audit(args) -> int:
         rows = f"{r.rows:,}" if r.rows is not None else "-"
         skipped = f"{r.skipped_rows:,}" if r.skipped_rows is not None else "-"
         print(f"{started:<20} {r.user or '-':<12} {r.dataset or '-':<10} {r.format or '-':<6} {r.status:<8} "
-              f"{rows:>10} {skipped:>8}  {r.file_key or r.error or ''}")
+              f"{rows:>10} {skipped:>8}  {r.file_key or r.error or ''}{_deleted(r)}")
     return 0
+
+
+def _deleted(record) -> str:
+    return f" (deleted on {record.deleted_at[:10]})" if record.deleted_at else ""
 
 
 def _status(args) -> int:

@@ -2,6 +2,7 @@
 
 from dagster import Definitions
 
+from export_pipelines.automation.retention import daily_retention_cleanup_schedule, retention_cleanup_job
 from export_pipelines.jobs import export_job
 
-defs = Definitions(jobs=[export_job])
+defs = Definitions(jobs=[export_job, retention_cleanup_job], schedules=[daily_retention_cleanup_schedule])

@@ -86,13 +86,15 @@ class NotifierResource(ConfigurableResource):
 
 class ExportLimitsResource(ConfigurableResource):
     """Limits every export obeys: the row cap $EXPORT_MAX_ROWS (default 5,000,000) and the days a file
-    is kept, $EXPORT_RETENTION_DAYS (default 30)."""
+    is kept, $EXPORT_RETENTION_DAYS (default 30) unless the dataset's ``retention_days`` in the catalog says."""
 
     def row_cap(self) -> int:
         return env_int(MAX_ROWS_ENV, DEFAULT_MAX_ROWS)
 
-    def retention(self) -> int:
-        return env_int(RETENTION_DAYS_ENV, DEFAULT_RETENTION_DAYS)
+    def retention(self, dataset: str | None = None) -> int:
+        """Days a file of ``dataset`` is kept: the catalog's ``retention_days`` for it, else the deployment's."""
+        spec = load_catalog().datasets.get(dataset) if dataset else None
+        return (spec and spec.retention_days) or env_int(RETENTION_DAYS_ENV, DEFAULT_RETENTION_DAYS)
 
 
 def default_resources() -> dict:

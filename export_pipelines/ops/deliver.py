@@ -53,7 +53,7 @@ def upload_file(
     """
     target = storage.get()
     key = published_key(context.run_id, rendered.file_name)
-    expires_at = datetime.now(UTC) + timedelta(days=limits.retention())
+    expires_at = datetime.now(UTC) + timedelta(days=limits.retention(plan.request.dataset))
     with permanent_errors_fail_fast(context):
         if not target.exists(key):  # a retry after the move already happened finds it in place
             target.move(rendered.key, key, published_attributes(plan, context.run_id, rendered, expires_at))
