@@ -2,7 +2,13 @@
 
 from dagster import Definitions
 
+from export_pipelines.automation.request_sensor import export_request_sensor
+from export_pipelines.automation.request_status import request_status_sensors
 from export_pipelines.automation.retention import daily_retention_cleanup_schedule, retention_cleanup_job
 from export_pipelines.jobs import export_job
 
-defs = Definitions(jobs=[export_job, retention_cleanup_job], schedules=[daily_retention_cleanup_schedule])
+defs = Definitions(
+    jobs=[export_job, retention_cleanup_job],
+    schedules=[daily_retention_cleanup_schedule],
+    sensors=[export_request_sensor, *request_status_sensors],
+)
