@@ -1,0 +1,181 @@
+"""Runs that die are not left hanging: failed, retried with their tags, and their staging cleaned up.
+
+The instance settings are checked in both dagster.yaml files; the behaviour is checked in a real
+`dagster dev` (webserver, daemon, code server) with the project's dagster.yaml, made quicker to
+react (run monitoring every second, the queue and the retry daemon every second): an export's run
+worker is killed with SIGKILL in the middle of its steps, as the kernel's OOM killer would.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
+from dagster._core.storage.tags import (
+    AUTO_RETRY_RUN_ID_TAG,
+    MAX_RETRIES_TAG,
+    MAX_RUNTIME_SECONDS_TAG,
+    RETRY_NUMBER_TAG,
+    WILL_RETRY_TAG,
+)
+from dagster_graphql import DagsterGraphQLClient
+
+from export_pipelines.audit import audit_record_for_run
+from export_pipelines.automation.retention import retention_cleanup_job
+from export_pipelines.demo import seed_demo
+from export_pipelines.plan import staging_prefix
+from export_pipelines.request import TAG_DATASET, TAG_USER, ExportRequest
+from export_pipelines.resources import ExportStorageResource
+from export_pipelines_tests.exported import decrypted_copy
+from export_pipelines_tests.services import free_port, port_open
+
+PROJECT = Path(__file__).resolve().parents[2]
+LOCATION = {"repository_location_name": "export_pipelines", "repository_name": "__repository__"}
+SIX_HOURS = 6 * 60 * 60
+# 20,000 rows in chunks of 500: 40 transform steps, several seconds of run to kill a worker in.
+SLOW_REQUEST = ExportRequest(user="admin", dataset="orders", format="csv", chunk_size=500)
+
+
+@pytest.mark.parametrize("path", ["dagster.yaml", "deploy/dagster.yaml"])
+def test_both_instances_monitor_runs_and_retry_only_runs_that_died(path):
+    config = yaml.safe_load((PROJECT / path).read_text())
+
+    monitoring, retries = config["run_monitoring"], config["run_retries"]
+    assert monitoring["enabled"] is True and monitoring["max_runtime_seconds"] == SIX_HOURS
+    assert monitoring["start_timeout_seconds"] > 0 and monitoring["poll_interval_seconds"] > 0
+    assert retries == {"enabled": True, "max_retries": 2, "retry_on_asset_or_op_failure": False}
+
+
+def test_the_embedded_instance_reads_those_settings(tmp_path):
+    (tmp_path / "dagster.yaml").write_text((PROJECT / "dagster.yaml").read_text())
+    with DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert instance.run_monitoring_enabled and instance.run_monitoring_max_runtime_seconds == SIX_HOURS
+        assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
+        assert instance.run_retries_retry_on_asset_or_op_failure is False
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`dagster dev` with the project's dagster.yaml, polling every second; yields (client, work folder)."""
+    work = tmp_path_factory.mktemp("lifecycle")
+    home = work / "dagster_home"
+    home.mkdir()
+    config = yaml.safe_load((PROJECT / "dagster.yaml").read_text())
+    config["run_monitoring"]["poll_interval_seconds"] = 1
+    config["run_coordinator"]["config"]["dequeue_interval_seconds"] = 1
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
+    source = f"sqlite:///{work / 'source.sqlite'}"
+    seed_demo(source, rows=20_000)
+    env = {"DAGSTER_HOME": str(home), "EXPORT_SOURCE_DB_URL": source, "EXPORT_DATA_DIR": str(work / "var")}
+    # One release throughout: the package's source hash would change with any edit to the working tree
+    # while the test runs, and a retry carries its parent's code version tag.
+    environment = {**os.environ, **env, "DAGSTER_EVENT_LOG_CONSUMER_DAEMON_INTERVAL_SECONDS": "1",
+                   "EXPORT_CODE_VERSION": "lifecycle-test"}  # fmt: skip
+    for name in ("SMTP_HOST", "EXPORT_STORAGE_URL", "EXPORT_CATALOG_PATH", "EXPORT_TRUST_UNSIGNED_SUBMISSIONS"):
+        environment.pop(name, None)
+    port = free_port()
+    dagster = Path(sys.executable).with_name("dagster")
+    process = subprocess.Popen(
+        [str(dagster), "dev", "-w", str(PROJECT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
+        cwd=work, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)  # this process reads the same instance and storage
+        for name in ("EXPORT_STORAGE_URL", "EXPORT_CATALOG_PATH"):
+            patch.delenv(name, raising=False)
+        try:
+            deadline = time.monotonic() + 120
+            while not port_open("127.0.0.1", port):
+                assert process.poll() is None, "dagster dev exited during start-up"
+                assert time.monotonic() < deadline, "dagster dev did not start within 120 s"
+                time.sleep(0.5)
+            yield DagsterGraphQLClient("127.0.0.1", port_number=port), work
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def _until(check, seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if value := check():
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"{what} did not happen within {seconds} s")
+
+
+def _status(run_id: str) -> DagsterRunStatus:
+    return DagsterInstance.get().get_run_by_id(run_id).status
+
+
+def _worker_pid(run_id: str) -> int | None:
+    """The run worker's pid, once a transform step has started in it."""
+    instance = DagsterInstance.get()
+    started = instance.all_logs(run_id, of_type=DagsterEventType.STEP_START)
+    if not any(entry.dagster_event.step_key.startswith("transform_chunk") for entry in started):
+        return None
+    for entry in instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT):
+        pid = entry.dagster_event.engine_event_data.metadata.get("pid")
+        if pid is not None:
+            return int(getattr(pid, "value", pid))
+    return None
+
+
+def test_a_killed_run_is_failed_then_retried_once_with_its_tags_and_its_staging_cleaned_up(server):
+    client, _ = server
+    run_id = client.submit_job_execution(
+        "export_job", run_config=SLOW_REQUEST.run_config(), tags={"ops/ticket": "OPS-1"}, **LOCATION
+    )
+
+    pid = _until(lambda: _worker_pid(run_id), 90, "a transform step")
+    os.kill(pid, signal.SIGKILL)
+
+    _until(lambda: _status(run_id) == DagsterRunStatus.FAILURE, 30, "the killed run failing")
+    instance = DagsterInstance.get()
+    retry_id = _until(lambda: instance.get_run_by_id(run_id).tags.get(AUTO_RETRY_RUN_ID_TAG), 30, "a retry")
+    killed = instance.get_run_by_id(run_id)
+    assert killed.tags[WILL_RETRY_TAG] == "true" and killed.status == DagsterRunStatus.FAILURE
+    _until(lambda: instance.get_run_by_id(retry_id).is_finished, 90, "the retry finishing")
+    retry = instance.get_run_by_id(retry_id)
+    assert retry.status == DagsterRunStatus.SUCCESS, audit_record_for_run(instance, retry_id).error
+    assert retry.parent_run_id == run_id and retry.tags[RETRY_NUMBER_TAG] == "1"
+    assert retry.step_keys_to_execute is None  # every step again: see the retry strategy in jobs.py
+    for key in (TAG_USER, TAG_DATASET, "export/request_sha256", "ops/ticket"):
+        assert retry.tags[key] == killed.tags[key]
+    record = audit_record_for_run(instance, retry_id)
+    with open(decrypted_copy(record.file_key), encoding="utf-8", newline="") as exported:
+        header, *rows = csv.reader(exported)
+    assert record.rows == len(rows) == len({row[0] for row in rows}) == 20_000  # every order, once
+
+    storage = ExportStorageResource().get()
+    assert any(storage.list(staging_prefix(run_id)))  # what the dead worker staged is still there
+    assert retention_cleanup_job.execute_in_process(instance=instance).success
+    assert not any(storage.list(staging_prefix(run_id))) and storage.exists(record.file_key)
+
+
+def test_a_run_over_its_max_runtime_tag_is_stopped_and_failed(server):
+    client, _ = server
+    run_id = client.submit_job_execution(
+        "export_job",
+        run_config=SLOW_REQUEST.model_copy(update={"format": "jsonl"}).run_config(),  # not a duplicate of the above
+        tags={MAX_RUNTIME_SECONDS_TAG: "2", MAX_RETRIES_TAG: "0"},
+        **LOCATION,
+    )
+
+    _until(lambda: DagsterInstance.get().get_run_by_id(run_id).is_finished, 60, "the run ending")
+
+    assert _status(run_id) == DagsterRunStatus.FAILURE
+    messages = [entry.message for entry in DagsterInstance.get().all_logs(run_id)]
+    assert any("maximum runtime of 2 seconds" in message for message in messages)
