@@ -77,19 +77,26 @@ def test_request_file_and_options_override_it(workspace, tmp_path):
     assert result["sha256"] in fetched.stdout
 
 
-def test_audit_lists_exports_with_outcome_and_filters_by_user(workspace):
-    cli(workspace, "export", "--user", "auditor", "--dataset", "orders")
+def test_audit_lists_exports_with_outcome_and_filters_by_user(workspace, tmp_path):
+    # A Dagster home of its own: the history holds this test's two runs and nothing another test left.
+    env = {**workspace, "DAGSTER_HOME": str(tmp_path / "home")}
+    (tmp_path / "home").mkdir()
+    allowed = json.loads(cli(env, "export", "--user", "analyst", "--dataset", "orders", "--json").stdout)
+    refused = json.loads(cli(env, "export", "--user", "auditor", "--dataset", "orders", "--json").stdout)
 
-    everyone = json.loads(cli(workspace, "audit", "--json").stdout)
-    auditor = json.loads(cli(workspace, "audit", "--user", "auditor", "--json").stdout)
-    future = json.loads(cli(workspace, "audit", "--since", "2999-01-01", "--json").stdout)
+    everyone = json.loads(cli(env, "audit", "--json").stdout)
+    auditor = json.loads(cli(env, "audit", "--user", "auditor", "--json").stdout)
+    future = json.loads(cli(env, "audit", "--since", "2999-01-01", "--json").stdout)
+    table = cli(env, "audit").stdout.splitlines()
 
-    assert {r["user"] for r in everyone} >= {"analyst", "auditor"}
-    assert auditor and all(r["user"] == "auditor" and r["status"] == "FAILURE" for r in auditor)
-    assert "PermissionDenied" in auditor[0]["error"]
+    assert sorted((r["run_id"], r["user"], r["status"]) for r in everyone) == sorted(
+        [(allowed["run_id"], "analyst", "SUCCESS"), (refused["run_id"], "auditor", "FAILURE")]
+    )
+    assert [r["run_id"] for r in auditor] == [refused["run_id"]] and "PermissionDenied" in auditor[0]["error"]
     assert future == []
-    table = cli(workspace, "audit").stdout
-    assert "auditor" in table and "FAILURE" in table
+    assert len(table) == 3, table  # the header and one line per export
+    assert any("analyst" in line and "SUCCESS" in line for line in table[1:]), table
+    assert any("auditor" in line and "FAILURE" in line for line in table[1:]), table
 
 
 def test_missing_user_is_a_clear_usage_error(workspace):
