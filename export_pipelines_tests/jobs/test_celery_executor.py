@@ -11,14 +11,24 @@ import time
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance
+from dagster import DagsterEventType, DagsterInstance
 
+from export_pipelines.celery_settings import DEFAULT_QUEUE, RENDER_QUEUE
 from export_pipelines.launch import run_export
 from export_pipelines.request import ExportRequest
 from export_pipelines_tests.exported import decrypted_copy
-from export_pipelines_tests.jobs.celery_workers import BIN, PROJECT, start_workers, step_hosts
+from export_pipelines_tests.jobs.celery_workers import (
+    BIN,
+    PROJECT,
+    Worker,
+    celery_worker,
+    start_workers,
+    step_host_history,
+    step_hosts,
+)
 
 REQUEST = dict(user="analyst", dataset="orders", format="jsonl", chunk_size=100)  # 1,500 rows: 6+ chunks
+FINISHED = (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE, DagsterEventType.STEP_UP_FOR_RETRY)
 
 
 @pytest.fixture(scope="module")
@@ -77,32 +87,104 @@ def test_celery_two_workers_share_steps_and_the_file_matches_in_process(celery_e
     assert record.sha256 == embedded.sha256 and record.rows == embedded.rows > 0
 
 
+def test_celery_render_runs_on_the_render_queue_worker_and_nothing_else_does(celery_env, tmp_path, redis_server):
+    """render_file is tagged for the render queue: a worker consuming only that queue renders, and only renders."""
+    broker = redis_server.url(8)  # a broker of its own: no worker of another test consumes it
+    env = {**celery_env, "EXPORT_CELERY_BROKER_URL": broker}
+    general = start_workers(env, ["general"], tmp_path, broker, queues=(DEFAULT_QUEUE,))
+    renderer = start_workers(env, ["renderer"], tmp_path, broker, queues=(RENDER_QUEUE,))
+    instance = DagsterInstance.get()
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("EXPORT_CELERY_BROKER_URL", broker)
+            record, _ = run_export(ExportRequest(**REQUEST), instance, executor="celery")
+    finally:
+        for worker in general + renderer:
+            worker.stop()
+
+    assert record.status == "SUCCESS", record.error
+    hosts = {key: host.split("@")[0] for key, host in step_hosts(instance, record.run_id).items()}
+    assert hosts.pop("render_file") == "renderer", hosts
+    assert len(hosts) > 3 and set(hosts.values()) == {"general"}, hosts
+
+
 def test_celery_run_survives_a_worker_killed_mid_run(celery_env, two_workers):
     instance = DagsterInstance.get()
+    earlier = {run.run_id for run in instance.get_runs()}
     launcher = subprocess.Popen(
         [str(BIN / "export-pipelines"), "export", "--executor", "celery", "--json",
          *[f"--{name.replace('_', '-')}={value}" for name, value in REQUEST.items()]],
         env=celery_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    victim = two_workers[0]
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        runs = instance.get_runs(limit=1)
-        if runs and any(h.startswith("w1@") for h in step_hosts(instance, runs[0].run_id).values()):
-            break
-        time.sleep(0.2)
-    victim.kill()
-
-    stdout, stderr = launcher.communicate(timeout=300)
+    victim, survivor = two_workers
+    try:
+        run_id = _new_run_id(instance, earlier)
+        held = _pause_while_holding_a_step(instance, run_id, victim)
+        victim.kill()
+        stdout, stderr = launcher.communicate(timeout=300)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
 
     result = json.loads(stdout)
-    assert result["status"] == "SUCCESS", stderr
+    assert result["status"] == "SUCCESS" and result["run_id"] == run_id, stderr
+    # The step the victim died in was sent again and ran to the end on the other worker, once.
+    assert [h.split("@")[0] for h in step_host_history(instance, run_id)[held]] == [victim.name, survivor.name]
+    assert _step_events(instance, run_id, held, DagsterEventType.STEP_SUCCESS) == 1
     exported = _lines(decrypted_copy(result["file_key"]))
     keys = [json.loads(line)["order_id"] for line in exported]
-    assert len(keys) == len(set(keys)) == result["rows"]
+    assert len(keys) == len(set(keys)) == result["rows"] > 0
     assert keys == sorted(keys)
     embedded, _ = run_export(ExportRequest(**REQUEST), instance)
     assert exported == _lines(decrypted_copy(embedded.file_key))
+
+
+def _new_run_id(instance: DagsterInstance, earlier: set[str]) -> str:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        new = [run.run_id for run in instance.get_runs() if run.run_id not in earlier]
+        if new:
+            return new[0]
+        time.sleep(0.2)
+    raise AssertionError("the launcher started no run in 60 s")
+
+
+def _pause_while_holding_a_step(instance: DagsterInstance, run_id: str, victim: Worker) -> str:
+    """Stop the victim (SIGSTOP) as soon as it started a step; return that step's key once the event
+    log, read with the victim stopped, shows the step started on it and not finished."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if _steps_held(instance, run_id, victim.name):
+            victim.pause()
+            time.sleep(0.5)  # whatever it wrote before it stopped has landed
+            held = _steps_held(instance, run_id, victim.name)
+            if held:
+                return held[0]
+            victim.resume()  # it finished that step in the meantime: wait for its next one
+        time.sleep(0.05)
+    raise AssertionError(f"{victim.name} started no step of run {run_id} in 120 s: {step_hosts(instance, run_id)}")
+
+
+def _steps_held(instance: DagsterInstance, run_id: str, worker: str) -> list[str]:
+    """Steps whose last Celery hand-out went to ``worker``, started there (STEP_START), and not finished."""
+    taken, started = {}, set()
+    for entry in instance.all_logs(run_id):
+        event, host = entry.dagster_event, celery_worker(entry)
+        if event is None or not event.step_key:
+            continue
+        if host is not None:
+            taken[event.step_key] = host.split("@")[0]
+            started.discard(event.step_key)
+        elif event.event_type == DagsterEventType.STEP_START:
+            started.add(event.step_key)
+        elif event.event_type in FINISHED:
+            started.discard(event.step_key)
+            taken.pop(event.step_key, None)
+    return sorted(key for key in started if taken.get(key) == worker)
+
+
+def _step_events(instance: DagsterInstance, run_id: str, step_key: str, event_type: DagsterEventType) -> int:
+    return sum(1 for entry in instance.all_logs(run_id, of_type=event_type) if entry.step_key == step_key)
 
 
 def test_celery_keeps_working_after_the_broker_restarts(celery_env, two_workers, redis_server):
