@@ -67,14 +67,18 @@ class EncryptedStorage(Storage):
         writer.result = replace(plaintext, key_id=protecting.key_id)
 
     def open_read(self, key: str, bound_to: str | None = None) -> BinaryIO:
-        """A stream of the plaintext, each 1 MiB segment authenticated before any of its bytes is returned."""
+        """A stream of the plaintext, each 1 MiB segment authenticated before any of its bytes is returned.
+
+        Buffered, so ``read(n)`` returns n bytes unless the file ends first, across segment
+        boundaries: readers such as Arrow's IPC reader take a short read for a truncated file.
+        """
         source = self.inner.open_read(key)
         try:
             reader = DecryptingReader(source, self._candidates(), associated_data(bound_to or key))
         except BaseException:
             source.close()
             raise
-        return _ClosingReader(reader, source)
+        return io.BufferedReader(_ClosingReader(reader, source), buffer_size=1 << 20)
 
     def key_for(self, key: str) -> StreamingKey:
         """The keyset key that protects ``key``: from its recorded attribute, else by authenticating its header."""

@@ -152,3 +152,27 @@ def test_a_known_key_id_spares_reading_the_first_segment(tmp_path, keyset):
     )
     with pytest.raises(DecryptionError):
         b"".join(storage.open_range("files/run/big.bin", *far))  # identifying the key reads the damaged segment
+
+
+def test_reads_return_what_was_asked_for_across_segments(backend, keyset):
+    storage = EncryptedStorage(backend[0], keyset)
+    write(storage, "_staging/run/chunk.bin", PAYLOAD)
+
+    with storage.open_read("_staging/run/chunk.bin") as source:
+        assert source.read(10) == PAYLOAD[:10]
+        assert source.read(2_500_000) == PAYLOAD[10:2_500_010], "one read spans three segments"
+        assert source.read() == PAYLOAD[2_500_010:]
+        assert source.read(5) == b""
+
+
+def test_a_staged_arrow_chunk_larger_than_a_segment_reads_back(backend, keyset):
+    import pyarrow as pa
+
+    from export_pipelines.staging import read_chunk, write_chunk
+
+    storage = EncryptedStorage(backend[0], keyset)
+    table = pa.table({"id": list(range(300_000)), "text": [f"row {i}" for i in range(300_000)]})
+
+    write_chunk(storage, "_staging/run/data/raw/chunk-000000.arrow", table)
+
+    assert read_chunk(storage, "_staging/run/data/raw/chunk-000000.arrow").equals(table)
