@@ -6,6 +6,7 @@ from dagster import RunConfig, job
 
 from export_pipelines.executors import export_executor
 from export_pipelines.hooks import remove_staging_on_failure
+from export_pipelines.log_format import export_console_logger
 from export_pipelines.ops.collect import collect_chunks
 from export_pipelines.ops.deliver import notify_recipients, upload_file
 from export_pipelines.ops.render import render_file
@@ -20,9 +21,12 @@ EXAMPLE_REQUEST = ExportRequest(user="analyst", dataset="orders")
 
 @job(
     executor_def=export_executor,
+    logger_defs={"console": export_console_logger},  # JSON lines with EXPORT_LOG_FORMAT=json
     hooks={remove_staging_on_failure},
     resource_defs=default_resources(),
-    config=RunConfig(ops={VALIDATE_OP: EXAMPLE_REQUEST}),
+    # The console logger is configured so that it is export_console_logger (JSON lines with EXPORT_LOG_FORMAT=json):
+    # Dagster uses its own text console instead when a run's config configures no logger.
+    config=RunConfig(ops={VALIDATE_OP: EXAMPLE_REQUEST}, loggers={"console": {"config": {"log_level": "DEBUG"}}}),
     # A run that died is retried from scratch: Dagster's from-failure re-execution skips mapped steps
     # that had not started, and render_file would then publish a file missing their chunks.
     tags={"export/kind": "export", "dagster/retry_strategy": "ALL_STEPS"},

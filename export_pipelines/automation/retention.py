@@ -24,6 +24,7 @@ from pydantic import Field
 
 from export_pipelines.audit import TAG_DELETED_AT
 from export_pipelines.automation.expired import expired_exports, leftover_staging
+from export_pipelines.log_format import export_console_logger
 from export_pipelines.resources import ExportStorageResource
 
 CLEAN_UP_OP = "clean_up_storage"
@@ -98,6 +99,7 @@ def clean_up_storage(
 
 @job(
     executor_def=in_process_executor,
+    logger_defs={"console": export_console_logger},  # JSON lines with EXPORT_LOG_FORMAT=json
     resource_defs={"storage": ExportStorageResource(), "clock": ClockResource(), "io_manager": mem_io_manager},
     tags={"export/kind": "retention"},
     description="Delete exported files past their expiry and the staging of runs that ended; run history is kept. "
@@ -112,6 +114,7 @@ daily_retention_cleanup_schedule = ScheduleDefinition(
     job=retention_cleanup_job,
     cron_schedule="0 3 * * *",
     execution_timezone="UTC",
+    run_config={"loggers": {"console": {"config": {"log_level": "DEBUG"}}}},  # the console logger above, not Dagster's
     default_status=DefaultScheduleStatus.RUNNING,
     description="Every day at 03:00 UTC: delete expired exports and leftover staging.",
 )
