@@ -22,8 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     from export_pipelines.errors import ExportError
+    from export_pipelines.monitoring import DOWNLOAD_SERVICE, init_error_tracking
 
     try:
+        init_error_tracking(DOWNLOAD_SERVICE if args.command == "serve" else "cli")
         return args.handler(args)
     except (ValueError, ValidationError, OSError, ExportError) as error:
         print(f"export-pipelines {args.command}: {error}", file=sys.stderr)

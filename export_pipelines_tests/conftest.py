@@ -17,6 +17,10 @@ pytest_plugins = [
     "export_pipelines_tests.s3_server",
 ]
 
+# Tests never report to a developer's real Sentry project; test_monitoring points the SDK at its own receiver.
+for _name in ("SENTRY_DSN", "EXPORT_SENTRY_DSN"):
+    os.environ.pop(_name, None)
+
 POSTGRES_ADMIN_URL = os.environ.get(
     "EXPORT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )

@@ -40,6 +40,7 @@ from export_pipelines.delivery.ranges import Unsatisfiable, content_range, reque
 from export_pipelines.delivery.refusals import Forbidden, Gone, LoginRequired, NotReadable, Refusal, UnknownExport
 from export_pipelines.delivery.signers import signer_from_env
 from export_pipelines.delivery.status_routes import StatusRoutes
+from export_pipelines.monitoring import DOWNLOAD_SERVICE, init_error_tracking
 from export_pipelines.security.app_tokens import AppIdentity, AppTokenError, AppTokenVerifier
 from export_pipelines.security.streaming_aead import DecryptionError
 from export_pipelines.storage.encrypted import EncryptedStorage
@@ -276,6 +277,7 @@ def create_app(
     environ: Mapping[str, str] = os.environ,
 ) -> Starlette:
     """The service, with the deployment's instance and storage unless given (tests inject them and a clock)."""
+    init_error_tracking(DOWNLOAD_SERVICE, environ)
     if instance is None:
         from export_pipelines.launch import local_instance
 
