@@ -9,6 +9,9 @@ from dagster_celery.make_app import make_app
 from dagster_celery.tasks import create_task
 
 from export_pipelines.celery_settings import backend_url, broker_url, celery_app_config
+from export_pipelines.monitoring import init_error_tracking
+
+init_error_tracking("celery-worker")  # this module is what a worker loads first; its pool processes inherit it
 
 app = make_app(
     CeleryExecutor.for_cli(broker=broker_url(), backend=backend_url(), config_source=celery_app_config()).app_args()

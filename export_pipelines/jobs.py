@@ -7,6 +7,7 @@ from dagster import RunConfig, job
 from export_pipelines.executors import export_executor
 from export_pipelines.hooks import remove_staging_on_failure
 from export_pipelines.log_format import export_console_logger
+from export_pipelines.monitoring import report_step_failure
 from export_pipelines.ops.collect import collect_chunks
 from export_pipelines.ops.deliver import notify_recipients, upload_file
 from export_pipelines.ops.render import render_file
@@ -22,7 +23,7 @@ EXAMPLE_REQUEST = ExportRequest(user="analyst", dataset="orders")
 @job(
     executor_def=export_executor,
     logger_defs={"console": export_console_logger},  # JSON lines with EXPORT_LOG_FORMAT=json
-    hooks={remove_staging_on_failure},
+    hooks={remove_staging_on_failure, report_step_failure},  # report_step_failure: to Sentry, when configured
     resource_defs=default_resources(),
     # The console logger is configured so that it is export_console_logger (JSON lines with EXPORT_LOG_FORMAT=json):
     # Dagster uses its own text console instead when a run's config configures no logger.

@@ -15,6 +15,7 @@ pytest_plugins = [
     "export_pipelines_tests.redis_server",
     "export_pipelines_tests.seeded_sources",
     "export_pipelines_tests.s3_server",
+    "export_pipelines_tests.sentry_server",
 ]
 
 # Tests never report to a developer's real Sentry project; test_monitoring points the SDK at its own receiver.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -18,11 +19,12 @@ import yaml
 from dagster import DagsterInstance
 
 from export_pipelines import monitoring
+from export_pipelines.code_version import code_version
 from export_pipelines.delivery.app import create_app
 from export_pipelines.errors import SettingsError
 from export_pipelines.launch import run_export
 from export_pipelines.request import ExportRequest
-from export_pipelines_tests.sentry_server import SentryReceiver, sentry_receiver  # noqa: F401 (fixture)
+from export_pipelines_tests.sentry_server import SentryReceiver
 from export_pipelines_tests.services import free_port
 
 CLI = str(Path(sys.executable).with_name("export-pipelines"))
@@ -35,7 +37,7 @@ FILTER_VALUES = [b"4242.42", b"Quixotic Zebra", b"Quixotic%20Zebra"]
 
 
 @pytest.fixture
-def tracking(sentry_receiver, monkeypatch):  # noqa: F811
+def tracking(sentry_receiver, monkeypatch):
     """Error tracking pointed at the receiver; this process starts it afresh, and stops it afterwards."""
     for name in monitoring.DSN_ENVS:
         monkeypatch.delenv(name, raising=False)
@@ -75,6 +77,29 @@ def _assert_no_request_values(receiver: SentryReceiver) -> None:
         assert value not in sent, f"{value!r} reached the error tracker"
 
 
+def test_a_failing_step_sends_one_event_with_the_run_context_and_no_request_values(tracking, broken_catalog):
+    request = ExportRequest(user="admin", dataset="orders", format="csv", filters=FILTERS)
+
+    record, _ = run_export(request, DagsterInstance.get(), "CRITICAL")
+    sentry_sdk.flush()
+
+    assert record.status == "FAILURE" and "4242.42" in record.error, "the run's own log keeps the message"
+    (event,) = tracking.events()
+    assert event["tags"] == {
+        "process": "run", "run_id": record.run_id, "user": "admin", "dataset": "orders", "format": "csv",
+        "step": "collect_chunks",
+    }  # fmt: skip
+    assert event["release"] == code_version() and event["environment"] == "test"
+    chain = event["exception"]["values"]  # sqlite3's error, then SQLAlchemy's that wraps it (the one raised)
+    assert [(e["module"], e["type"]) for e in chain][-1] == ("sqlalchemy.exc", "OperationalError")
+    assert all(e["value"] == monitoring.WITHHELD for e in chain)
+    frames = [frame for e in chain for frame in e["stacktrace"]["frames"]]
+    assert frames and not any("vars" in frame for frame in frames)
+    assert any((frame.get("module") or "").startswith("export_pipelines.ops.") for frame in frames)
+    assert not {"request", "extra", "user", "breadcrumbs"} & set(event)
+    _assert_no_request_values(tracking)
+
+
 def test_a_successful_export_sends_nothing(tracking, source):
     record, _ = run_export(ExportRequest(user="admin", dataset="orders", filters=FILTERS[:1]), DagsterInstance.get())
     sentry_sdk.flush()
@@ -90,6 +115,21 @@ def test_a_refused_request_sends_nothing(tracking, source):
 
     assert record.status == "FAILURE" and "PermissionDenied" in record.error
     assert tracking.envelopes == []
+
+
+def test_the_command_line_reports_a_failing_export_before_it_exits(sentry_receiver, broken_catalog, tmp_path):
+    env = {**os.environ, "EXPORT_SENTRY_DSN": sentry_receiver.dsn, "SMTP_PASSWORD": "smtp-Secret-9f3"}
+    filters = [arg for f in FILTERS for arg in ("--filter", f"{f['column']} {f['op']} {f['value']}")]
+
+    done = subprocess.run(
+        [CLI, "export", "--user", "admin", "--dataset", "orders", *filters], env=env, capture_output=True, text=True
+    )
+
+    assert done.returncode == 1 and "no such column" in done.stderr
+    (event,) = sentry_receiver.events()  # sent at exit, without a flush of its own
+    assert event["tags"]["process"] == "cli" and event["tags"]["step"] == "collect_chunks"
+    assert not {"extra", "request"} & set(event), "sys.argv holds the filters"
+    _assert_no_request_values(sentry_receiver)
 
 
 def test_configured_secrets_never_leave_the_process(tracking, monkeypatch):

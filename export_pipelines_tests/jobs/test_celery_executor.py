@@ -8,9 +8,11 @@ import os
 import shutil
 import subprocess
 import time
+from importlib.resources import files
 from pathlib import Path
 
 import pytest
+import yaml
 from dagster import DagsterEventType, DagsterInstance
 
 from export_pipelines.celery_settings import DEFAULT_QUEUE, RENDER_QUEUE
@@ -106,6 +108,39 @@ def test_celery_render_runs_on_the_render_queue_worker_and_nothing_else_does(cel
     hosts = {key: host.split("@")[0] for key, host in step_hosts(instance, record.run_id).items()}
     assert hosts.pop("render_file") == "renderer", hosts
     assert len(hosts) > 3 and set(hosts.values()) == {"general"}, hosts
+
+
+def test_a_step_failing_on_a_celery_worker_reaches_sentry_from_that_worker(
+    celery_env, tmp_path, redis_server, sentry_receiver, monkeypatch
+):
+    """The worker loads celery_app, which starts error tracking; its pool process sends the failed step's event."""
+    catalog = yaml.safe_load(files("export_pipelines").joinpath("catalog.yaml").read_text())
+    catalog["datasets"]["orders"]["columns"]["ghost"] = {"type": "string", "label": "Ghost"}  # a deployment bug
+    (tmp_path / "catalog.yaml").write_text(yaml.safe_dump(catalog))
+    broker = redis_server.url(9)
+    env = {
+        **celery_env, "EXPORT_CELERY_BROKER_URL": broker, "EXPORT_CATALOG_PATH": str(tmp_path / "catalog.yaml"),
+        "EXPORT_SENTRY_DSN": sentry_receiver.dsn,
+    }  # fmt: skip
+    for name in ("EXPORT_CELERY_BROKER_URL", "EXPORT_CATALOG_PATH"):
+        monkeypatch.setenv(name, env[name])  # the launcher (this process) sends no event: it runs no step
+    workers = start_workers(env, ["tracked"], tmp_path, broker)
+    try:
+        filters = [{"column": "customer_name", "op": "contains", "value": "Quixotic Zebra"}]
+        request = ExportRequest(**{**REQUEST, "user": "admin", "filters": filters})
+        record, _ = run_export(request, DagsterInstance.get(), executor="celery")
+        deadline = time.monotonic() + 30
+        while not sentry_receiver.events() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        for worker in workers:
+            worker.stop()
+
+    assert record.status == "FAILURE"
+    (event,) = sentry_receiver.events()
+    assert event["tags"]["process"] == "celery-worker" and event["tags"]["run_id"] == record.run_id
+    assert event["tags"]["step"] == "collect_chunks" and event["tags"]["user"] == "admin"
+    assert b"Quixotic Zebra" not in sentry_receiver.everything()
 
 
 def test_celery_run_survives_a_worker_killed_mid_run(celery_env, two_workers):
