@@ -53,3 +53,7 @@ class TransientSourceError(ExportError):
 
 class TransientDeliveryError(ExportError):
     """Storage or notification failed in a way that a retry may fix."""
+
+
+class IncompleteExport(PermanentExportError):
+    """A step received fewer staged chunks than were collected: the file would miss rows, so none is made."""

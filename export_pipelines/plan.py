@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from export_pipelines.catalog import ColumnSpec
+from export_pipelines.errors import IncompleteExport
 from export_pipelines.request import ExportRequest
 from export_pipelines.source.query import ExportQuery
 from export_pipelines.storage.base import TRANSIENT_PREFIX
@@ -49,13 +50,15 @@ class ChunkRef:
     """One staged chunk: its place in the output order, its storage key, its row count.
 
     ``encoded``: the file holds the chunk's bytes in the export's format (see shaping.chunk_encoder),
-    not Arrow rows.
+    not Arrow rows. ``last``: no chunk follows; with the indexes, it lets render_file prove it has
+    every chunk (a re-execution from failure can skip mapped steps that never started).
     """
 
     index: int
     key: str
     rows: int
     encoded: bool = False
+    last: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,22 @@ class ExportResult:
     sha256: str
     expires_at: datetime
     key_id: int | None = None
+
+
+def complete_chunks(chunks: list[ChunkRef]) -> list[ChunkRef]:
+    """The chunks in output order, after checking none is missing (indexes 0..n-1, the last one marked last).
+
+    Dagster's re-execution from failure can skip mapped steps that never started; rendering what
+    arrived would publish a file missing rows and call it a success.
+    """
+    ordered = sorted(chunks, key=lambda chunk: chunk.index)
+    if not ordered or [c.index for c in ordered] != list(range(len(ordered))) or not ordered[-1].last:
+        have = ", ".join(str(c.index) for c in ordered) or "none"
+        raise IncompleteExport(
+            f"render_file received chunks {have}, not every chunk collect_chunks staged: some transform_chunk "
+            "steps did not run. Re-execute the whole run (all steps), not from failure."
+        )
+    return ordered
 
 
 # Published files and staging live under two different fixed first parts, and no part of a key

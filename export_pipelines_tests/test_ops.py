@@ -147,3 +147,27 @@ def test_failure_hook_removes_the_runs_staging(storage, tmp_path):
 
     assert not (tmp_path / "exports" / "_staging" / "run-1").exists()
     assert (tmp_path / "exports" / "_staging" / "run-2").exists()
+
+
+def test_only_the_last_chunk_says_it_is_the_last(source, storage):
+    request = ExportRequest(user="admin", dataset="orders", format="csv", chunk_size=200)
+    plan = validate_request(_context(source, storage), config=request)
+
+    chunks = [output.value for output in collect_chunks(_context(source, storage), plan)]
+
+    assert [c.index for c in chunks] == [0, 1, 2, 3] and [c.last for c in chunks] == [False, False, False, True]
+
+
+@pytest.mark.parametrize("missing", [1, 3])
+def test_render_refuses_to_publish_a_file_missing_a_chunk(source, storage, missing):
+    """As after a re-execution from failure that skipped a mapped transform_chunk step."""
+    request = ExportRequest(user="admin", dataset="orders", format="parquet", chunk_size=200)
+    plan = validate_request(_context(source, storage), config=request)
+    raw = [output.value for output in collect_chunks(_context(source, storage), plan)]
+    shaped = [transform_chunk(_context(source, storage), plan, chunk) for chunk in raw]
+    assert shaped[-1].last, "transform keeps the mark"
+
+    with pytest.raises(Failure, match="not every chunk") as refused:
+        render_file(_context(source, storage), plan, [c for c in shaped if c.index != missing])
+
+    assert refused.value.allow_retries is False

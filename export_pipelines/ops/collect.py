@@ -1,6 +1,7 @@
 """collect_chunks: read the permitted rows chunk by chunk, with keyset pagination, into staging."""
 
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import closing
 
@@ -34,7 +35,7 @@ def collect_chunks(
 
     Rows staged of the plan's ``visible_rows`` are published about once a second (``ops.progress``).
     """
-    index, total = 0, 0
+    index, total, pending = 0, 0, None
     # Everything inside the guard: a bug or a bad setting fails at once, not after three retries.
     with permanent_errors_fail_fast(context):
         target = storage.get()
@@ -57,10 +58,17 @@ def collect_chunks(
                         chunk = _stage_encoded(target, f"{prefix}/ready", index, table, encoder, total)
                     total += table.num_rows
                     progress.advance(table.num_rows)
-                    yield DynamicOutput(chunk, mapping_key=f"chunk_{index:06d}")
+                    if pending is not None:  # one chunk behind, so the last one can say it is the last
+                        yield _output(pending)
+                    pending = chunk
                     index += 1
+        yield _output(dataclasses.replace(pending, last=True))
         progress.finish()
     context.log.info(f"Staged {total:,} rows in {index} chunk(s) of up to {plan.request.chunk_size:,} rows.")
+
+
+def _output(chunk: ChunkRef) -> DynamicOutput[ChunkRef]:
+    return DynamicOutput(chunk, mapping_key=f"chunk_{chunk.index:06d}")
 
 
 def _stage_encoded(

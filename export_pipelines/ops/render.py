@@ -10,7 +10,7 @@ from export_pipelines.formats import renderer_class
 from export_pipelines.formats.compression import SUFFIXES, compressed
 from export_pipelines.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
 from export_pipelines.ops.progress import ProgressReporter
-from export_pipelines.plan import ChunkRef, ExportPlan, RenderedFile, data_prefix, published_key
+from export_pipelines.plan import ChunkRef, ExportPlan, RenderedFile, complete_chunks, data_prefix, published_key
 from export_pipelines.resources import ExportStorageResource
 from export_pipelines.shaping import render_context
 from export_pipelines.staging import read_chunk
@@ -47,11 +47,12 @@ def render_file(
     publish_as = published_key(context.run_id, name)
     progress = ProgressReporter(context, "render", sum(chunk.rows for chunk in chunks))
     with permanent_errors_fail_fast(context):
+        ordered = complete_chunks(chunks)  # before anything is written
         target = storage.get()
         with target.open_write(key, bound_to=publish_as) as output:
             with compressed(output.stream, compression, entry_name) as stream:
                 renderer = renderer_class(request.format)(stream, render_context(plan, context.run_id))
-                for chunk in sorted(chunks, key=lambda c: c.index):
+                for chunk in ordered:
                     if chunk.encoded:  # encoded by collect_chunks: the bytes go in as they are
                         with target.open_read(chunk.key) as staged:
                             renderer.write_encoded(staged.read())

@@ -1,6 +1,8 @@
 """transform_chunk: shape one staged chunk into the columns, order and time zone of the output."""
 
 
+import dataclasses
+
 from dagster import OpExecutionContext, Out, op
 
 from export_pipelines.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
@@ -31,4 +33,4 @@ def transform_chunk(
         key = f"{data_prefix(context.run_id)}/ready/chunk-{chunk.index:06d}.arrow"
         write_chunk(target, key, shaped)
         target.delete_prefix(chunk.key)
-    return ChunkRef(chunk.index, key, shaped.num_rows)
+    return dataclasses.replace(chunk, key=key, rows=shaped.num_rows)
