@@ -38,10 +38,12 @@ from export_pipelines.automation.request_status import (
     write_run_status,
 )
 from export_pipelines.automation.request_table import FAILED, SUBMITTED, RequestRow, RequestTable
-from export_pipelines.errors import SettingsError
+from export_pipelines.catalog import load_catalog
+from export_pipelines.errors import ExportRequestError, SettingsError
 from export_pipelines.jobs import export_job
 from export_pipelines.request import ExportRequest
 from export_pipelines.settings import default_source_url
+from export_pipelines.validation import check_request
 
 BATCH_ENV = "EXPORT_REQUEST_SENSOR_BATCH"
 DEFAULT_BATCH = 20
@@ -57,8 +59,13 @@ def batch_size(environ=os.environ) -> int:
 
 
 def run_request_for(row: RequestRow) -> RunRequest:
-    """The run asked for a row: the row's request as every other path makes it, keyed by the row's id."""
+    """The run asked for a row: the row's request as every other path makes it, keyed by the row's id.
+
+    The request is checked against the catalog here, as the gate would: a run the gate refuses fails
+    the daemon's tick, and Dagster retries a failed tick's submissions, making runs of its own.
+    """
     request = ExportRequest(**row.fields())
+    check_request(request, load_catalog())
     return RunRequest(
         run_key=str(row.id),
         run_config=request.run_config(),
@@ -95,7 +102,7 @@ def export_request_sensor(context: SensorEvaluationContext):
             continue
         try:
             run_request = run_request_for(row)
-        except (ValueError, ValidationError) as error:
+        except (ValueError, ValidationError, ExportRequestError) as error:
             table.advance(row.id, FAILED, reason=f"The request cannot be read: {_problems(error)}. Fix it and insert "
                           "a new row.")  # fmt: skip
             continue

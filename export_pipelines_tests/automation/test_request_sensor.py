@@ -124,11 +124,13 @@ def test_a_row_whose_run_exists_is_caught_up_not_launched(table, instance):
 def test_an_unreadable_request_fails_its_row_with_the_reason(table, instance):
     bad = table.insert("analyst", {"dataset": "orders", "format": "docx"})
     other_user = table.insert("analyst", {"dataset": "orders", "user": "admin"})
+    unknown = table.insert("analyst", {"dataset": "payroll"})
 
     assert _tick(instance).run_requests == []
 
     assert table.get(bad).status == FAILED and "format" in table.get(bad).reason
     assert "not the row's user_name 'analyst'" in table.get(other_user).reason
+    assert "unknown dataset 'payroll'" in table.get(unknown).reason
 
 
 def test_reconciliation_repairs_rows_left_behind_and_never_moves_them_back(table, instance):
