@@ -32,13 +32,23 @@ def permanent_errors_fail_fast(context=None):
     except (Failure, RetryRequested):  # already say whether to retry
         raise
     except Exception as error:
-        if is_transient(error):
+        if not is_transient(error):
+            raise Failure(
+                description=describe(error), metadata={"error_type": type(error).__name__}, allow_retries=False
+            ) from error
+        if _retry_number(context) < TRANSIENT_RETRY.max_retries:
             raise
+        # Out of retries: say what kept failing (Dagster's own message would be "Exceeded max_retries").
+        attempts = TRANSIENT_RETRY.max_retries + 1
         raise Failure(
-            description=describe(error),
-            metadata={"error_type": type(error).__name__},
+            description=f"{describe(error)} (still failing after {attempts} attempts; retry the export later)",
+            metadata={"error_type": type(error).__name__, "attempts": attempts},
             allow_retries=False,
         ) from error
+
+
+def _retry_number(context) -> int:
+    return getattr(context, "retry_number", 0) if context is not None else 0
 
 
 def _run_tags(context) -> dict:

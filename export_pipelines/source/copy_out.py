@@ -85,8 +85,7 @@ class CopyOut:
                     yield block  # handed over, not copied: the next rows go to a new buffer
                     block = bytearray()
             elif size == 0:
-                selector.select()
-                pgconn.consume_input()
+                _wait(pgconn, selector)
             elif size == -1:
                 self._streaming = False  # the server has sent everything; only its result is left
                 break
@@ -102,10 +101,21 @@ def copy_out(connection: psycopg.Connection, query: str) -> bytes:
     return b"".join(CopyOut(connection, query))
 
 
+def _wait(pgconn, selector: selectors.BaseSelector) -> None:
+    """Wait for the server's next bytes and read them in.
+
+    A connection libpq has given up on (reset, closed by the server) has no socket any more: a
+    select on it would wait forever, so it is an error at once.
+    """
+    if pgconn.status == pq.ConnStatus.BAD:
+        raise psycopg.OperationalError(f"the connection to the server was lost: {pgconn.get_error_message()}")
+    selector.select()
+    pgconn.consume_input()
+
+
 def _next_result(pgconn, selector: selectors.BaseSelector):
     while pgconn.is_busy():
-        selector.select()
-        pgconn.consume_input()
+        _wait(pgconn, selector)
     return pgconn.get_result()
 
 
@@ -123,8 +133,7 @@ def _discard_rows(pgconn, selector) -> None:
     while True:
         size, _ = pgconn.get_copy_data(1)
         if size == 0:
-            selector.select()
-            pgconn.consume_input()
+            _wait(pgconn, selector)
         elif size < 0:
             return
 
