@@ -42,6 +42,14 @@ class AuditRecord:
     filters: str | None = None  # as validate_request described them
     link: str | None = None  # a fresh download link, minted when the record is read, for a finished export
     deleted_at: str | None = None  # when retention deleted the file (the record itself is kept)
+    # What the user was told of withheld rows (skipped_rows is the exact count, for operators only).
+    rows_withheld: bool | None = None
+    rows_withheld_band: str | None = None
+    notification_reason: str | None = None  # why the mail was not delivered, when it was not
+
+    def for_requester(self) -> dict:
+        """The record as the requester may see it: without the exact count of rows their grants withheld."""
+        return {key: value for key, value in asdict(self).items() if key != "skipped_rows"}
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -81,10 +89,17 @@ def _audit_record(instance: DagsterInstance, record, with_link: bool = True) -> 
         sha256=metadata.get("sha256"),
         key_id=metadata.get("key_id"),
         expires_at=metadata.get("expires_at"),
-        notification=f"{metadata['channel']}: {metadata['destination']}" if "channel" in metadata else None,
+        notification=(
+            f"{metadata['channel']}: {metadata['destination']}"
+            if metadata.get("channel") not in (None, "none")
+            else None
+        ),
         error=error,
         filters=metadata.get("filters"),
         deleted_at=run.tags.get(TAG_DELETED_AT),
+        rows_withheld=metadata.get("rows_withheld"),
+        rows_withheld_band=metadata.get("rows_withheld_band"),
+        notification_reason=metadata.get("reason"),
     )
     if not with_link or audited.deleted_at:
         return audited

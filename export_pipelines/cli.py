@@ -157,15 +157,18 @@ def _export(args) -> int:
     record, location = run_export(request, local_instance(), level, executor=args.executor)
     saved = save_decrypted(record.file_key, args.out) if args.out and location else None
     if args.json:
-        print(json.dumps({**record.as_dict(), "file": location, "saved_to": saved and str(saved)}, indent=2))
+        print(json.dumps({**record.for_requester(), "file": location, "saved_to": saved and str(saved)}, indent=2))
     elif location:
-        partial = f" ({record.skipped_rows:,} rows withheld by permissions)" if record.skipped_rows else ""
+        band = record.rows_withheld_band
+        partial = (f" (rows withheld by permissions: {band})" if band else " (some rows withheld by permissions)")
+        partial = partial if record.rows_withheld else ""
         print(f"Exported {record.rows:,} rows{partial}, {record.bytes:,} bytes, sha256 {record.sha256}")
         print(f"Stored encrypted at {location} (run {record.run_id})")
         if saved:
             print(f"Decrypted copy: {saved}")
         if record.notification:
-            print(f"Notified by {record.notification}")
+            reason = f" ({record.notification_reason})" if record.notification_reason else ""
+            print(f"Notified by {record.notification}{reason}")
     if record.status != "SUCCESS":
         print(f"export failed (run {record.run_id}): {record.error or record.status}", file=sys.stderr)
         return 1

@@ -57,7 +57,7 @@ def upload_file(
     with permanent_errors_fail_fast(context):
         if not target.exists(key):  # a retry after the move already happened finds it in place
             target.move(rendered.key, key, published_attributes(plan, context.run_id, rendered, expires_at))
-    target.delete_prefix(data_prefix(context.run_id))
+        target.delete_prefix(data_prefix(context.run_id))
     result = ExportResult(
         file_key=key,
         location=target.location(key),
@@ -71,7 +71,8 @@ def upload_file(
     context.add_output_metadata(
         {
             "rows": result.rows,
-            "skipped_rows": result.skipped_rows,
+            # What the user may learn of withheld rows; the exact count stays in validate_request's metadata.
+            **plan.withheld.metadata(),
             "bytes": result.bytes,
             "file_key": result.file_key,
             "location": MetadataValue.path(result.location),
