@@ -52,9 +52,14 @@ def _retry_number(context) -> int:
 
 
 def _run_tags(context) -> dict:
+    """The run's tags as they are now: the executor sets the code version after the run started (a
+    retried run starts with its parent's, from before a deploy), and in-process steps hold the run as it was.
+    """
     if context is None:
         return {}
     try:
-        return context.run.tags
+        run = context.run
     except DagsterInvalidPropertyError:  # invoked directly, outside a run
         return {}
+    current = context.instance.get_run_by_id(run.run_id)
+    return current.tags if current is not None else run.tags
