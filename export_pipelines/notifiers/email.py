@@ -14,7 +14,6 @@ standard library, because imports are absolute.
 
 from __future__ import annotations
 
-import html
 import logging
 import os
 import re
@@ -26,11 +25,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
 
 from export_pipelines.errors import PermanentExportError, TransientDeliveryError
 from export_pipelines.notifiers.base import DeliveryReceipt, ExportNotification, Notifier
+from export_pipelines.notifiers.email_message import build_message
 from export_pipelines.notifiers.smtp_session import (
     IMPLICIT_TLS_PORT,
     TLS_MODES,
@@ -240,96 +239,6 @@ def classify_smtp_error(error: Exception, destination: str) -> Exception:
         f"cannot reach {where} ({type(error).__name__}: {error}); retry later, "
         "or check SMTP_HOST and SMTP_PORT if this persists"
     )
-
-
-def build_message(notification: ExportNotification, sender: str) -> EmailMessage:
-    """The message as sent or filed: a plain-text body with an HTML alternative of the same facts."""
-    n = notification
-    kind = "partial export" if n.is_partial else "export"
-    withheld = f", {n.withheld_band or 'some rows'} withheld" if n.is_partial else ""
-    subject_title = " ".join(n.title.split())  # a line break in a header is an error (or an injection)
-    message = EmailMessage(policy=policy.SMTP)
-    message["Subject"] = (
-        f"Your {kind} '{subject_title}' is ready ({_rows(n.rows)}, {n.format.upper()}{withheld})"
-    )
-    message["From"] = sender
-    message["To"] = ", ".join(n.recipients)
-    message["Date"] = format_datetime(datetime.now(UTC))
-    # An explicit domain: without one make_msgid asks DNS for this host's FQDN, which can hang.
-    message["Message-ID"] = make_msgid(domain=parseaddr(sender)[1].rpartition("@")[2] or "localhost")
-
-    paragraphs = [f"Your {kind} '{n.title}' is ready to download."]
-    if n.is_partial:
-        # Never the exact count: with filters, it would tell the user about rows they may not see.
-        which = f"{n.withheld_band} rows" if n.withheld_band else "some rows"
-        paragraphs.append(
-            f"This is a partial export: {which} matched your filters but were withheld because your "
-            "permissions do not cover them. Ask the dataset owner for access if you need them."
-        )
-    facts = _facts(n)
-    # Quoted-printable keeps the message 7-bit, so non-ASCII titles survive servers without 8BITMIME.
-    message.set_content(_text_body(paragraphs, facts), cte="quoted-printable")
-    message.add_alternative(_html_body(paragraphs, facts), subtype="html", cte="quoted-printable")
-    return message
-
-
-_CHECKSUM_HINT = "Check the SHA-256 checksum after downloading to be sure the file arrived intact."
-
-
-def _text_body(paragraphs: list[str], facts: list[tuple[str, str]]) -> str:
-    width = max(len(label) for label, _ in facts) + 1
-    table = "\n".join(f"{label + ':':<{width}} {value}" for label, value in facts)
-    return "\n\n".join([*paragraphs, table, _CHECKSUM_HINT]) + "\n"
-
-
-def _html_body(paragraphs: list[str], facts: list[tuple[str, str]]) -> str:
-    esc = html.escape  # every value may come from a user: titles, filters, even the dataset name
-    rows = "".join(
-        f'<tr><th align="left">{esc(label)}</th><td>'
-        + (f'<a href="{esc(value)}">{esc(value)}</a>' if label == "Download" else esc(value))
-        + "</td></tr>"
-        for label, value in facts
-    )
-    text = "".join(f"<p>{esc(paragraph)}</p>" for paragraph in paragraphs)
-    return f"<html><body>{text}<table>{rows}</table><p>{esc(_CHECKSUM_HINT)}</p></body></html>\n"
-
-
-def _facts(n: ExportNotification) -> list[tuple[str, str]]:
-    facts = [
-        ("Dataset", n.dataset),
-        ("Title", n.title),
-        ("Format", n.format.upper()),
-        ("Rows", f"{n.rows:,}"),
-    ]
-    if n.is_partial:
-        facts.append(("Rows withheld", n.withheld_band or "yes"))
-    facts += [
-        ("Size", _human_size(n.bytes)),
-        ("Filters", "; ".join(n.filters) or "none"),
-        ("Requested by", n.user),
-        ("Download", n.link),
-        ("SHA-256", n.sha256),
-        ("Run ID", n.run_id),
-    ]
-    if n.expires_at is not None:
-        expires = n.expires_at.replace(tzinfo=UTC) if n.expires_at.tzinfo is None else n.expires_at
-        facts.append(("Link expires", expires.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")))
-    return facts
-
-
-def _rows(count: int) -> str:
-    return f"{count:,} row" + ("" if count == 1 else "s")
-
-
-def _human_size(size: int) -> str:
-    if size < 1024:
-        return f"{size} byte" + ("" if size == 1 else "s")
-    value = float(size)
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        value /= 1024
-        if value < 1024 or unit == "TiB":
-            break
-    return f"{value:.1f} {unit}"
 
 
 def _text(reply: bytes | str) -> str:
