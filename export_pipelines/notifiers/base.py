@@ -28,10 +28,10 @@ class ExportNotification:
     rows: int
     bytes: int
     file_key: str
-    link: str
+    link: str  # the download page, <EXPORT_PUBLIC_URL>/d/<token>: never a storage path or bucket URL
     sha256: str
     finished_at: datetime
-    expires_at: datetime | None = None
+    expires_at: datetime | None = None  # when the link stops working (never after the file's own expiry)
     filters: tuple[str, ...] = field(default_factory=tuple)
     # Never the exact count of withheld rows (see withheld.py): whether there were any, and at most a band.
     rows_withheld: bool = False

@@ -1,12 +1,15 @@
 """The export notification as a message: subject, plain-text body and an HTML alternative of the same facts.
 
-Every value may come from a user (titles, filters, even the dataset name): the HTML escapes each one, and
-header lines never carry a line break.
+The message links to the download page (``<EXPORT_PUBLIC_URL>/d/<token>``, see ``delivery.links``) and says
+until when the link works; never a storage path or bucket URL. Every value may come from a user (titles,
+filters, even the dataset name): the HTML escapes each one, the plain text and header lines carry none of
+its line breaks or other control characters, so no value can forge a line such as ``Download: <elsewhere>``.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
@@ -20,7 +23,7 @@ def build_message(notification: ExportNotification, sender: str) -> EmailMessage
     n = notification
     kind = "partial export" if n.is_partial else "export"
     withheld = f", {n.withheld_band or 'some rows'} withheld" if n.is_partial else ""
-    subject_title = " ".join(n.title.split())  # a line break in a header is an error (or an injection)
+    subject_title = " ".join(_one_line(n.title).split())  # a line break in a header is an error (or an injection)
     message = EmailMessage(policy=policy.SMTP)
     message["Subject"] = f"Your {kind} '{subject_title}' is ready ({_rows(n.rows)}, {n.format.upper()}{withheld})"
     message["From"] = sender
@@ -29,7 +32,8 @@ def build_message(notification: ExportNotification, sender: str) -> EmailMessage
     # An explicit domain: without one make_msgid asks DNS for this host's FQDN, which can hang.
     message["Message-ID"] = make_msgid(domain=parseaddr(sender)[1].rpartition("@")[2] or "localhost")
 
-    paragraphs = [f"Your {kind} '{n.title}' is ready to download."]
+    until = f" until {_utc(n.expires_at)}" if n.expires_at is not None else ""
+    paragraphs = [f"Your {kind} '{_one_line(n.title)}' is ready: download it from the link below{until}."]
     if n.is_partial:
         # Never the exact count: with filters, it would tell the user about rows they may not see.
         which = f"{n.withheld_band} rows" if n.withheld_band else "some rows"
@@ -49,7 +53,7 @@ _CHECKSUM_HINT = "Check the SHA-256 checksum after downloading to be sure the fi
 
 def _text_body(paragraphs: list[str], facts: list[tuple[str, str]]) -> str:
     width = max(len(label) for label, _ in facts) + 1
-    table = "\n".join(f"{label + ':':<{width}} {value}" for label, value in facts)
+    table = "\n".join(f"{label + ':':<{width}} {_one_line(value)}" for label, value in facts)
     return "\n\n".join([*paragraphs, table, _CHECKSUM_HINT]) + "\n"
 
 
@@ -73,7 +77,7 @@ def _facts(n: ExportNotification) -> list[tuple[str, str]]:
         ("Rows", f"{n.rows:,}"),
     ]
     if n.is_partial:
-        facts.append(("Rows withheld", n.withheld_band or "yes"))
+        facts.append(("Rows withheld", f"{n.withheld_band or 'yes'}, because of your permissions"))
     facts += [
         ("Size", _human_size(n.bytes)),
         ("Filters", "; ".join(n.filters) or "none"),
@@ -83,9 +87,21 @@ def _facts(n: ExportNotification) -> list[tuple[str, str]]:
         ("Run ID", n.run_id),
     ]
     if n.expires_at is not None:
-        expires = n.expires_at.replace(tzinfo=UTC) if n.expires_at.tzinfo is None else n.expires_at
-        facts.append(("Link expires", expires.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")))
+        facts.append(("Link expires", _utc(n.expires_at)))
     return facts
+
+
+def _utc(moment: datetime) -> str:
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment  # naive datetimes count as UTC
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+# Line breaks (\r, \n, \v, \f, NEL, LS, PS) and other control characters: the plain text's "escaping".
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def _one_line(value: str) -> str:
+    return _CONTROL.sub(" ", value)
 
 
 def _rows(count: int) -> str:

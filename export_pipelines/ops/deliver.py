@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from dagster import MetadataValue, OpExecutionContext, Out, op
 
+from export_pipelines.delivery.links import mint_link
 from export_pipelines.failures import describe, is_transient
 from export_pipelines.formats import renderer_class
 from export_pipelines.notifiers import ExportNotification
@@ -157,7 +158,11 @@ def _not_filed(context: OpExecutionContext, destination: str, reason: str) -> De
 
 
 def _notification(context: OpExecutionContext, plan: ExportPlan, result: ExportResult) -> ExportNotification:
+    """The facts of the export, with a fresh link to its download page (EXPORT_LINK_TTL, at most the file's life)."""
     request = plan.request
+    link = mint_link(
+        run_id=context.run_id, file_key=result.file_key, owner=request.user, file_expires_at=result.expires_at
+    )
     return ExportNotification(
         run_id=context.run_id,
         user=request.user,
@@ -168,10 +173,10 @@ def _notification(context: OpExecutionContext, plan: ExportPlan, result: ExportR
         rows=result.rows,
         bytes=result.bytes,
         file_key=result.file_key,
-        link=result.location,
+        link=link.url,
         sha256=result.sha256,
         finished_at=datetime.now(UTC),
-        expires_at=result.expires_at,
+        expires_at=link.expires_at,
         filters=plan.filter_descriptions(),
         rows_withheld=plan.withheld.withheld,
         withheld_band=plan.withheld.band,

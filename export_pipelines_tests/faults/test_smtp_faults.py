@@ -38,7 +38,7 @@ def test_a_connection_dropped_mid_data_is_retried_and_the_mail_arrives_once(run,
     assert proxy.cuts == 1
     assert attempts(record.run_id, "notify_recipients") == 2
     (message,) = smtp_server.messages
-    assert record.file_key in message.get_body(("plain",)).get_content()
+    assert record.run_id in message.get_body(("plain",)).get_content()
     assert step_metadata(record.run_id, "notify_recipients")["channel"] == "smtp"
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import datetime
+import re
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from export_pipelines.catalog import load_catalog
+from export_pipelines.delivery.links import verify_link
+from export_pipelines.resources import ExportStorageResource
 
 ORDERS = load_catalog().dataset("orders")
 
@@ -155,6 +158,8 @@ def test_staging_is_gone_after_success(run, export_env):
 def test_notification_email_arrives_at_a_real_smtp_server(run, smtp_server, monkeypatch):
     monkeypatch.setenv("SMTP_HOST", smtp_server.host)
     monkeypatch.setenv("SMTP_PORT", str(smtp_server.port))
+    monkeypatch.setenv("EXPORT_PUBLIC_URL", "https://exports.example.com/")
+    monkeypatch.setenv("EXPORT_LINK_TTL", "3d")
 
     record, location = run(user="analyst", dataset="orders", recipients=["ana@example.com"], title="Orders – Q4 Ü")
 
@@ -163,6 +168,17 @@ def test_notification_email_arrives_at_a_real_smtp_server(run, smtp_server, monk
     assert message["To"] == "ana@example.com"
     assert "Orders – Q4 Ü" in message["Subject"]
     text = message.get_body(("plain",)).get_content()
-    assert record.file_key in text and record.sha256 in text
+    html = message.get_body(("html",)).get_content()
+    assert record.sha256 in text
+    # The download page, never where the file is stored.
+    [url] = set(re.findall(r"https://exports\.example\.com/d/[\w.-]+", text + html))
+    storage, key = ExportStorageResource(), record.file_key
+    for where in (storage.get().location(key), storage.backend().location(key), key):
+        assert where not in text and where not in html
+    claims = verify_link(url.rpartition("/")[2], datetime.now(UTC))
+    assert (claims.run_id, claims.file_key, claims.owner) == (record.run_id, record.file_key, "analyst")
+    assert timedelta(days=3) - timedelta(minutes=5) < claims.expires_at - datetime.now(UTC) <= timedelta(days=3)
+    assert claims.expires_at <= datetime.fromisoformat(record.expires_at)
+    assert f"Link expires: {claims.expires_at:%Y-%m-%d %H:%M} UTC" in " ".join(text.split())
     assert record.skipped_rows > 0 and "withheld" in text
     assert f"{record.skipped_rows:,}" not in text  # never the exact count: see test_withheld_rows

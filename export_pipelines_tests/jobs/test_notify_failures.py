@@ -67,7 +67,7 @@ def test_mail_settings_that_cannot_be_read_file_the_message_in_the_outbox(
     assert outcome["channel"] == "outbox"
     assert variable in outcome["reason"] and repr(value) in outcome["reason"]
     filed = message_from_bytes(Path(outcome["destination"]).read_bytes(), policy=policy.default)
-    assert filed["To"] == RECIPIENT and record.file_key in filed.get_body(("plain",)).get_content()
+    assert filed["To"] == RECIPIENT and record.run_id in filed.get_body(("plain",)).get_content()
     assert any(variable in warning and "outbox" in warning for warning in warnings_of(record.run_id))
     assert attempts_of_notify(record.run_id) == 1  # settings do not mend themselves: no retries
     assert not staging_left(export_env)

@@ -400,3 +400,31 @@ def test_implicit_tls_against_a_plain_server_is_a_configuration_error(smtp_serve
     with pytest.raises(NotificationRejected, match="TLS handshake failed.*SMTP_TLS"):
         EmailNotifier(smtp_settings(smtp_server, smtp_tls="implicit")).send(notification)
     assert smtp_server.envelopes == []
+
+
+def test_the_mail_gives_the_download_link_and_until_when_it_works(tmp_path, notification):
+    receipt = EmailNotifier(EmailSettings(outbox_dir=tmp_path)).send(notification)
+
+    text, html = bodies(message_from_bytes(Path(receipt.destination).read_bytes(), policy=policy.default))
+    flat = " ".join(text.split())
+    assert "download it from the link below until 2024-05-08 12:00 UTC" in flat
+    assert "Link expires: 2024-05-08 12:00 UTC" in flat
+    assert f"Download: {notification.link}" in flat
+    assert 'href="https://exports.example.com/download/abc?token=x&amp;y=1"' in html
+
+
+def test_every_user_value_is_escaped_in_html_and_cannot_forge_a_line_of_the_text(tmp_path, notification):
+    title = "<script>alert(1)</script> & co"
+    forged = "note = '<b>&amp;</b>'\nDownload: https://evil.example/x\u2028SHA-256: 00"
+    receipt = EmailNotifier(EmailSettings(outbox_dir=tmp_path)).send(
+        replace(notification, title=title, filters=(forged,), dataset="a<b>&c", rows_withheld=True)
+    )
+
+    text, html = bodies(message_from_bytes(Path(receipt.destination).read_bytes(), policy=policy.default))
+    assert "<script>" not in html and "<b>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in html
+    assert "note = &#x27;&lt;b&gt;&amp;amp;&lt;/b&gt;&#x27;" in html and "a&lt;b&gt;&amp;c" in html
+    lines = text.splitlines()
+    assert [line for line in lines if line.startswith("Download:")] == [f"Download:      {notification.link}"]
+    assert [line for line in lines if line.startswith("SHA-256:")] == [f"SHA-256:       {notification.sha256}"]
+    assert title in text and "Rows withheld: yes, because of your permissions" in text
