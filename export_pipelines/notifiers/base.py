@@ -8,11 +8,27 @@ Slack) register themselves by subclassing ``Notifier`` with a ``name``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import ClassVar
+from typing import BinaryIO, ClassVar
 
 _NOTIFIERS: dict[str, type[Notifier]] = {}
+
+
+@dataclass(frozen=True)
+class AttachmentSource:
+    """The exported file, for a channel that may attach it: what it is, and how to read its plaintext.
+
+    ``size`` and ``sha256`` are the plaintext's, as the run recorded them; ``open`` streams the file
+    decrypted from storage, and is called only by a channel that decided to attach it.
+    """
+
+    file_name: str
+    media_type: str
+    size: int
+    sha256: str
+    open: Callable[[], BinaryIO] = field(compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -36,6 +52,7 @@ class ExportNotification:
     # Never the exact count of withheld rows (see withheld.py): whether there were any, and at most a band.
     rows_withheld: bool = False
     withheld_band: str | None = None
+    attachment: AttachmentSource | None = None  # the file itself, when a channel may attach it
 
     @property
     def is_partial(self) -> bool:

@@ -42,6 +42,8 @@ from export_pipelines.recipients import PLAIN_ADDRESS, AddressError, plain_addre
 log = logging.getLogger(__name__)
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+ATTACH_MAX_ENV = "EXPORT_EMAIL_ATTACH_MAX_BYTES"
+DEFAULT_ATTACH_MAX_BYTES = 5 * 1024 * 1024
 _UNSAFE_IN_FILE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -63,6 +65,9 @@ class EmailSettings:
     smtp_from: str = "exports@localhost"
     outbox_dir: Path = Path("var/outbox")
     timeout: float = 30.0
+    # Attach the file when it takes at most this many bytes in the message (base64 and line breaks
+    # included: see email_message.encoded_size); 0 never attaches.
+    attach_max_bytes: int = DEFAULT_ATTACH_MAX_BYTES
 
     def __post_init__(self):
         if self.smtp_tls not in TLS_MODES:
@@ -107,12 +112,27 @@ class EmailSettings:
             smtp_password=environ.get("SMTP_PASSWORD") or None,  # not stripped: spaces may be part of it
             smtp_from=get("SMTP_FROM") or cls.smtp_from,
             outbox_dir=outbox_dir_from_env(environ),
+            attach_max_bytes=attach_max_bytes_from_env(environ),
         )
 
     @classmethod
     def outbox_only_from_env(cls, environ: Mapping[str, str] = os.environ) -> EmailSettings:
         """Outbox settings alone: what still works when the SMTP_* variables cannot be read."""
-        return cls(outbox_dir=outbox_dir_from_env(environ))
+        try:
+            attach_max_bytes = attach_max_bytes_from_env(environ)
+        except ValueError:  # unreadable too: a message without the file still has its link
+            attach_max_bytes = 0
+        return cls(outbox_dir=outbox_dir_from_env(environ), attach_max_bytes=attach_max_bytes)
+
+
+def attach_max_bytes_from_env(environ: Mapping[str, str] = os.environ) -> int:
+    """``$EXPORT_EMAIL_ATTACH_MAX_BYTES``: a whole number of bytes, 0 to never attach; 5 MiB when unset."""
+    raw = environ.get(ATTACH_MAX_ENV, "").strip()
+    if not raw:
+        return DEFAULT_ATTACH_MAX_BYTES
+    if not raw.isdigit():
+        raise ValueError(f"{ATTACH_MAX_ENV} must be a whole number of bytes (0 never attaches), not {raw!r}")
+    return int(raw)
 
 
 def outbox_dir_from_env(environ: Mapping[str, str] = os.environ) -> Path:
@@ -140,7 +160,8 @@ class EmailNotifier(Notifier):
         _check_addresses(notification.recipients)
         if not self.settings.smtp_host:
             return self.write_to_outbox(notification)
-        return self._send_smtp(build_message(notification, self.settings.smtp_from), notification.recipients)
+        message = build_message(notification, self.settings.smtp_from, self.settings.attach_max_bytes)
+        return self._send_smtp(message, notification.recipients)
 
     def write_to_outbox(self, notification: ExportNotification) -> DeliveryReceipt:
         """File the message as ``<UTC timestamp>-<run id>.eml``; also the fallback when SMTP keeps failing.
@@ -149,7 +170,7 @@ class EmailNotifier(Notifier):
         outbox never picks up half a message.
         """
         _check_addresses(notification.recipients)
-        message = build_message(notification, self.settings.smtp_from)
+        message = build_message(notification, self.settings.smtp_from, self.settings.attach_max_bytes)
         folder = self.settings.outbox_dir
         folder.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")

@@ -4,23 +4,40 @@ The message links to the download page (``<EXPORT_PUBLIC_URL>/d/<token>``, see `
 until when the link works; never a storage path or bucket URL. Every value may come from a user (titles,
 filters, even the dataset name): the HTML escapes each one, the plain text and header lines carry none of
 its line breaks or other control characters, so no value can forge a line such as ``Download: <elsewhere>``.
+
+The file itself is attached, decrypted, when it is small enough: when its base64 form (4/3 of its size plus
+a line break every 76 characters) takes at most ``attach_max_bytes``, and when it reads back whole, with
+the size and SHA-256 the run recorded. The text says "attached" only when it is; a file too large, or one
+that cannot be read, is left to the link.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
+import logging
 import re
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 
-from export_pipelines.notifiers.base import ExportNotification
+from export_pipelines.notifiers.base import AttachmentSource, ExportNotification
+
+log = logging.getLogger(__name__)
+
+_READ_SIZE = 1 << 20
+# The email package's base64 lines: 57 bytes become 76 characters and a CRLF.
+_BYTES_PER_LINE = 57
 
 
-def build_message(notification: ExportNotification, sender: str) -> EmailMessage:
-    """The message as sent or filed: a plain-text body with an HTML alternative of the same facts."""
+def build_message(notification: ExportNotification, sender: str, attach_max_bytes: int = 0) -> EmailMessage:
+    """The message as sent or filed: a plain-text body with an HTML alternative of the same facts.
+
+    With ``attach_max_bytes`` above 0, the file is attached when its encoded form fits (see the module).
+    """
     n = notification
+    attached = _attachment(n.attachment, attach_max_bytes)
     kind = "partial export" if n.is_partial else "export"
     withheld = f", {n.withheld_band or 'some rows'} withheld" if n.is_partial else ""
     subject_title = " ".join(_one_line(n.title).split())  # a line break in a header is an error (or an injection)
@@ -41,11 +58,45 @@ def build_message(notification: ExportNotification, sender: str) -> EmailMessage
             f"This is a partial export: {which} matched your filters but were withheld because your "
             "permissions do not cover them. Ask the dataset owner for access if you need them."
         )
+    if attached is not None:
+        paragraphs.append(f"The file is attached to this email ({_one_line(n.attachment.file_name)}).")
     facts = _facts(n)
     # Quoted-printable keeps the message 7-bit, so non-ASCII titles survive servers without 8BITMIME.
     message.set_content(_text_body(paragraphs, facts), cte="quoted-printable")
     message.add_alternative(_html_body(paragraphs, facts), subtype="html", cte="quoted-printable")
+    if attached is not None:
+        maintype, _, subtype = n.attachment.media_type.partition(";")[0].strip().partition("/")
+        # The policy writes a non-ASCII file name the RFC 2231 way (filename*=utf-8''...).
+        message.add_attachment(attached, maintype, subtype, filename=_one_line(n.attachment.file_name))
     return message
+
+
+def encoded_size(size: int) -> int:
+    """Bytes a file of ``size`` bytes takes in the message as base64: 4/3 of it, and a CRLF per 76 characters."""
+    return 4 * -(-size // 3) + 2 * -(-size // _BYTES_PER_LINE)
+
+
+def _attachment(source: AttachmentSource | None, limit: int) -> bytes | None:
+    """The file's plaintext when it may be attached, else None (too large, not readable, not what was recorded)."""
+    if source is None or limit <= 0 or encoded_size(source.size) > limit:
+        return None
+    checksum, parts, read = hashlib.sha256(), [], 0
+    try:
+        with source.open() as stream:
+            while read <= source.size:  # one byte past the recorded size is enough to know it is not the file
+                part = stream.read(min(_READ_SIZE, source.size + 1 - read))
+                if not part:
+                    break
+                checksum.update(part)
+                parts.append(part)
+                read += len(part)
+    except Exception as error:  # the link still works: a mail without the file beats no mail
+        log.warning("Not attaching %s: it could not be read (%s)", source.file_name, type(error).__name__)
+        return None
+    if read != source.size or checksum.hexdigest() != source.sha256:
+        log.warning("Not attaching %s: it does not match the size and SHA-256 the run recorded", source.file_name)
+        return None
+    return b"".join(parts)
 
 
 _CHECKSUM_HINT = "Check the SHA-256 checksum after downloading to be sure the file arrived intact."

@@ -3,6 +3,7 @@
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import PurePosixPath
 
 from dagster import MetadataValue, OpExecutionContext, Out, op
 
@@ -10,7 +11,7 @@ from export_pipelines.delivery.links import mint_link
 from export_pipelines.failures import describe, is_transient
 from export_pipelines.formats import renderer_class
 from export_pipelines.notifiers import ExportNotification
-from export_pipelines.notifiers.base import DeliveryReceipt
+from export_pipelines.notifiers.base import AttachmentSource, DeliveryReceipt
 from export_pipelines.notifiers.email import EmailNotifier
 from export_pipelines.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
 from export_pipelines.plan import ExportPlan, ExportResult, RenderedFile, data_prefix, published_key, staging_prefix
@@ -103,20 +104,24 @@ def notify_recipients(
     destination, reason). The last step of the run removes the step outputs every earlier step
     needed, whatever became of the mail.
     """
-    receipt = _notify(context, plan, result, notifier)
+    receipt = _notify(context, plan, result, notifier, storage)
     context.add_output_metadata(receipt.metadata() | plan.withheld.metadata())
     storage.get().delete_prefix(staging_prefix(context.run_id))
 
 
 def _notify(
-    context: OpExecutionContext, plan: ExportPlan, result: ExportResult, notifier: NotifierResource
+    context: OpExecutionContext,
+    plan: ExportPlan,
+    result: ExportResult,
+    notifier: NotifierResource,
+    storage: ExportStorageResource,
 ) -> DeliveryReceipt:
     """Deliver, or file, or report: raises only a transient error while the retry policy has retries left."""
     if not plan.request.recipients:
         context.log.info("No recipients: nothing to send.")
         return DeliveryReceipt("none", "", "no recipients")
     try:
-        notification = _notification(context, plan, result)
+        notification = _notification(context, plan, result, storage)
     except Exception as error:  # a bug: still no reason to fail a published export
         return _not_filed(context, "", f"the notification could not be built ({describe(error)})")
     try:
@@ -157,8 +162,12 @@ def _not_filed(context: OpExecutionContext, destination: str, reason: str) -> De
     return DeliveryReceipt("failed", destination, reason)
 
 
-def _notification(context: OpExecutionContext, plan: ExportPlan, result: ExportResult) -> ExportNotification:
-    """The facts of the export, with a fresh link to its download page (EXPORT_LINK_TTL, at most the file's life)."""
+def _notification(
+    context: OpExecutionContext, plan: ExportPlan, result: ExportResult, storage: ExportStorageResource
+) -> ExportNotification:
+    """The facts of the export, a fresh link to its download page (EXPORT_LINK_TTL, at most the file's life),
+    and the file for a channel that attaches small ones (read decrypted, only if it does).
+    """
     request = plan.request
     link = mint_link(
         run_id=context.run_id, file_key=result.file_key, owner=request.user, file_expires_at=result.expires_at
@@ -180,4 +189,11 @@ def _notification(context: OpExecutionContext, plan: ExportPlan, result: ExportR
         filters=plan.filter_descriptions(),
         rows_withheld=plan.withheld.withheld,
         withheld_band=plan.withheld.band,
+        attachment=AttachmentSource(
+            file_name=PurePosixPath(result.file_key).name,
+            media_type=media_type(plan),
+            size=result.bytes,
+            sha256=result.sha256,
+            open=lambda: storage.get().open_read(result.file_key),
+        ),
     )

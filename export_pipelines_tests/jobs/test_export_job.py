@@ -182,3 +182,31 @@ def test_notification_email_arrives_at_a_real_smtp_server(run, smtp_server, monk
     assert f"Link expires: {claims.expires_at:%Y-%m-%d %H:%M} UTC" in " ".join(text.split())
     assert record.skipped_rows > 0 and "withheld" in text
     assert f"{record.skipped_rows:,}" not in text  # never the exact count: see test_withheld_rows
+
+
+def test_a_small_export_arrives_attached_byte_for_byte(run, smtp_server, monkeypatch):
+    monkeypatch.setenv("SMTP_HOST", smtp_server.host)
+    monkeypatch.setenv("SMTP_PORT", str(smtp_server.port))
+
+    record, location = run(user="admin", dataset="orders", recipients=["ana@example.com"], format="csv")
+
+    assert record.status == "SUCCESS", record.error
+    (message,) = smtp_server.messages
+    [part] = message.iter_attachments()
+    assert part.get_content_type() == "text/csv" and part.get_filename() == Path(record.file_key).name
+    assert part.get_payload(decode=True) == Path(location).read_bytes()
+    assert "The file is attached to this email" in " ".join(message.get_body(("plain",)).get_content().split())
+
+
+def test_a_file_over_the_attachment_limit_is_neither_attached_nor_mentioned(run, smtp_server, monkeypatch):
+    monkeypatch.setenv("SMTP_HOST", smtp_server.host)
+    monkeypatch.setenv("SMTP_PORT", str(smtp_server.port))
+    monkeypatch.setenv("EXPORT_EMAIL_ATTACH_MAX_BYTES", "4096")
+
+    record, location = run(user="admin", dataset="orders", recipients=["ana@example.com"], format="csv")
+
+    assert record.status == "SUCCESS", record.error
+    assert Path(location).stat().st_size > 4096
+    (message,) = smtp_server.messages
+    assert list(message.iter_attachments()) == []
+    assert "attach" not in smtp_server.envelopes[0].content.decode("ascii").lower()

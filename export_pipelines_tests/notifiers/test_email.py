@@ -6,6 +6,9 @@ a refused login) and real socket errors, because that mapping is what the retry 
 
 from __future__ import annotations
 
+import hashlib
+import io
+import os
 import re
 import socket
 from dataclasses import replace
@@ -16,8 +19,14 @@ from pathlib import Path
 import pytest
 
 from export_pipelines.errors import PermanentExportError, TransientDeliveryError
-from export_pipelines.notifiers.base import DeliveryReceipt, ExportNotification, registered_notifiers
+from export_pipelines.notifiers.base import (
+    AttachmentSource,
+    DeliveryReceipt,
+    ExportNotification,
+    registered_notifiers,
+)
 from export_pipelines.notifiers.email import EmailNotifier, EmailSettings, NotificationRejected
+from export_pipelines.notifiers.email_message import build_message, encoded_size
 from export_pipelines_tests.services import free_port
 
 TITLE = "Bestellungen – Übersicht 李"
@@ -428,3 +437,69 @@ def test_every_user_value_is_escaped_in_html_and_cannot_forge_a_line_of_the_text
     assert [line for line in lines if line.startswith("Download:")] == [f"Download:      {notification.link}"]
     assert [line for line in lines if line.startswith("SHA-256:")] == [f"SHA-256:       {notification.sha256}"]
     assert title in text and "Rows withheld: yes, because of your permissions" in text
+
+
+def with_file(notification: ExportNotification, data: bytes, name: str = "orders.csv", sha256: str | None = None):
+    checksum = sha256 or hashlib.sha256(data).hexdigest()
+    source = AttachmentSource(name, "text/csv", len(data), checksum, lambda: io.BytesIO(data))
+    return replace(notification, attachment=source, bytes=len(data))
+
+
+def attachments(message) -> list:
+    return list(message.iter_attachments())
+
+
+@pytest.mark.parametrize("size", [0, 1, 56, 57, 58, 114, 1000, 100_003])
+def test_encoded_size_is_what_the_attachment_takes_on_the_wire(notification, size):
+    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    message = build_message(with_file(notification, data), "a@b.c", 10**9)
+
+    [part] = attachments(message)
+    payload = part.get_payload()  # base64 text with \n line ends; the wire has \r\n
+    assert len(payload) + payload.count("\n") == encoded_size(size)
+
+
+def test_the_limit_counts_base64_growth_not_the_raw_size(tmp_path, notification):
+    data = os.urandom(30_000)
+
+    def sent(limit: int):
+        receipt = EmailNotifier(EmailSettings(outbox_dir=tmp_path, attach_max_bytes=limit)).send(
+            with_file(notification, data)
+        )
+        return message_from_bytes(Path(receipt.destination).read_bytes(), policy=policy.default)
+
+    assert len(data) < len(data) + 1 < encoded_size(len(data)) - 1
+    for limit in (len(data) + 1, encoded_size(len(data)) - 1, 0):
+        message = sent(limit)
+        assert attachments(message) == [] and "attach" not in str(message).lower(), limit
+    [part] = attachments(sent(encoded_size(len(data))))
+    assert part.get_payload(decode=True) == data
+
+
+def test_a_file_that_is_not_the_recorded_one_is_not_attached_nor_mentioned(tmp_path, notification):
+    receipt = EmailNotifier(EmailSettings(outbox_dir=tmp_path)).send(with_file(notification, b"a,b\n", sha256="0" * 64))
+
+    message = message_from_bytes(Path(receipt.destination).read_bytes(), policy=policy.default)
+    assert attachments(message) == [] and "attach" not in str(message).lower()
+
+
+def test_the_attachment_has_its_content_type_and_an_rfc_2231_file_name(smtp_server, notification):
+    name = "Übersicht 李 \"Q4\".csv"
+    EmailNotifier(smtp_settings(smtp_server)).send(with_file(notification, b"id,name\n1,a\n", name=name))
+
+    [message] = smtp_server.messages
+    [part] = attachments(message)
+    assert part.get_content_type() == "text/csv" and part.get_filename() == name
+    assert "filename*=utf-8''" in smtp_server.envelopes[0].content.decode("ascii")  # 7-bit on the wire
+    assert part.get_payload(decode=True) == b"id,name\n1,a\n"
+    text, _ = bodies(message)
+    assert f"The file is attached to this email ({name})." in " ".join(text.split())
+
+
+def test_attach_max_bytes_from_env():
+    assert EmailSettings.from_env({}).attach_max_bytes == 5 * 1024 * 1024
+    assert EmailSettings.from_env({"EXPORT_EMAIL_ATTACH_MAX_BYTES": "0"}).attach_max_bytes == 0
+    assert EmailSettings.from_env({"EXPORT_EMAIL_ATTACH_MAX_BYTES": "1000"}).attach_max_bytes == 1000
+    with pytest.raises(ValueError, match="EXPORT_EMAIL_ATTACH_MAX_BYTES"):
+        EmailSettings.from_env({"EXPORT_EMAIL_ATTACH_MAX_BYTES": "5MB"})
+    assert EmailSettings.outbox_only_from_env({"EXPORT_EMAIL_ATTACH_MAX_BYTES": "-1"}).attach_max_bytes == 0
