@@ -1,8 +1,9 @@
-"""Run-level clean-up: staged chunks never outlive a failed run."""
+"""Run-level hooks: staged chunks never outlive a failed run, and its requester hears why it failed."""
 
 
 from dagster import HookContext, failure_hook
 
+from export_pipelines.notifiers.failure import tell_requester
 from export_pipelines.plan import staging_prefix
 
 
@@ -16,3 +17,12 @@ def remove_staging_on_failure(context: HookContext) -> None:
     """
     removed = context.resources.storage.get().delete_prefix(staging_prefix(context.run_id))
     context.log.info(f"Removed {removed} staged file(s) of failed run {context.run_id}.")
+
+
+@failure_hook(required_resource_keys={"notifier"})
+def tell_requester_on_failure(context: HookContext) -> None:
+    """A step failed for good: mail the request's recipients why, and what to do; once per run, never a traceback.
+
+    See ``notifiers.failure`` for the reason the requester reads and how one run sends one mail.
+    """
+    tell_requester(context)

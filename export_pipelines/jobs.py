@@ -5,7 +5,7 @@ from __future__ import annotations
 from dagster import RunConfig, job
 
 from export_pipelines.executors import export_executor
-from export_pipelines.hooks import remove_staging_on_failure
+from export_pipelines.hooks import remove_staging_on_failure, tell_requester_on_failure
 from export_pipelines.log_format import export_console_logger
 from export_pipelines.monitoring import report_step_failure
 from export_pipelines.ops.collect import collect_chunks
@@ -23,7 +23,8 @@ EXAMPLE_REQUEST = ExportRequest(user="analyst", dataset="orders")
 @job(
     executor_def=export_executor,
     logger_defs={"console": export_console_logger},  # JSON lines with EXPORT_LOG_FORMAT=json
-    hooks={remove_staging_on_failure, report_step_failure},  # report_step_failure: to Sentry, when configured
+    # report_step_failure: to Sentry, when configured; tell_requester_on_failure: one mail to the recipients.
+    hooks={remove_staging_on_failure, report_step_failure, tell_requester_on_failure},
     resource_defs=default_resources(),
     # The console logger is configured so that it is export_console_logger (JSON lines with EXPORT_LOG_FORMAT=json):
     # Dagster uses its own text console instead when a run's config configures no logger.

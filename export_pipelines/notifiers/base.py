@@ -61,6 +61,17 @@ class ExportNotification:
 
 
 @dataclass(frozen=True)
+class FailureNotification:
+    """An export that failed for good, as its requester is told: what failed, and what to do about it."""
+
+    run_id: str
+    dataset: str
+    title: str
+    recipients: tuple[str, ...]
+    reason: str  # written for the requester (see notifiers.failure): never a traceback, secret or row value
+
+
+@dataclass(frozen=True)
 class DeliveryReceipt:
     """What happened to a notification, as the run records it.
 

@@ -28,8 +28,8 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from export_pipelines.errors import PermanentExportError, TransientDeliveryError
-from export_pipelines.notifiers.base import DeliveryReceipt, ExportNotification, Notifier
-from export_pipelines.notifiers.email_message import build_message
+from export_pipelines.notifiers.base import DeliveryReceipt, ExportNotification, FailureNotification, Notifier
+from export_pipelines.notifiers.email_message import build_failure_message, build_message
 from export_pipelines.notifiers.smtp_session import (
     IMPLICIT_TLS_PORT,
     TLS_MODES,
@@ -171,10 +171,25 @@ class EmailNotifier(Notifier):
         """
         _check_addresses(notification.recipients)
         message = build_message(notification, self.settings.smtp_from, self.settings.attach_max_bytes)
+        return self._file(message, notification.run_id)
+
+    def send_failure(self, notice: FailureNotification, outbox: bool = False) -> DeliveryReceipt:
+        """Tell ``notice.recipients`` their export failed and why: by SMTP, or into the outbox when there
+        is no server or ``outbox`` is set (the fallback when SMTP fails). No recipients: ``("none", "")``.
+        """
+        if not notice.recipients:
+            return DeliveryReceipt("none", "")
+        _check_addresses(notice.recipients)
+        message = build_failure_message(notice, self.settings.smtp_from)
+        if outbox or not self.settings.smtp_host:
+            return self._file(message, notice.run_id)
+        return self._send_smtp(message, notice.recipients)
+
+    def _file(self, message: EmailMessage, run_id: str) -> DeliveryReceipt:
         folder = self.settings.outbox_dir
         folder.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        final = folder / f"{stamp}-{_UNSAFE_IN_FILE_NAME.sub('_', notification.run_id)}.eml"
+        final = folder / f"{stamp}-{_UNSAFE_IN_FILE_NAME.sub('_', run_id)}.eml"
         temporary = folder / f".{final.name}.{uuid.uuid4().hex}.tmp"
         try:
             with open(temporary, "wb") as sink:

@@ -22,7 +22,7 @@ from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 
-from export_pipelines.notifiers.base import AttachmentSource, ExportNotification
+from export_pipelines.notifiers.base import AttachmentSource, ExportNotification, FailureNotification
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +41,8 @@ def build_message(notification: ExportNotification, sender: str, attach_max_byte
     kind = "partial export" if n.is_partial else "export"
     withheld = f", {n.withheld_band or 'some rows'} withheld" if n.is_partial else ""
     subject_title = " ".join(_one_line(n.title).split())  # a line break in a header is an error (or an injection)
-    message = EmailMessage(policy=policy.SMTP)
-    message["Subject"] = f"Your {kind} '{subject_title}' is ready ({_rows(n.rows)}, {n.format.upper()}{withheld})"
-    message["From"] = sender
-    message["To"] = ", ".join(n.recipients)
-    message["Date"] = format_datetime(datetime.now(UTC))
-    # An explicit domain: without one make_msgid asks DNS for this host's FQDN, which can hang.
-    message["Message-ID"] = make_msgid(domain=parseaddr(sender)[1].rpartition("@")[2] or "localhost")
+    subject = f"Your {kind} '{subject_title}' is ready ({_rows(n.rows)}, {n.format.upper()}{withheld})"
+    message = _headers(subject, n.recipients, sender)
 
     until = f" until {_utc(n.expires_at)}" if n.expires_at is not None else ""
     paragraphs = [f"Your {kind} '{_one_line(n.title)}' is ready: download it from the link below{until}."]
@@ -68,6 +63,31 @@ def build_message(notification: ExportNotification, sender: str, attach_max_byte
         maintype, _, subtype = n.attachment.media_type.partition(";")[0].strip().partition("/")
         # The policy writes a non-ASCII file name the RFC 2231 way (filename*=utf-8''...).
         message.add_attachment(attached, maintype, subtype, filename=_one_line(n.attachment.file_name))
+    return message
+
+
+def build_failure_message(notice: FailureNotification, sender: str) -> EmailMessage:
+    """A short message: which export failed, why, and what to do (the reason says both)."""
+    dataset = " ".join(_one_line(notice.dataset).split())
+    message = _headers(f"Your export of {dataset} failed", notice.recipients, sender)
+    paragraphs = [
+        f"Your export of {_one_line(notice.dataset)} ('{_one_line(notice.title)}') failed: {_one_line(notice.reason)}",
+        f"Run ID: {_one_line(notice.run_id)} (quote it if you ask for help).",
+    ]
+    message.set_content("\n\n".join(paragraphs) + "\n", cte="quoted-printable")
+    body = "".join(f"<p>{html.escape(paragraph)}</p>" for paragraph in paragraphs)
+    message.add_alternative(f"<html><body>{body}</body></html>\n", subtype="html", cte="quoted-printable")
+    return message
+
+
+def _headers(subject: str, recipients: tuple[str, ...], sender: str) -> EmailMessage:
+    message = EmailMessage(policy=policy.SMTP)
+    message["Subject"] = subject
+    message["From"] = sender
+    message["To"] = ", ".join(recipients)
+    message["Date"] = format_datetime(datetime.now(UTC))
+    # An explicit domain: without one make_msgid asks DNS for this host's FQDN, which can hang.
+    message["Message-ID"] = make_msgid(domain=parseaddr(sender)[1].rpartition("@")[2] or "localhost")
     return message
 
 
