@@ -18,6 +18,7 @@ import pytest
 import yaml
 from dagster import DagsterInstance
 
+from export_pipelines.code_version import code_version
 from export_pipelines.demo import seed_demo
 from export_pipelines.launch import run_export
 from export_pipelines.request import ExportRequest
@@ -91,6 +92,7 @@ def machines(tmp_path, source_200k, postgres_database, redis_server, s3_env, mon
     workers_env = {name: make_machine(tmp_path, name, config, keyset) for name in ("w1", "w2")}
     for name, value in {**shared, **launcher}.items():
         monkeypatch.setenv(name, value)
+    code_version.cache_clear()  # the launcher's code version comes from EXPORT_CODE_VERSION, as the workers' does
     monkeypatch.chdir(launcher["MACHINE_CWD"])
     base = {k: v for k, v in os.environ.items() if not k.startswith(("EXPORT_", "DAGSTER_"))}
     workers = []
@@ -106,6 +108,7 @@ def machines(tmp_path, source_200k, postgres_database, redis_server, s3_env, mon
     finally:
         for worker in workers:
             worker.stop()
+        code_version.cache_clear()
 
 
 def test_an_export_spans_two_worker_machines_that_share_nothing_on_disk(machines):
