@@ -26,9 +26,11 @@ demo: $(BIN)/.installed $(DAGSTER_HOME)/dagster.yaml $(EXPORT_DATA_DIR)/demo.sql
 		--out $(EXPORT_DATA_DIR)/demo-orders.csv
 	$(BIN)/export-pipelines audit --limit 5
 
-## test: the whole test suite (services it cannot find are skipped, or fail with EXPORT_REQUIRE_SERVICES=1)
+## test: the whole test suite (services it cannot find are skipped, or fail with EXPORT_REQUIRE_SERVICES=1),
+## with coverage of export_pipelines/: the per-module table, and a failure under the floor
+COVERAGE_FLOOR ?= 86
 test: $(BIN)/.installed
-	$(BIN)/pytest
+	$(BIN)/pytest --cov=export_pipelines --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)
 
 ## dev: the Dagster UI with the export job (http://127.0.0.1:3000)
 dev: $(BIN)/.installed $(DAGSTER_HOME)/dagster.yaml $(EXPORT_DATA_DIR)/demo.sqlite
