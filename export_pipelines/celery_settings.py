@@ -51,6 +51,12 @@ def celery_app_config() -> dict:
     worker that dies mid-step gives the step back to the queue instead of losing it. Redis hands
     an unacknowledged task to another worker after the visibility timeout, which must exceed the
     longest step (render of a large export), hence 30 minutes by default.
+
+    A broker that restarts (failover, an upgrade) must not fail the runs in flight: the run's
+    orchestrator polls step results from the backend and sends new steps to the broker, so both
+    retry connection errors with backoff for about two minutes before giving up (Celery's own
+    defaults give up after about a second when publishing and at once when reading results).
+    The broker itself must keep its data across a restart (Redis with an append-only file).
     """
     visibility = int(os.environ.get(VISIBILITY_ENV) or 1800)
     return {
@@ -69,6 +75,16 @@ def celery_app_config() -> dict:
             "max_retries": 3,
         },
         "result_backend_transport_options": {"visibility_timeout": visibility},
+        "result_backend_always_retry": True,
+        "result_backend_max_retries": 40,
+        "result_backend_base_sleep_between_retries_ms": 200,
+        "result_backend_max_sleep_between_retries_ms": 5000,
+        "task_publish_retry_policy": {
+            "max_retries": 40,
+            "interval_start": 0.2,
+            "interval_step": 0.5,
+            "interval_max": 5,
+        },
     }
 
 

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -18,17 +19,23 @@ from export_pipelines_tests.services import free_port, port_open, unavailable
 
 @dataclass
 class RedisServer:
-    """A redis-server process on 127.0.0.1:port keeping nothing on disk."""
+    """A redis-server process on 127.0.0.1:port; keeping nothing on disk, or, given ``data_dir``, an
+    append-only file synced on every write, as a broker that must survive a restart is configured."""
 
     binary: str
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
+    data_dir: Path | None = None
 
     def url(self, db: int = 0) -> str:
         return f"redis://127.0.0.1:{self.port}/{db}"
 
     def start(self) -> None:
-        command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        if self.data_dir is None:
+            command += ["--appendonly", "no"]
+        else:
+            command += ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.data_dir)]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while not port_open("127.0.0.1", self.port):
@@ -44,6 +51,20 @@ class RedisServer:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+
+@pytest.fixture(scope="session")
+def persistent_redis_server(tmp_path_factory):
+    """A Redis of its own that keeps its data across restarts (append-only file)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        unavailable("Redis", "no redis-server on PATH (install the redis-server package)")
+    server = RedisServer(binary, data_dir=tmp_path_factory.mktemp("redis_data"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -222,6 +222,49 @@ def _step_events(instance: DagsterInstance, run_id: str, step_key: str, event_ty
     return sum(1 for entry in instance.all_logs(run_id, of_type=event_type) if entry.step_key == step_key)
 
 
+def test_a_celery_run_completes_when_the_broker_restarts_while_it_is_in_flight(
+    celery_env, persistent_redis_server, tmp_path
+):
+    """Redis goes away and comes back (with its data: a broker is run with an append-only file) while
+    steps are being sent and run; the run still completes with the same file as in process."""
+    instance = DagsterInstance.get()
+    broker = persistent_redis_server
+    env = {**celery_env, "EXPORT_CELERY_BROKER_URL": broker.url(0), "EXPORT_CELERY_BACKEND_URL": broker.url(1)}
+    workers = start_workers(env, ["b1", "b2"], tmp_path, broker.url(0))
+    earlier = {run.run_id for run in instance.get_runs()}
+    launcher = subprocess.Popen(
+        [str(BIN / "export-pipelines"), "export", "--executor", "celery", "--json",
+         *[f"--{name.replace('_', '-')}={value}" for name, value in REQUEST.items()]],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        run_id = _new_run_id(instance, earlier)
+        _wait_for_a_step_on_celery(instance, run_id)
+        broker.stop()
+        time.sleep(2)  # steps in flight meet a broker that is gone
+        broker.start()
+        stdout, stderr = launcher.communicate(timeout=300)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+        for worker in workers:
+            worker.stop()
+
+    result = json.loads(stdout)
+    assert result["status"] == "SUCCESS" and result["run_id"] == run_id, stderr
+    embedded, _ = run_export(ExportRequest(**REQUEST), instance)
+    assert _lines(decrypted_copy(result["file_key"])) == _lines(decrypted_copy(embedded.file_key))
+
+
+def _wait_for_a_step_on_celery(instance: DagsterInstance, run_id: str) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if any(celery_worker(entry) for entry in instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT)):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no step of run {run_id} reached a Celery worker in 120 s")
+
+
 def test_celery_keeps_working_after_the_broker_restarts(celery_env, two_workers, redis_server):
     instance = DagsterInstance.get()
     first, _ = run_export(ExportRequest(**REQUEST), instance, executor="celery")
