@@ -1,4 +1,4 @@
-"""The export-pipelines command: seed-demo, export, audit.
+"""The export-pipelines command: run exports, read their history, and run the services around them.
 
 ``export`` builds the same ExportRequest as every other launch path and runs it as one Dagster
 run on the embedded default; run history is written to the instance under $DAGSTER_HOME.
@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="export-pipelines", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=_version(), help="print the version and exit")
     commands = parser.add_subparsers(dest="command", required=True)
 
     seed = commands.add_parser("seed-demo", help="create deterministic demo data (orders, customers, grants)")
@@ -46,19 +47,21 @@ def _parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="run one export on the embedded default")
     export.add_argument("--request", type=Path, help="a YAML or JSON request file; options below override it")
-    export.add_argument("--user")
-    export.add_argument("--dataset")
+    export.add_argument("--user", help="who the export is for: their permissions decide the rows (required)")
+    export.add_argument("--dataset", help="a dataset of the catalog, e.g. orders (required)")
     export.add_argument("--format", help="csv, json, jsonl, xlsx, pdf, parquet")
     export.add_argument("--columns", help="comma-separated columns in output order")
     export.add_argument("--filter", action="append", default=None, metavar="'COLUMN OP VALUE'",
                         help="repeatable; e.g. 'amount gt 100', 'status in paid,shipped', 'note is_null'")
-    export.add_argument("--sort", metavar="COLUMN[:desc]")
-    export.add_argument("--option", action="append", default=None, metavar="NAME=VALUE", help="format option")
+    export.add_argument("--sort", metavar="COLUMN[:desc]", help="order rows by one column, ascending unless :desc")
+    export.add_argument("--option", action="append", default=None, metavar="NAME=VALUE",
+                        help="a format option, repeatable; e.g. header_style=name (csv), decimals=number (json), "
+                             "template=finance/monthly (pdf); README.md, Formats, lists them all")
     export.add_argument("--compression", help="none, gzip, zip or auto (gzip above EXPORT_AUTO_COMPRESS_BYTES)")
     export.add_argument("--timezone", help="IANA time zone for timestamps (default UTC)")
     export.add_argument("--recipient", action="append", default=None, help="email address to notify; repeatable")
-    export.add_argument("--title")
-    export.add_argument("--chunk-size", type=int)
+    export.add_argument("--title", help="title of the export (PDF heading, email); default: the dataset's title")
+    export.add_argument("--chunk-size", type=int, help="rows read per chunk (default 50,000)")
     export.add_argument("--json", action="store_true", help="print one JSON object with the result")
     export.add_argument("--out", type=Path, help="also save a decrypted copy of the file here")
     export.add_argument("--verbose", action="store_true", help="show the run's log on stderr")
@@ -67,17 +70,17 @@ def _parser() -> argparse.ArgumentParser:
     export.set_defaults(handler=_export)
 
     audit = commands.add_parser("audit", help="who exported what, when, how many rows, and the outcome")
-    audit.add_argument("--user")
-    audit.add_argument("--dataset")
+    audit.add_argument("--user", help="only this user's exports")
+    audit.add_argument("--dataset", help="only exports of this dataset")
     audit.add_argument("--since", help="ISO date or timestamp (UTC when no offset)")
-    audit.add_argument("--limit", type=int, default=1000)
+    audit.add_argument("--limit", type=int, default=1000, help="at most this many, newest first (default 1,000)")
     audit.add_argument("--json", action="store_true", help="print a JSON array")
     audit.add_argument("--downloads", action="store_true", help="downloads and refused attempts instead of exports")
     audit.add_argument("--run", metavar="RUN_ID", help="with --downloads: only this export's")
     audit.set_defaults(handler=_audit)
 
     download = commands.add_parser("download", help="save the decrypted file of a finished export")
-    download.add_argument("run_id")
+    download.add_argument("run_id", help="the export's run id (export --json and audit show it)")
     download.add_argument("--out", type=Path, help="where to write it (default: the file's name, here)")
     download.set_defaults(handler=_download)
 
@@ -96,6 +99,13 @@ def _parser() -> argparse.ArgumentParser:
     add_delivery_commands(commands)
     add_request_commands(commands)
     return parser
+
+
+def _version() -> str:
+    """This package's version and the Dagster it runs on, as installed (not as written in the source)."""
+    from importlib.metadata import version
+
+    return f"export-pipelines {version('export-pipelines')} (dagster {version('dagster')})"
 
 
 def _seed_demo(args) -> int:

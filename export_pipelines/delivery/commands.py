@@ -15,14 +15,14 @@ from export_pipelines.delivery.links import parse_ttl
 
 def add_delivery_commands(commands) -> None:
     link = commands.add_parser("link", help="a fresh download link for a finished export")
-    link.add_argument("run_id")
+    link.add_argument("run_id", help="the export's run id (export --json and audit show it)")
     link.add_argument("--ttl", type=parse_ttl, help="how long it works, e.g. 1d, 12h (default: $EXPORT_LINK_TTL or 7d;"
                       " never past the file's expiry)")  # fmt: skip
     link.add_argument("--json", action="store_true", help="print url, token and expires_at as JSON")
     link.set_defaults(handler=_link)
 
     revoke = commands.add_parser("revoke", help="make every link of an export answer 410 Gone")
-    revoke.add_argument("run_id")
+    revoke.add_argument("run_id", help="the export whose links stop working")
     revoke.set_defaults(handler=_revoke)
 
     serve = commands.add_parser("serve", help="the download service for links (Starlette on uvicorn)")

@@ -46,7 +46,7 @@ def add_key_commands(commands) -> None:
     listing.set_defaults(handler=_list)
 
     remove = actions.add_parser("remove", help="remove a key no stored file needs any more")
-    remove.add_argument("key_id", type=int)
+    remove.add_argument("key_id", type=int, help="the key's id, as `keys list` shows it")
     remove.set_defaults(handler=_remove)
 
 
