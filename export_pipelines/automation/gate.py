@@ -12,7 +12,7 @@ It is Dagster's ``QueuedRunCoordinator`` with ``admit`` (see ``admission``) in f
 ``export_job`` it checks the request, who sent it and the user's queue, and sets the export tags
 before the run is queued, so the queue's per-user limit (``concurrency.runs.tag_concurrency_limits``
 on ``export/user``) holds on every path. A refused run is recorded as failed by Dagster with the
-reason, which the launchpad and the GraphQL client show. A repeat of an export the same user asked
+reason, which the launchpad and the GraphQL client show, and is never retried. A repeat of an export the same user asked
 for within the dedupe window is not run: it is recorded as canceled, tagged ``export/duplicate_of``
 with the run to use instead. Runs of other jobs pass unchanged.
 
@@ -24,12 +24,16 @@ launchpad, so they are never what trust is based on.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any
 
 from dagster import BoolSource, DagsterRun, DagsterRunStatus, Field
+from dagster._core.events import EngineEventData
 from dagster._core.run_coordinator import QueuedRunCoordinator, SubmitRunContext
+from dagster._core.storage.tags import MAX_RETRIES_TAG
 from dagster._serdes import ConfigurableClassData
+from dagster._utils.error import serializable_error_info_from_exc_info
 
 from export_pipelines.automation.admission import (
     TAG_DUPLICATE_OF,
@@ -87,13 +91,30 @@ class ExportSubmissionGate(QueuedRunCoordinator):
         except PermanentExportError as error:  # a broken deployment setting, named in the message
             refusal = str(error)
         if refusal is not None:
-            # Raised outside the except block: Dagster records the run failed with this message alone,
-            # no chained error from inside the checks.
-            raise SubmissionRefused(refusal)
+            return self._refuse(run, refusal, via)
         self._instance.add_run_tags(run.run_id, admission.tags)
         if admission.duplicate_of:
             return self._cancel_duplicate(run, admission.duplicate_of)
         return super().submit_run(context)
+
+    def _refuse(self, run: DagsterRun, reason: str, via: str) -> DagsterRun:
+        """Record the refusal as the run's failure; never retried, since the same run would be refused again.
+
+        For the webserver the refusal is raised (outside any except block, so Dagster records this message
+        alone): the launchpad and the GraphQL caller get it as the answer to their submission. For the
+        daemon it is recorded here and not raised: a schedule or sensor tick whose submission raises is
+        marked failed and evaluated again, which would only repeat the refusal.
+        """
+        self._instance.add_run_tags(run.run_id, {MAX_RETRIES_TAG: "0"})
+        if via == VIA_WEBSERVER:
+            raise SubmissionRefused(reason)
+        try:  # recorded as Dagster records a raising submission, so history reads the same on every path
+            raise SubmissionRefused(reason)
+        except SubmissionRefused:
+            error = serializable_error_info_from_exc_info(sys.exc_info())
+        self._instance.report_engine_event(error.message, run, EngineEventData.engine_error(error))
+        self._instance.report_run_failed(run)
+        return self._instance.get_run_by_id(run.run_id)
 
     def _cancel_duplicate(self, run: DagsterRun, original: str) -> DagsterRun:
         self._instance.add_run_tags(run.run_id, {TAG_DUPLICATE_OF: original})

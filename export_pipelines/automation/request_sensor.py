@@ -61,8 +61,9 @@ def batch_size(environ=os.environ) -> int:
 def run_request_for(row: RequestRow) -> RunRequest:
     """The run asked for a row: the row's request as every other path makes it, keyed by the row's id.
 
-    The request is checked against the catalog here, as the gate would: a run the gate refuses fails
-    the daemon's tick, and Dagster retries a failed tick's submissions, making runs of its own.
+    The request is checked against the catalog here, as the gate would, so a request that cannot run
+    fails its row with the reason and makes no run; what only the gate knows (the user's queue cap)
+    still makes a run, which the gate records as failed with the reason, and the row follows it.
     """
     request = ExportRequest(**row.fields())
     check_request(request, load_catalog())

@@ -1,0 +1,73 @@
+"""A refused submission is recorded once and left alone: not retried by the daemon, not a failed tick."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
+from dagster._core.code_pointer import ModuleCodePointer
+from dagster._core.origin import JobPythonOrigin, RepositoryPythonOrigin
+from dagster._core.storage.tags import WILL_RETRY_TAG
+
+from export_pipelines.audit import audit_record_for_run
+from export_pipelines.automation.admission import SubmissionRefused
+from export_pipelines_tests.automation.conftest import _origin
+
+PROJECT_DAGSTER_YAML = Path(__file__).parents[2] / "dagster.yaml"
+BAD_REQUEST = {"ops": {"validate_request": {"config": {"user": "analyst", "dataset": "orders", "format": "docx"}}}}
+FROM_DAEMON = SimpleNamespace()  # the daemon's workspace has no HTTP request
+FROM_WEBSERVER = SimpleNamespace(source=object())
+
+
+@pytest.fixture
+def instance(dagster_home, monkeypatch):
+    """The project's instance settings: the gate, and run retries switched on."""
+    monkeypatch.delenv("EXPORT_TRUST_UNSIGNED_SUBMISSIONS", raising=False)
+    shutil.copy(PROJECT_DAGSTER_YAML, dagster_home / "dagster.yaml")
+    with DagsterInstance.get() as instance:
+        assert instance.run_retries_enabled
+        yield instance
+
+
+def _new_run(instance: DagsterInstance) -> str:
+    pointer = ModuleCodePointer("export_pipelines.definitions", "defs", working_directory=None)
+    run = DagsterRun(
+        job_name="export_job", run_id=str(uuid.uuid4()), status=DagsterRunStatus.NOT_STARTED, run_config=BAD_REQUEST,
+        remote_job_origin=_origin(),
+        job_code_origin=JobPythonOrigin("export_job", RepositoryPythonOrigin(sys.executable, pointer)),
+    )  # fmt: skip
+    instance.add_run(run)
+    return run.run_id
+
+
+def test_a_refusal_from_the_daemon_fails_the_run_without_failing_the_tick(instance):
+    run_id = _new_run(instance)
+
+    run = instance.submit_run(run_id, FROM_DAEMON)  # a raise here would fail the sensor's tick
+
+    assert run.status == DagsterRunStatus.FAILURE
+    assert "format" in audit_record_for_run(instance, run_id).error
+
+
+@pytest.mark.parametrize("workspace", [FROM_DAEMON, FROM_WEBSERVER], ids=["daemon", "webserver"])
+def test_a_refused_run_is_not_retried(instance, workspace):
+    run_id = _new_run(instance)
+
+    try:
+        instance.submit_run(run_id, workspace)
+    except SubmissionRefused:
+        assert workspace is FROM_WEBSERVER
+
+    run = instance.get_run_by_id(run_id)
+    assert run.status == DagsterRunStatus.FAILURE
+    assert run.tags[WILL_RETRY_TAG] == "false"
+
+
+def test_the_webserver_is_answered_with_the_refusal(instance):
+    with pytest.raises(SubmissionRefused, match="format"):
+        instance.submit_run(_new_run(instance), FROM_WEBSERVER)
