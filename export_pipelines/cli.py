@@ -89,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print one JSON object")
     status.set_defaults(handler=_status)
 
-    from export_pipelines.automation.commands import add_request_commands
+    from export_pipelines.automation.commands import add_request_commands, add_subscription_commands
     from export_pipelines.delivery.commands import add_delivery_commands
     from export_pipelines.reports.preview import add_template_commands
     from export_pipelines.security.commands import add_key_commands
@@ -98,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     add_key_commands(commands)
     add_delivery_commands(commands)
     add_request_commands(commands)
+    add_subscription_commands(commands)
     return parser
 
 

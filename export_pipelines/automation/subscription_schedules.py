@@ -4,6 +4,7 @@ Its runs carry the same run config and export tags as every other path (``Export
 and ``run_tags``), and pass the submission gate as the deployment's own (the daemon sends them),
 plus ``export/subscription`` and the window they hold. The run key is the subscription and the
 tick's scheduled time, so a tick evaluated twice (a daemon restart, a retried tick) makes one run.
+``run_request_for_tick`` is also how ``subscription_sensor`` asks for the runs of the table's subscriptions.
 Dagster evaluates a tick whose local time does not exist (spring forward) once, at the next time
 that does (03:00 for 02:30), and a tick whose local time happens twice (fall back) once, at the second
 (standard time); the window is the same calendar day either way.
@@ -61,9 +62,16 @@ def subscription_schedule(subscription: Subscription) -> ScheduleDefinition:
     return _schedule
 
 
-def run_request_for_tick(subscription: Subscription, tick: datetime, instance: DagsterInstance | None) -> RunRequest:
-    """The one run of the tick scheduled at ``tick``."""
-    last_end = _last_window_end(instance, subscription) if subscription.window == "since_last_success" else None
+def run_request_for_tick(
+    subscription: Subscription, tick: datetime, instance: DagsterInstance | None, submitted_via: str | None = None
+) -> RunRequest:
+    """The one run of the tick scheduled at ``tick``: the same for the YAML schedules and the table's sensor.
+
+    ``submitted_via`` is the gate's ``export/submitted_via`` of the runs that made this subscription's
+    earlier windows (default: its schedule), read for ``since_last_success``.
+    """
+    via = submitted_via or f"schedule:{schedule_name(subscription)}"
+    last_end = _last_window_end(instance, subscription, via) if subscription.window == "since_last_success" else None
     previous = _previous_tick(subscription, tick) if subscription.window == "since_last_success" else None
     window = resolve_window(subscription, tick, last_end, previous)
     request = subscription.export_request(window)
@@ -78,14 +86,14 @@ def subscription_schedules(path: str | None = None) -> list[ScheduleDefinition]:
     return [subscription_schedule(subscription) for subscription in load_subscriptions(path)]
 
 
-def _last_window_end(instance: DagsterInstance | None, subscription: Subscription) -> datetime | None:
-    """The end of the window of the subscription's newest successful run that its schedule made."""
+def _last_window_end(instance: DagsterInstance | None, subscription: Subscription, via: str) -> datetime | None:
+    """The end of the window of the subscription's newest successful run that its schedule (or sensor) made."""
     if instance is None:
         return None
     runs = instance.get_runs(
         RunsFilter(
             job_name=export_job.name, statuses=[DagsterRunStatus.SUCCESS],
-            tags={TAG_SUBSCRIPTION: subscription.name, TAG_SUBMITTED_VIA: f"schedule:{schedule_name(subscription)}"},
+            tags={TAG_SUBSCRIPTION: subscription.name, TAG_SUBMITTED_VIA: via},
         ),
         limit=1,
     )  # fmt: skip
