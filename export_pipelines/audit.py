@@ -1,7 +1,9 @@
 """Reading run history back as an audit log: who exported what, when, how many rows, and how it ended.
 
 Nothing is kept beside Dagster's own run storage: the run's tags say who/what/how, and the step
-output metadata of ``validate_request`` and ``upload_file`` say how many rows and where the file is.
+output metadata of ``validate_request`` and ``upload_file`` say how many rows and where the file is
+(``location``: the path or ``s3://`` URL the storage backend gave when the file was published, so it
+stays right after the deployment's storage URL changes; retention's tag says when it was deleted).
 """
 
 from __future__ import annotations
@@ -46,13 +48,27 @@ class AuditRecord:
     rows_withheld: bool | None = None
     rows_withheld_band: str | None = None
     notification_reason: str | None = None  # why the mail was not delivered, when it was not
+    # Where upload_file published the file (a path or s3:// URL); kept after retention deletes it, like file_key.
+    location: str | None = None
+
+    @property
+    def file(self) -> str | None:
+        """Where the file is now: its storage location, or 'deleted on <date>' once retention removed it."""
+        if self.deleted_at:
+            return f"deleted on {self.deleted_at[:10]}"
+        return self.location
 
     def for_requester(self) -> dict:
-        """The record as the requester may see it: without the exact count of rows their grants withheld."""
-        return {key: value for key, value in asdict(self).items() if key != "skipped_rows"}
+        """The record as the requester may see it: without the exact count of rows their grants withheld,
+        nor where the deployment stores files (the requester downloads through a link)."""
+        return {key: value for key, value in asdict(self).items() if key not in _OPERATORS_ONLY}
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """Every field, and ``file``: where the file is now (what the audit table shows)."""
+        return {**asdict(self), "file": self.file}
+
+
+_OPERATORS_ONLY = ("skipped_rows", "location")
 
 
 def audit_records(
@@ -100,6 +116,7 @@ def _audit_record(instance: DagsterInstance, record, with_link: bool = True) -> 
         rows_withheld=metadata.get("rows_withheld"),
         rows_withheld_band=metadata.get("rows_withheld_band"),
         notification_reason=metadata.get("reason"),
+        location=metadata.get("location"),
     )
     if not with_link or audited.deleted_at:
         return audited

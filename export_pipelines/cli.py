@@ -229,18 +229,22 @@ def _audit(args) -> int:
         print(json.dumps([r.as_dict() for r in records], indent=2))
         return 0
     print(f"{'started (UTC)':<20} {'user':<12} {'dataset':<10} {'format':<6} {'status':<8} {'rows':>10} "
-          f"{'skipped':>8}  file")
+          f"{'skipped':>8}  file (where it is, or why there is none)")
     for r in records:
         started = (r.started_at or "")[:19].replace("T", " ")
         rows = f"{r.rows:,}" if r.rows is not None else "-"
         skipped = f"{r.skipped_rows:,}" if r.skipped_rows is not None else "-"
         print(f"{started:<20} {r.user or '-':<12} {r.dataset or '-':<10} {r.format or '-':<6} {r.status:<8} "
-              f"{rows:>10} {skipped:>8}  {r.file_key or r.error or ''}{_deleted(r)}")
+              f"{rows:>10} {skipped:>8}  {_where(r)}")
     return 0
 
 
-def _deleted(record) -> str:
-    return f" (deleted on {record.deleted_at[:10]})" if record.deleted_at else ""
+def _where(record) -> str:
+    """The file column: where the file is, where it was and since when it is gone, or why there is none."""
+    stored = record.location or record.file_key
+    if stored and record.deleted_at:
+        return f"{stored} ({record.file})"
+    return stored or record.error or ""
 
 
 def _status(args) -> int:

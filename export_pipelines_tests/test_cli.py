@@ -97,6 +97,12 @@ def test_audit_lists_exports_with_outcome_and_filters_by_user(workspace, tmp_pat
     assert len(table) == 3, table  # the header and one line per export
     assert any("analyst" in line and "SUCCESS" in line for line in table[1:]), table
     assert any("auditor" in line and "FAILURE" in line for line in table[1:]), table
+    # Where each file is: the path export printed, in the table and the JSON; a refused export has none.
+    (stored,) = [r for r in everyone if r["run_id"] == allowed["run_id"]]
+    assert stored["location"] == stored["file"] == allowed["file"] and Path(allowed["file"]).is_file()
+    assert auditor[0]["location"] is None and auditor[0]["file"] is None
+    assert any(line.endswith(f"  {allowed['file']}") and "analyst" in line for line in table[1:]), table
+    assert "location" not in allowed  # the requester's view names the file only in "file"
 
 
 def test_missing_user_is_a_clear_usage_error(workspace):

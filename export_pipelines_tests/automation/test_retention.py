@@ -8,8 +8,11 @@ deployment's 30, so one clean-up two days on must delete exactly the customers e
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from importlib import resources
+from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 import yaml
@@ -80,6 +83,10 @@ def _clean_up(at: datetime, **config) -> dict:
     assert result.success
     (output,) = [e for e in result.events_for_node(CLEAN_UP_OP) if e.is_successful_output]
     return {name: getattr(value, "value", value) for name, value in output.step_output_data.metadata.items()}
+
+
+def _bucket() -> str:
+    return urlparse(os.environ["EXPORT_STORAGE_URL"]).netloc
 
 
 def _stored() -> list[str]:
@@ -184,16 +191,29 @@ def test_staging_of_a_failed_run_is_kept_while_its_retry_may_read_it(deployment)
     assert _clean_up(datetime.now(UTC))["staging_prefixes"] == [staging_prefix(failed)]
 
 
-def test_the_audit_command_says_when_an_export_was_deleted(deployment, capsys):
+def test_the_audit_command_says_where_each_file_is_and_when_it_was_deleted(deployment, capsys):
     orders = _export("orders")
+    where = ExportStorageResource().backend().location(orders.file_key)
+    if deployment == "s3":
+        assert where == f"s3://{_bucket()}/exports/{orders.file_key}"
+    else:
+        assert Path(where).is_file() and where.endswith(orders.file_key)
+
+    assert cli.main(["audit", "--json"]) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    assert record["location"] == record["file"] == where and record["deleted_at"] is None
+    assert cli.main(["audit"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].endswith(f"  {where}")
+
     _clean_up(datetime(2099, 1, 31, 3, 0, tzinfo=UTC))
 
     assert cli.main(["audit"]) == 0
     table = capsys.readouterr().out
-    assert f"{orders.file_key} (deleted on 2099-01-31)" in table
+    assert f"  {where} (deleted on 2099-01-31)" in table
     assert cli.main(["audit", "--json"]) == 0
     (record,) = json.loads(capsys.readouterr().out)
     assert record["deleted_at"] == "2099-01-31T03:00:00+00:00" and record["link"] is None
+    assert record["file"] == "deleted on 2099-01-31" and record["location"] == where  # history keeps where it was
 
 
 def test_retention_days_in_the_catalog_must_be_a_positive_whole_number():
