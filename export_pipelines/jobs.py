@@ -13,7 +13,7 @@ from export_pipelines.ops.deliver import notify_recipients, upload_file
 from export_pipelines.ops.render import render_file
 from export_pipelines.ops.transform import transform_chunk
 from export_pipelines.ops.validate import validate_request
-from export_pipelines.request import VALIDATE_OP, ExportRequest
+from export_pipelines.request import EXPORT_JOB_TAGS, VALIDATE_OP, ExportRequest
 from export_pipelines.resources import default_resources
 
 # The launchpad opens with this complete, valid request (the demo's user and dataset), ready to edit.
@@ -31,7 +31,7 @@ EXAMPLE_REQUEST = ExportRequest(user="analyst", dataset="orders")
     config=RunConfig(ops={VALIDATE_OP: EXAMPLE_REQUEST}, loggers={"console": {"config": {"log_level": "DEBUG"}}}),
     # A run that died is retried from scratch: Dagster's from-failure re-execution skips mapped steps
     # that had not started, and render_file would then publish a file missing their chunks.
-    tags={"export/kind": "export", "dagster/retry_strategy": "ALL_STEPS"},
+    tags={**EXPORT_JOB_TAGS, "dagster/retry_strategy": "ALL_STEPS"},
     description="Export a dataset to a file: validate the request, stage chunks, render, upload, notify. "
     "The export runs as the request's user. From the launchpad or GraphQL that user is believed only with a "
     "request token signed by the application (run tag export/request_token), unless the instance trusts "

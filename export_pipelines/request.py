@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from enum import Enum
 from typing import Any, Literal, get_args
 
 from dagster import Config
-from pydantic import Field
+from pydantic import ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_serializer, field_validator
 
 from export_pipelines.errors import ExportRequestError
 
@@ -33,6 +34,7 @@ VALIDATE_OP = "validate_request"
 TAG_USER = "export/user"
 TAG_DATASET = "export/dataset"
 TAG_FORMAT = "export/format"
+EXPORT_JOB_TAGS = {"export/kind": "export"}  # export_job's own tags: every run of it carries them
 
 
 class FilterSpec(Config):
@@ -45,6 +47,113 @@ class FilterSpec(Config):
         description="The value to compare with: a list for in / not_in, two items for between, "
         "nothing for is_null / not_null.",
     )
+
+
+def _choices(name: str, *values: str) -> type[Enum]:
+    """A closed set of option values that may be left unset (the format's default), for the launchpad.
+
+    A Literal cannot be: Dagster refuses a null default for it. An optional enum can, and becomes an
+    Enum in the launchpad's schema. Its members are named by their values, and it bears the name Dagster
+    gives a Literal (``Literal['label', 'name']``), so the launchpad shows it like ``format`` and
+    its message for a typo lists the values.
+    """
+    title = f"Literal[{', '.join(map(repr, values))}]"
+    choices = Enum(title, [(value, value) for value in values], type=str, module=__name__, qualname=name)
+    return choices
+
+
+HeaderStyle = _choices("HeaderStyle", "label", "name")
+Quoting = _choices("Quoting", "needed", "all", "minimal", "none")
+LineEnding = _choices("LineEnding", "lf", "crlf")
+Encoding = _choices("Encoding", "utf-8", "utf-16", "latin-1", "cp1252")
+EncodingErrors = _choices("EncodingErrors", "fail", "replace")
+Decimals = _choices("Decimals", "string", "number")
+
+
+class FormatOptions(Config):
+    """Options of the output format; one left out (or null) takes the format's default.
+
+    Each description starts with the formats the option applies to (a test keeps that equal to the
+    renderers' ``options``); naming an option of another format is refused when the request is
+    checked. Each format's module documents its options in full.
+    """
+
+    # Enum members are stored as their values: the request stays plain data (run config, pickling).
+    model_config = ConfigDict(use_enum_values=True)
+
+    header: StrictBool | None = Field(default=None, description="csv: write a header row (default true).")
+    header_style: HeaderStyle | None = Field(
+        default=None,
+        description="csv, xlsx: header text, 'label' (catalog labels, the default; in xlsx timestamp headers "
+        "name their time zone) or 'name' (column names).",
+    )
+    delimiter: StrictStr | None = Field(
+        default=None, description="csv: one character between values, e.g. , ; | or a tab (default ,)."
+    )
+    quoting: Quoting | None = Field(
+        default=None,
+        description="csv: 'needed' (the default) quotes text values, so NULL and \"\" differ; 'all' quotes every "
+        "non-NULL value; 'minimal' only values holding the delimiter, a quote or a line break (slower); "
+        "'none' never quotes, and fails on a value that would need it.",
+    )
+    line_ending: LineEnding | None = Field(
+        default=None, description="csv: row ending, 'lf' (\\n, the default) or 'crlf' (\\r\\n, Windows)."
+    )
+    encoding: Encoding | None = Field(
+        default=None,
+        description="csv: 'utf-8' (the default), 'utf-16' (with byte order mark), 'latin-1' or 'cp1252' "
+        "(Windows Western European).",
+    )
+    encoding_errors: EncodingErrors | None = Field(
+        default=None,
+        description="csv: a character the encoding cannot hold 'fail's the export, naming row and column "
+        "(the default), or is 'replace'd by ?.",
+    )
+    bom: StrictBool | None = Field(
+        default=None,
+        description="csv: start UTF-8 output with a byte order mark, so Excel reads non-ASCII text (default false).",
+    )
+    formula_guard: StrictBool | None = Field(
+        default=None,
+        description="csv, xlsx: text starting with = + - @ (in csv also tab or CR) is marked as text, so a "
+        "spreadsheet never runs it as a formula (default true; turn off for files meant for programs).",
+    )
+    decimals: Decimals | None = Field(
+        default=None, description="json, jsonl: decimals as exact 'string' (the default) or as exact JSON 'number'."
+    )
+    compression_level: StrictInt | None = Field(
+        default=None, description="parquet: zstd level, 1 (fastest) to 22 (smallest); default 3."
+    )
+    row_group_size: StrictInt | None = Field(
+        default=None,
+        description="parquet: rows per row group, 1 to 1,000,000 (default 100,000): the unit readers skip or "
+        "read in parallel.",
+    )
+    template: StrictStr | None = Field(
+        default=None,
+        description="pdf: report template, a shipped name such as 'default' (the default), a name in "
+        "$EXPORT_REPORT_TEMPLATE_DIR, or a path relative to those folders such as 'finance/monthly.yaml'.",
+    )
+    max_rows_per_sheet: StrictInt | None = Field(
+        default=None,
+        description="xlsx: data rows per sheet, 1 to 1,048,575 (the default); more continue on a new sheet "
+        "with the header repeated.",
+    )
+    date_format: StrictStr | None = Field(
+        default=None, description="xlsx: Excel number format of date cells (default yyyy-mm-dd)."
+    )
+    timestamp_format: StrictStr | None = Field(
+        default=None,
+        description="xlsx: Excel number format of timestamp cells, wall-clock time in the request's time zone "
+        "(default yyyy-mm-dd hh:mm:ss.000).",
+    )
+
+    def given(self) -> dict[str, Any]:
+        """The options set, by name: what the renderer merges over its defaults."""
+        return {name: value for name, value in self.model_dump().items() if value is not None}
+
+
+FORMAT_OPTIONS: tuple[str, ...] = tuple(FormatOptions.model_fields)
 
 
 class ExportRequest(Config):
@@ -60,8 +169,11 @@ class ExportRequest(Config):
         default=None, description="'column' or 'column:desc'; rows are ordered by the dataset key otherwise."
     )
     format: FormatName = Field(default="csv", description="Output format.")
-    format_options: dict[str, Any] = Field(
-        default_factory=dict, description="Options of the chosen format (see the format's documentation)."
+    # Typed for the launchpad (choices are enums); held as a plain dict of the options set (see below).
+    format_options: FormatOptions = Field(
+        default_factory=dict,
+        description="Options of the chosen format; each says which formats it applies to. "
+        "One left out takes the format's default.",
     )
     compression: Compression = Field(
         default="none",
@@ -75,6 +187,26 @@ class ExportRequest(Config):
     chunk_size: int = Field(
         default=50_000, description="Rows per chunk: the unit of parallel work and of memory use."
     )
+
+    @field_validator("format_options", mode="wrap")
+    @classmethod
+    def _options_given(cls, value: Any, handler, info) -> dict[str, Any]:
+        """Check the options' names and values; keep the ones set as a plain dict, as renderers take them.
+
+        An unknown name is refused here, by ``ExportRequestError`` naming the options of the chosen format,
+        as the job's config schema refuses it in the launchpad: a request that reads is one that launches.
+        """
+        format_name = info.data.get("format")  # absent when refused: that error is the one to read
+        if isinstance(value, Mapping) and format_name is not None:
+            unknown = [name for name in value if name not in FormatOptions.model_fields]
+            if unknown:
+                raise _unknown_option(unknown[0], format_name)
+        options = handler(value)
+        return options.given() if isinstance(options, FormatOptions) else dict(options)
+
+    @field_serializer("format_options")
+    def _dump_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(options)
 
     def run_config(self) -> dict:
         """The run config that launches ``export_job`` with this request."""
@@ -97,6 +229,13 @@ class ExportRequest(Config):
         if direction not in ("asc", "desc"):
             raise ExportRequestError("sort", f"direction {direction!r} is not valid", "asc, desc")
         return column.strip(), direction == "desc"
+
+
+def _unknown_option(name: str, format_name: str) -> ExportRequestError:
+    from export_pipelines.formats import renderer_class  # only here: it imports the format's renderer
+
+    allowed = ", ".join(sorted(renderer_class(format_name).options)) or "none"
+    return ExportRequestError(f"format_options.{name}", f"not an option of format {format_name!r}", allowed)
 
 
 def canonical_digest(value: Mapping[str, Any]) -> str:

@@ -11,7 +11,8 @@ before it runs an export in its own process. It decides:
   so, unless the deployment trusts unsigned submissions; the daemon (schedules and sensors of the
   deployment's own code) and the command line (a shell on the deployment) are trusted;
 - the export tags (user, dataset, format) agree with the request; the gate sets them before the
-  run is queued, so the per-user concurrency limit applies on every path;
+  run is queued, so the per-user concurrency limit applies on every path; other ``export/`` tags
+  are the deployment's and cannot be typed at the webserver;
 - the user has fewer than ``EXPORT_MAX_QUEUED_PER_USER`` exports waiting;
 - whether the same user asked for the same export within ``EXPORT_DEDUPE_WINDOW_SECONDS``.
 """
@@ -29,7 +30,15 @@ from pydantic import ValidationError
 
 from export_pipelines.catalog import load_catalog
 from export_pipelines.errors import ExportRequestError, PermanentExportError, SettingsError
-from export_pipelines.request import TAG_USER, VALIDATE_OP, ExportRequest, canonical_digest
+from export_pipelines.request import (
+    EXPORT_JOB_TAGS,
+    TAG_DATASET,
+    TAG_FORMAT,
+    TAG_USER,
+    VALIDATE_OP,
+    ExportRequest,
+    canonical_digest,
+)
 from export_pipelines.security.request_tokens import RequestTokenError, verify_request_token
 from export_pipelines.validation import check_request
 
@@ -38,6 +47,9 @@ TAG_SUBMITTED_VIA = "export/submitted_via"
 TAG_REQUEST_TOKEN = "export/request_token"
 TAG_REQUEST_JTI = "export/request_jti"
 TAG_DUPLICATE_OF = "export/duplicate_of"
+
+EXPORT_TAG_PREFIX = "export/"
+TYPABLE_TAGS = frozenset({TAG_USER, TAG_DATASET, TAG_FORMAT, TAG_REQUEST_TOKEN})
 
 VIA_WEBSERVER = "webserver"
 VIA_DAEMON = "daemon"
@@ -110,6 +122,7 @@ def admit(
     run_id: str | None = None,
     dedupe: bool = True,
     check_fields: bool = True,
+    parent_tags: Mapping[str, str] | None = None,
 ) -> Admission:
     """Admit one export run or raise SubmissionRefused (or the SettingsError of a broken deployment).
 
@@ -118,6 +131,7 @@ def admit(
     that run as soon as the token is verified, so a submission refused after that (queue full)
     spends its token too. ``check_fields`` False leaves the request's fields to ``validate_request``,
     the run's first step, which checks them with the same ``check_request`` before a row is read.
+    ``parent_tags`` are the tags of the run a re-execution repeats.
     """
     refuse_deployment_settings(run_config)
     config = request_config(run_config)
@@ -134,6 +148,8 @@ def admit(
                 f"run tag {key}={tags[key]!r} disagrees with the request ({value!r}); the gate sets the export "
                 "tags from the request: remove the tag"
             )
+    if via == VIA_WEBSERVER:
+        refuse_deployment_tags(tags, parent_tags)
     gate_tags = {**export_tags, TAG_REQUEST_DIGEST: request.digest(), TAG_SUBMITTED_VIA: _via_label(via, tags)}
     if via == VIA_WEBSERVER and not settings.trust_unsigned:
         gate_tags[TAG_REQUEST_JTI] = _spend_token(instance, tags.get(TAG_REQUEST_TOKEN), config, request, run_id)
@@ -164,6 +180,26 @@ def refuse_deployment_settings(run_config: Mapping[str, Any]) -> None:
                 f"run config may not set the Celery executor's {key!r}: the broker and its settings are the "
                 "deployment's (EXPORT_CELERY_BROKER_URL, EXPORT_CELERY_BACKEND_URL); remove it"
             )
+
+
+def refuse_deployment_tags(tags: Mapping[str, str], parent_tags: Mapping[str, str] | None) -> None:
+    """Refuse ``export/`` tags typed at the webserver that only the deployment sets.
+
+    Those tags mean something to the deployment's own code: ``export/request_id`` makes the request
+    sensor write the run's status to that row of the application's table, ``export/subscription``
+    counts the run as that subscription's last success. A new submission may carry only the export
+    tags (checked against the request) and its request token; a re-execution carries its parent's.
+    """
+    parent_tags = parent_tags or {}
+    for key, value in tags.items():
+        if not key.startswith(EXPORT_TAG_PREFIX) or key in TYPABLE_TAGS:
+            continue
+        if EXPORT_JOB_TAGS.get(key) == value or parent_tags.get(key) == value:
+            continue
+        raise SubmissionRefused(
+            f"run tag {key} is set by the deployment, not by a submission ({', '.join(sorted(TYPABLE_TAGS))} "
+            "are the export/ tags a submission may carry): remove the tag"
+        )
 
 
 def request_config(run_config: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -85,6 +85,7 @@ class ExportSubmissionGate(QueuedRunCoordinator):
                 self._instance, run.run_config, run.tags, via,
                 GateSettings.from_env(trust_unsigned=self._trust_unsigned),
                 run_id=run.run_id, dedupe=not run.parent_run_id,  # a re-execution is asked for on purpose
+                parent_tags=self._parent_tags(run),
             )  # fmt: skip
         except SubmissionRefused as error:
             refusal = error.reason
@@ -96,6 +97,10 @@ class ExportSubmissionGate(QueuedRunCoordinator):
         if admission.duplicate_of:
             return self._cancel_duplicate(run, admission.duplicate_of)
         return super().submit_run(context)
+
+    def _parent_tags(self, run: DagsterRun) -> Mapping[str, str] | None:
+        parent = self._instance.get_run_by_id(run.parent_run_id) if run.parent_run_id else None
+        return parent.tags if parent else None
 
     def _refuse(self, run: DagsterRun, reason: str, via: str) -> DagsterRun:
         """Record the refusal as the run's failure; never retried, since the same run would be refused again.

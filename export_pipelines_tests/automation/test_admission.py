@@ -317,3 +317,30 @@ def _private(application):
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
     return load_pem_private_key(application.private_pem, password=None)
+
+
+@pytest.mark.parametrize("tag", ["export/request_id", "export/subscription", "export/request_sha256",
+                                 "export/submitted_via", "export/duplicate_of", "export/revoked_at"])
+def test_a_tag_only_the_deployment_sets_is_refused_from_the_webserver(instance, tag):
+    tags = {**REQUEST.run_tags(), tag: "7"}
+
+    message = _refused(instance, REQUEST.run_config(), tags)
+
+    assert f"run tag {tag} is set by the deployment" in message
+
+
+def test_a_re_execution_keeps_its_parents_deployment_tags(instance):
+    tags = {**REQUEST.run_tags(), "export/request_id": "7", "export/kind": "export"}
+
+    admitted = admit(instance, REQUEST.run_config(), tags, VIA_WEBSERVER, TRUSTING, parent_tags=tags)
+
+    assert admitted.tags[TAG_USER] == "analyst"
+    assert "set by the deployment" in _refused(
+        instance, REQUEST.run_config(), {**tags, "export/request_id": "8"}, parent_tags=tags
+    )
+
+
+def test_the_daemon_sets_deployment_tags_of_its_own(instance):
+    tags = {**REQUEST.run_tags(), "export/request_id": "7", "dagster/sensor_name": "export_request_sensor"}
+
+    assert admit(instance, REQUEST.run_config(), tags, VIA_DAEMON, SIGNED).tags[TAG_USER] == "analyst"

@@ -16,6 +16,7 @@ from dagster._core.storage.tags import WILL_RETRY_TAG
 
 from export_pipelines.audit import audit_record_for_run
 from export_pipelines.automation.admission import SubmissionRefused
+from export_pipelines.request import ExportRequest
 from export_pipelines_tests.automation.conftest import _origin
 
 PROJECT_DAGSTER_YAML = Path(__file__).parents[2] / "dagster.yaml"
@@ -34,11 +35,11 @@ def instance(dagster_home, monkeypatch):
         yield instance
 
 
-def _new_run(instance: DagsterInstance) -> str:
+def _new_run(instance: DagsterInstance, run_config=BAD_REQUEST, tags=None, parent_run_id=None) -> str:
     pointer = ModuleCodePointer("export_pipelines.definitions", "defs", working_directory=None)
     run = DagsterRun(
-        job_name="export_job", run_id=str(uuid.uuid4()), status=DagsterRunStatus.NOT_STARTED, run_config=BAD_REQUEST,
-        remote_job_origin=_origin(),
+        job_name="export_job", run_id=str(uuid.uuid4()), status=DagsterRunStatus.NOT_STARTED, run_config=run_config,
+        tags=tags or {}, parent_run_id=parent_run_id, root_run_id=parent_run_id, remote_job_origin=_origin(),
         job_code_origin=JobPythonOrigin("export_job", RepositoryPythonOrigin(sys.executable, pointer)),
     )  # fmt: skip
     instance.add_run(run)
@@ -71,3 +72,15 @@ def test_a_refused_run_is_not_retried(instance, workspace):
 def test_the_webserver_is_answered_with_the_refusal(instance):
     with pytest.raises(SubmissionRefused, match="format"):
         instance.submit_run(_new_run(instance), FROM_WEBSERVER)
+
+
+def test_a_typed_request_id_is_refused_but_a_re_execution_keeps_its_parents(instance):
+    request = ExportRequest(user="analyst", dataset="orders")
+    tags = {**request.run_tags(), "export/request_id": "7"}  # would make the run report to request row 7
+    parent = _new_run(instance, request.run_config(), tags)
+    with pytest.raises(SubmissionRefused, match="run tag export/request_id is set by the deployment"):
+        instance.submit_run(parent, FROM_WEBSERVER)
+
+    again = instance.submit_run(_new_run(instance, request.run_config(), tags, parent_run_id=parent), FROM_WEBSERVER)
+
+    assert again.status == DagsterRunStatus.QUEUED
