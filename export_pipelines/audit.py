@@ -150,6 +150,11 @@ def _run_events(instance: DagsterInstance, run_id: str) -> tuple[dict, str | Non
     return metadata, error
 
 
+def failure_reason(instance: DagsterInstance, run_id: str) -> str | None:
+    """Why a run failed, worded as its audit record's ``error`` (None when nothing failed)."""
+    return _run_events(instance, run_id)[1]
+
+
 def _failure_reason(event) -> str:
     data = event.event_specific_data
     described = data.user_failure_data.description if data.user_failure_data else None

@@ -84,8 +84,12 @@ def _parser() -> argparse.ArgumentParser:
     download.add_argument("--out", type=Path, help="where to write it (default: the file's name, here)")
     download.set_defaults(handler=_download)
 
-    status = commands.add_parser("status", help="Celery queue lengths and queued runs, for autoscaling")
+    status = commands.add_parser(
+        "status", help="Celery queue lengths, runs queued and running per user, failures of the last 24 hours"
+    )
     status.add_argument("--broker", help="Redis URL (default: $EXPORT_CELERY_BROKER_URL or redis://127.0.0.1:6379/0)")
+    status.add_argument("--failures", type=int, default=10, metavar="N",
+                        help="list the N latest failures of the last 24 hours (default 10; all are counted)")
     status.add_argument("--json", action="store_true", help="print one JSON object")
     status.set_defaults(handler=_status)
 
@@ -251,13 +255,25 @@ def _status(args) -> int:
     from export_pipelines.launch import local_instance
     from export_pipelines.status import status_report
 
-    report = status_report(local_instance(), args.broker)
+    report = status_report(local_instance(), args.broker, listed_failures=args.failures)
     if args.json:
         print(json.dumps(report, indent=2))
-    else:
-        queues = ", ".join(f"{name}={depth}" for name, depth in (report["celery_queues"] or {}).items())
-        print(f"celery queues: {queues or report['broker']}")
-        print(f"queued runs: {report['queued_runs']}, running runs: {report['running_runs']}")
+        return 0
+    queues = ", ".join(f"{name}={depth}" for name, depth in (report["celery_queues"] or {}).items())
+    print(f"celery queues: {queues or report['broker']}")
+    print(f"queued runs: {report['queued_runs']}, running runs: {report['running_runs']}")
+    if report["users"]:
+        print(f"\n{'user':<20} {'running':>7} {'queued':>7}")
+        for user, counts in report["users"].items():
+            print(f"{user:<20} {counts['running']:>7} {counts['queued']:>7}")
+    print(f"\nfailures in the last 24 hours: {report['failures_24h']}")
+    if report["recent_failures"]:
+        print(f"{'failed at (UTC)':<20} {'user':<12} {'dataset':<10} {'format':<6} {'run id':<36}  reason")
+    for failure in report["recent_failures"]:
+        failed_at = failure["failed_at"][:19].replace("T", " ")
+        reason = " ".join((failure["reason"] or "-").split())  # one line per failure
+        print(f"{failed_at:<20} {failure['user'] or '-':<12} {failure['dataset'] or '-':<10} "
+              f"{failure['format'] or '-':<6} {failure['run_id']:<36}  {reason}")
     return 0
 
 

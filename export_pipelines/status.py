@@ -1,15 +1,31 @@
-"""Queue depth for autoscalers: Celery queue lengths in Redis and the runs waiting in Dagster's queue.
+"""What ``export-pipelines status`` reports: queue depth for autoscalers, and who is exporting.
 
 An autoscaler (KEDA's Redis list scaler, for instance) adds Celery workers when the ``dagster``
 or ``render`` list grows; ``queued_runs`` tells whether run workers or the per-user limits hold
-exports back.
+exports back. Per user (the ``export/user`` tag the submission gate sets), the runs running and
+queued; and the exports that failed in the last 24 hours, the latest with the audit's reason.
+
+Only the runs that matter are read: active runs by status, failures by the time they were last
+updated; never the whole history.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
+from export_pipelines.audit import EXPORT_JOB, failure_reason
 from export_pipelines.celery_settings import QUEUES, broker_url
+from export_pipelines.request import TAG_DATASET, TAG_FORMAT, TAG_USER
+
+_ACTIVE = {
+    DagsterRunStatus.QUEUED: "queued",
+    DagsterRunStatus.STARTING: "running",
+    DagsterRunStatus.STARTED: "running",
+}
+FAILURE_WINDOW = timedelta(hours=24)
+LISTED_FAILURES = 10
 
 # kombu's Redis transport keeps one list per priority step: "name" and "name\x06\x16<step>".
 _PRIORITY_SUFFIXES = ("",) + tuple(f"\x06\x16{step}" for step in (3, 6, 9))
@@ -26,20 +42,69 @@ def celery_queue_lengths(url: str | None = None) -> dict[str, int]:
         client.close()
 
 
-def run_counts(instance: DagsterInstance) -> dict[str, int]:
-    """Export runs waiting in the run queue and running now."""
-    def count(*statuses):
-        return instance.get_runs_count(RunsFilter(job_name="export_job", statuses=list(statuses)))
+def active_runs(instance: DagsterInstance) -> dict:
+    """Export runs queued and running (starting or started): in all, and per user, users sorted by name.
 
+    A run without a user tag (one that never passed the submission gate) counts in the totals only.
+    """
+    records = instance.get_run_records(RunsFilter(job_name=EXPORT_JOB, statuses=list(_ACTIVE)))
+    totals = {"queued": 0, "running": 0}
+    users: dict[str, dict[str, int]] = {}
+    for record in records:
+        run = record.dagster_run
+        state = _ACTIVE[run.status]
+        totals[state] += 1
+        if user := run.tags.get(TAG_USER):
+            users.setdefault(user, {"running": 0, "queued": 0})[state] += 1
+    return {"queued_runs": totals["queued"], "running_runs": totals["running"], "users": dict(sorted(users.items()))}
+
+
+def recent_failures(
+    instance: DagsterInstance, now: datetime | None = None, listed: int = LISTED_FAILURES
+) -> dict:
+    """Export runs that failed in the 24 hours before ``now``: how many, and the latest ``listed`` of them.
+
+    Each listed failure has its run id, user, dataset, format, when it failed and why, as the audit says.
+    """
+    since = (now or datetime.now(UTC)) - FAILURE_WINDOW
+    # Tagging a run (alerts, retention) also moves its update time: the end time says when it failed.
+    records = instance.get_run_records(
+        RunsFilter(job_name=EXPORT_JOB, statuses=[DagsterRunStatus.FAILURE], updated_after=since)
+    )
+    failed = sorted((r for r in records if _failed_at(r) > since), key=_failed_at, reverse=True)
     return {
-        "queued_runs": count(DagsterRunStatus.QUEUED),
-        "running_runs": count(DagsterRunStatus.STARTING, DagsterRunStatus.STARTED),
+        "failures_24h": len(failed),
+        "recent_failures": [_failure(instance, record) for record in failed[: max(listed, 0)]],
     }
 
 
-def status_report(instance: DagsterInstance, broker: str | None = None) -> dict:
+def _failed_at(record) -> datetime:
+    if record.end_time is not None:
+        return datetime.fromtimestamp(record.end_time, UTC)
+    return record.update_timestamp.replace(tzinfo=record.update_timestamp.tzinfo or UTC)
+
+
+def _failure(instance: DagsterInstance, record) -> dict:
+    run = record.dagster_run
+    return {
+        "run_id": run.run_id,
+        "user": run.tags.get(TAG_USER),
+        "dataset": run.tags.get(TAG_DATASET),
+        "format": run.tags.get(TAG_FORMAT),
+        "failed_at": _failed_at(record).isoformat(),
+        "reason": failure_reason(instance, run.run_id),
+    }
+
+
+def status_report(
+    instance: DagsterInstance,
+    broker: str | None = None,
+    now: datetime | None = None,
+    listed_failures: int = LISTED_FAILURES,
+) -> dict:
     """Everything ``export-pipelines status`` prints; a broker that cannot be reached is reported, not raised."""
-    report: dict = {"broker": None, "celery_queues": None, **run_counts(instance)}
+    report: dict = {"broker": None, "celery_queues": None, **active_runs(instance)}
+    report.update(recent_failures(instance, now, listed_failures))
     try:
         report["celery_queues"] = celery_queue_lengths(broker)
         report["broker"] = "reachable"
