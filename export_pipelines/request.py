@@ -58,8 +58,7 @@ def _choices(name: str, *values: str) -> type[Enum]:
     its message for a typo lists the values.
     """
     title = f"Literal[{', '.join(map(repr, values))}]"
-    choices = Enum(title, [(value, value) for value in values], type=str, module=__name__, qualname=name)
-    return choices
+    return Enum(title, [(value, value) for value in values], type=str, module=__name__, qualname=name)
 
 
 HeaderStyle = _choices("HeaderStyle", "label", "name")
