@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 from export_pipelines.audit import EXPORT_JOB, failure_reason
-from export_pipelines.celery_settings import QUEUES, broker_url
+from export_pipelines.celery_settings import QUEUES, broker_url, celery_app_config
 from export_pipelines.request import TAG_DATASET, TAG_FORMAT, TAG_USER
 
 _ACTIVE = {
@@ -27,17 +27,40 @@ _ACTIVE = {
 FAILURE_WINDOW = timedelta(hours=24)
 LISTED_FAILURES = 10
 
-# kombu's Redis transport keeps one list per priority step: "name" and "name\x06\x16<step>".
-_PRIORITY_SUFFIXES = ("",) + tuple(f"\x06\x16{step}" for step in (3, 6, 9))
+
+def celery_list_names(queues: tuple[str, ...] = QUEUES) -> dict[str, list[str]]:
+    """The Redis lists that hold each Celery queue's waiting tasks, named as kombu's Redis transport names them.
+
+    kombu keeps one list per priority step (0, 3, 6, 9 unless the broker's transport options change
+    them): a task of priority p, clamped to 0..9, waits in the list of the highest step not above p,
+    ``queue`` for step 0 and ``queue + "\\x06\\x16" + step`` for the others. dagster-celery gives a step
+    the priority ``dagster-celery/run_priority`` + ``dagster-celery/priority`` (by default 0 + 5), so
+    by default a step waits in ``dagster\\x06\\x163``, not in ``dagster``. An autoscaler must watch every
+    list (deploy/keda-scaledobject.yaml does; a test holds it to this function and to Redis itself).
+    """
+    from kombu.transport.redis import Channel
+
+    options = celery_app_config()["broker_transport_options"]
+    steps = options.get("priority_steps", Channel.priority_steps)
+    prefix = options.get("global_keyprefix") or ""
+    return {
+        queue: [prefix + (f"{queue}{Channel.sep}{step}" if step else queue) for step in steps] for queue in queues
+    }
 
 
 def celery_queue_lengths(url: str | None = None) -> dict[str, int]:
-    """Pending Celery tasks per queue (every priority step added up)."""
+    """Pending Celery tasks per queue (every priority list added up)."""
     import redis
 
+    names = celery_list_names()
     client = redis.Redis.from_url(url or broker_url(), socket_connect_timeout=3, socket_timeout=3)
     try:
-        return {queue: sum(client.llen(queue + suffix) for suffix in _PRIORITY_SUFFIXES) for queue in QUEUES}
+        with client.pipeline(transaction=False) as pipe:
+            for lists in names.values():
+                for name in lists:
+                    pipe.llen(name)
+            lengths = iter(pipe.execute())
+        return {queue: sum(next(lengths) for _ in lists) for queue, lists in names.items()}
     finally:
         client.close()
 
