@@ -48,16 +48,26 @@ class DagsterDev:
             if name not in self.env:
                 environment.pop(name, None)
         dagster = Path(sys.executable).with_name("dagster")
-        self.process = subprocess.Popen(
-            [str(dagster), "dev", "-w", str(self.work / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(self.port)],
-            cwd=self.work, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )  # fmt: skip
+        with open(self.log, "ab") as log:  # kept for failure messages: what the daemon said about its ticks
+            self.process = subprocess.Popen(
+                [str(dagster), "dev", "-w", str(self.work / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(self.port)],
+                cwd=self.work, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
         deadline = time.monotonic() + seconds
         while not port_open("127.0.0.1", self.port):
             assert self.process.poll() is None, "dagster dev exited during start-up"
             assert time.monotonic() < deadline, f"dagster dev did not start within {seconds:.0f} s"
             time.sleep(0.5)
+
+    @property
+    def log(self) -> Path:
+        return self.work / "dagster-dev.log"
+
+    def log_tail(self, lines: int = 60) -> str:
+        """The last lines dagster dev printed (webserver and daemon), for an assertion's message."""
+        if not self.log.exists():
+            return "(no output)"
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
     def stop(self) -> None:
         if self.process is None:

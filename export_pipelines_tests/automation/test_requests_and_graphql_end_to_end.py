@@ -57,14 +57,15 @@ def deployment(tmp_path_factory):
             dev.stop()
 
 
-def _settled(table: RequestTable, ids: list[int], seconds: float = 300) -> dict:
+def _settled(dev: DagsterDev, table: RequestTable, ids: list[int], seconds: float = 300) -> dict:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         rows = {row.id: row for row in table.all() if row.id in ids}
         if all(row.status in (SUCCEEDED, FAILED) for row in rows.values()):
             return rows
         time.sleep(1)
-    raise AssertionError(f"rows did not settle within {seconds} s: {[(r.id, r.status) for r in table.all()]}")
+    raise AssertionError(f"rows did not settle within {seconds} s: {[(r.id, r.status) for r in table.all()]}; "
+                         f"dagster dev said:\n{dev.log_tail()}")
 
 
 def _runs_for(request_id: int) -> list:
@@ -120,7 +121,7 @@ def test_request_rows_become_exports_and_each_is_launched_once_through_a_cursor_
            table.insert("admin", {"dataset": "customers", "format": "jsonl"}),
            table.insert("analyst", {"dataset": "payroll"})]  # fmt: skip
 
-    rows = _settled(table, ids)
+    rows = _settled(dev, table, ids)
 
     for request_id in ids[:2]:
         row = rows[request_id]
@@ -137,7 +138,7 @@ def test_request_rows_become_exports_and_each_is_launched_once_through_a_cursor_
                    input="y\n", text=True)  # fmt: skip
     dev.start()
 
-    rows = _settled(table, ids)
+    rows = _settled(dev, table, ids)
     time.sleep(25)  # two more ticks of the request sensor
 
     assert [len(_runs_for(request_id)) for request_id in ids] == [1, 1, 0]  # an invalid request makes no run
