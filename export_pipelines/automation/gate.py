@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dagster import BoolSource, DagsterRun, DagsterRunStatus, Field
-from dagster._core.events import EngineEventData
+from dagster._core.events import JobFailureData
 from dagster._core.run_coordinator import QueuedRunCoordinator, SubmitRunContext
 from dagster._core.storage.tags import MAX_RETRIES_TAG
 from dagster._serdes import ConfigurableClassData
@@ -113,12 +113,12 @@ class ExportSubmissionGate(QueuedRunCoordinator):
         self._instance.add_run_tags(run.run_id, {MAX_RETRIES_TAG: "0"})
         if via == VIA_WEBSERVER:
             raise SubmissionRefused(reason)
-        try:  # recorded as Dagster records a raising submission, so history reads the same on every path
+        try:  # an error as Dagster records a raising submission's, so the audit reads it the same way
             raise SubmissionRefused(reason)
         except SubmissionRefused:
             error = serializable_error_info_from_exc_info(sys.exc_info())
-        self._instance.report_engine_event(error.message, run, EngineEventData.engine_error(error))
-        self._instance.report_run_failed(run)
+        # One event says it all: the run's failure, with the reason as its message and its error.
+        self._instance.report_run_failed(run, f"Refused at submission: {reason}", JobFailureData(error))
         return self._instance.get_run_by_id(run.run_id)
 
     def _cancel_duplicate(self, run: DagsterRun, original: str) -> DagsterRun:

@@ -9,7 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
+from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus
 from dagster._core.code_pointer import ModuleCodePointer
 from dagster._core.origin import JobPythonOrigin, RepositoryPythonOrigin
 from dagster._core.storage.tags import WILL_RETRY_TAG
@@ -53,6 +53,9 @@ def test_a_refusal_from_the_daemon_fails_the_run_without_failing_the_tick(instan
 
     assert run.status == DagsterRunStatus.FAILURE
     assert "format" in audit_record_for_run(instance, run_id).error
+    (failure,) = [event.dagster_event for event in instance.all_logs(run_id) if event.is_dagster_event]
+    assert failure.event_type == DagsterEventType.RUN_FAILURE  # one event tells why
+    assert failure.message.startswith("Refused at submission: the request is not valid: format")
 
 
 @pytest.mark.parametrize("workspace", [FROM_DAEMON, FROM_WEBSERVER], ids=["daemon", "webserver"])
