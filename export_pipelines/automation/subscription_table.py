@@ -131,7 +131,11 @@ class SubscriptionTable:
         if "name" in changes and changes["name"] != name:
             raise SubscriptionError(name, "name", "a subscription cannot be renamed", "remove it and add it anew")
         current = self._row(name)
-        subscription = validated({**_fields(current), **changes})
+        try:
+            base = _fields(current)
+        except SubscriptionError:  # unreadable JSON: the changes replace it (add --replace gives every field)
+            base = {"name": name}
+        subscription = validated({**base, **changes})
         now = _utc(now or _now())
         values = {**_values(subscription), "updated_at": now}
         if any(values[field] != current[field] for field in TIMING) or (current["paused"] and not subscription.paused):
