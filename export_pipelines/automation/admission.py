@@ -47,6 +47,7 @@ TAG_SUBMITTED_VIA = "export/submitted_via"
 TAG_REQUEST_TOKEN = "export/request_token"
 TAG_REQUEST_JTI = "export/request_jti"
 TAG_DUPLICATE_OF = "export/duplicate_of"
+TAG_SUBSCRIPTION = "export/subscription"  # set by subscription schedules and their sensor
 
 EXPORT_TAG_PREFIX = "export/"
 TYPABLE_TAGS = frozenset({TAG_USER, TAG_DATASET, TAG_FORMAT, TAG_REQUEST_TOKEN})

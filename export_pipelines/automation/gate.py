@@ -14,7 +14,9 @@ before the run is queued, so the queue's per-user limit (``concurrency.runs.tag_
 on ``export/user``) holds on every path. A refused run is recorded as failed by Dagster with the
 reason, which the launchpad and the GraphQL client show, and is never retried. A repeat of an export the same user asked
 for within the dedupe window is not run: it is recorded as canceled, tagged ``export/duplicate_of``
-with the run to use instead. Runs of other jobs pass unchanged.
+with the run to use instead; re-executions and subscription ticks are never repeats (both are asked for
+on purpose, and a subscription every few minutes would otherwise lose its ticks). Runs of other jobs
+pass unchanged.
 
 Where a submission comes from is the one thing a requester cannot type: the webserver hands the
 gate the HTTP request it is serving, the daemon (schedules, sensors) and ``dagster job launch`` on
@@ -37,6 +39,7 @@ from dagster._utils.error import serializable_error_info_from_exc_info
 
 from export_pipelines.automation.admission import (
     TAG_DUPLICATE_OF,
+    TAG_SUBSCRIPTION,
     VIA_DAEMON,
     VIA_WEBSERVER,
     GateSettings,
@@ -84,7 +87,7 @@ class ExportSubmissionGate(QueuedRunCoordinator):
             admission = admit(
                 self._instance, run.run_config, run.tags, via,
                 GateSettings.from_env(trust_unsigned=self._trust_unsigned),
-                run_id=run.run_id, dedupe=not run.parent_run_id,  # a re-execution is asked for on purpose
+                run_id=run.run_id, dedupe=not _asked_for_on_purpose(run, via),
                 parent_tags=self._parent_tags(run),
             )  # fmt: skip
         except SubmissionRefused as error:
@@ -130,3 +133,8 @@ class ExportSubmissionGate(QueuedRunCoordinator):
             "that run or wait for the dedupe window (EXPORT_DEDUPE_WINDOW_SECONDS) to pass.",
         )
         return self._instance.get_run_by_id(run.run_id)
+
+
+def _asked_for_on_purpose(run: DagsterRun, via: str) -> bool:
+    """A re-execution, or a subscription's tick sent by the daemon: runs the dedupe window never cancels."""
+    return bool(run.parent_run_id) or (via == VIA_DAEMON and TAG_SUBSCRIPTION in run.tags)

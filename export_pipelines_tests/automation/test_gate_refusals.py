@@ -87,3 +87,15 @@ def test_a_typed_request_id_is_refused_but_a_re_execution_keeps_its_parents(inst
     again = instance.submit_run(_new_run(instance, request.run_config(), tags, parent_run_id=parent), FROM_WEBSERVER)
 
     assert again.status == DagsterRunStatus.QUEUED
+
+
+def test_a_subscriptions_ticks_are_never_canceled_as_repeats_while_other_repeats_are(instance):
+    tick = ExportRequest(user="analyst", dataset="orders")
+    tick_tags = {**tick.run_tags(), "export/subscription": "every_five_minutes"}
+    other = ExportRequest(user="analyst", dataset="orders", format="jsonl")  # e.g. two request rows alike
+    submissions = [(tick, tick_tags), (tick, tick_tags), (other, other.run_tags()), (other, other.run_tags())]
+
+    statuses = [instance.submit_run(_new_run(instance, request.run_config(), tags), FROM_DAEMON).status
+                for request, tags in submissions]  # fmt: skip
+
+    assert statuses == [DagsterRunStatus.QUEUED] * 3 + [DagsterRunStatus.CANCELED]
