@@ -5,13 +5,22 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dagster import DagsterInstance, execute_job, reconstructable
+from dagster import DagsterInstance, reconstructable
+from dagster._core.execution.api import execute_run
+from dagster._core.remote_origin import ManagedGrpcPythonEnvCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
+from dagster._core.storage.tags import MAX_RETRIES_TAG
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
 from export_pipelines.audit import AuditRecord, audit_record_for_run
 from export_pipelines.request import ExportRequest
 from export_pipelines.settings import data_dir
 
 EXECUTORS = ("in_process", "multiprocess", "celery")
+# The code location of workspace.yaml (a test keeps them equal): its module, its name, and the name Dagster
+# gives the one repository of a Definitions object.
+DEFINITIONS_MODULE = "export_pipelines.definitions"
+CODE_LOCATION = "export_pipelines"
+REPOSITORY = "__repository__"
 
 
 def local_instance() -> DagsterInstance:
@@ -31,6 +40,18 @@ def _export_job():
     from export_pipelines.jobs import export_job
 
     return export_job
+
+
+def workspace_job_origin(job_name: str) -> RemoteJobOrigin:
+    """Where a run of ``job_name`` launched from the UI comes from: workspace.yaml's code location.
+
+    A run carrying it is listed with the runs launched there: the UI groups runs by code location
+    and job (the Overview timeline leaves out runs without one), and can re-execute it.
+    """
+    location = ManagedGrpcPythonEnvCodeLocationOrigin(
+        LoadableTargetOrigin(module_name=DEFINITIONS_MODULE), location_name=CODE_LOCATION
+    )
+    return RemoteJobOrigin(RemoteRepositoryOrigin(location, REPOSITORY), job_name)
 
 
 def _admitted_tags(instance: DagsterInstance, request: ExportRequest, run_config: dict) -> dict[str, str]:
@@ -56,27 +77,34 @@ def run_export(
     executor: str = "in_process",
     executor_config: dict | None = None,
 ) -> tuple[AuditRecord, str | None]:
-    """Run ``export_job``; return its audit record and the file's location (if any).
+    """Run ``export_job`` in this process; return its audit record and the file's location (if any).
 
-    ``in_process`` runs every step here. ``multiprocess`` and ``celery`` need the job to be
-    reconstructable in other processes, so the job is loaded by reference and the steps' outputs
-    go through the instance's file system IO manager. ``log_level`` only changes what this
-    process prints; the run's event log is complete anyway.
+    The run is created with the origin of workspace.yaml's code location, as a run launched from the
+    UI is, so the UI lists it with those; then it is executed here. ``in_process`` runs every
+    step in this process; ``multiprocess`` and ``celery`` load the job by reference in other
+    processes, and the steps' outputs go through the job's IO manager. ``log_level`` only changes
+    what this process prints; the run's event log is complete anyway.
     """
     if executor not in EXECUTORS:
         raise ValueError(f"executor {executor!r} is not one of {', '.join(EXECUTORS)}")
-    run_config = {**request.run_config(), "loggers": {"console": {"config": {"log_level": log_level}}}}
-    if executor != "in_process":
-        run_config["execution"] = {"config": {executor: executor_config or {}}}
+    run_config = {
+        **request.run_config(),
+        "loggers": {"console": {"config": {"log_level": log_level}}},
+        "execution": {"config": {executor: executor_config or {}}},
+    }
     tags = _admitted_tags(instance, request, run_config)
-    if executor == "in_process":
-        result = _export_job().execute_in_process(
-            run_config=run_config, instance=instance, tags=tags, raise_on_error=False
-        )
-        run_id, success = result.run_id, result.success
-    else:
-        with execute_job(reconstructable(_export_job), instance=instance, run_config=run_config, tags=tags) as result:
-            run_id, success = result.run_id, result.success
+    job = reconstructable(_export_job)
+    definition = job.get_definition()
+    run = instance.create_run_for_job(
+        job_def=definition,
+        run_config=run_config,
+        # Not retried by the daemon: this command waits for the run and reports how it ended.
+        tags={**definition.run_tags, **tags, MAX_RETRIES_TAG: "0"},
+        remote_job_origin=workspace_job_origin(definition.name),
+        job_code_origin=job.get_python_origin(),
+    )
+    result = execute_run(job, run, instance)  # not entered: that would build the resources again for outputs
+    run_id, success = result.run_id, result.success
     record = audit_record_for_run(instance, run_id)
     location = None
     if success and record.file_key:
