@@ -33,8 +33,14 @@ test: $(BIN)/.installed
 	$(BIN)/pytest --cov=export_pipelines --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)
 
 ## dev: the Dagster UI with the export job (http://127.0.0.1:3000)
+# Started in $(DAGSTER_HOME), beside the dagster.yaml in use: from the project folder Dagster would warn that
+# ./dagster.yaml (the template copied there) is not it. `dagster dev` also calls itself superseded by `dg dev`,
+# of the dg command line, which this project does not use; that one notice is hidden, by its text.
+DEV_COMMAND = cd $(abspath $(DAGSTER_HOME)) && DAGSTER_HOME=$(abspath $(DAGSTER_HOME)) \
+	EXPORT_DATA_DIR=$(abspath $(EXPORT_DATA_DIR)) PYTHONWARNINGS='ignore:Function `dev_command` is superseded' \
+	$(abspath $(BIN))/dagster dev -w $(CURDIR)/workspace.yaml
 dev: $(BIN)/.installed $(DAGSTER_HOME)/dagster.yaml $(EXPORT_DATA_DIR)/demo.sqlite
-	$(BIN)/dagster dev -w workspace.yaml
+	$(DEV_COMMAND)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
