@@ -23,11 +23,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from export_pipelines.errors import ExportError
     from export_pipelines.monitoring import DOWNLOAD_SERVICE, init_error_tracking
+    from export_pipelines.request import describe_problems
 
     try:
         init_error_tracking(DOWNLOAD_SERVICE if args.command == "serve" else "cli")
         return args.handler(args)
-    except (ValueError, ValidationError, OSError, ExportError) as error:
+    except ValidationError as error:
+        print(f"export-pipelines {args.command}: {describe_problems(error)}", file=sys.stderr)
+        return 2
+    except (ValueError, OSError, ExportError) as error:
         print(f"export-pipelines {args.command}: {error}", file=sys.stderr)
         return 2
 

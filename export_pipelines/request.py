@@ -14,7 +14,16 @@ from enum import Enum
 from typing import Any, Literal, get_args
 
 from dagster import Config
-from pydantic import ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_serializer, field_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_serializer,
+    field_validator,
+)
 
 from export_pipelines.errors import ExportRequestError
 
@@ -158,6 +167,9 @@ FORMAT_OPTIONS: tuple[str, ...] = tuple(FormatOptions.model_fields)
 class ExportRequest(Config):
     """What to export, for whom, in which format, and who hears about it."""
 
+    # A misspelt field (``formt: pdf`` in a request file or row) is an error, not a CSV export.
+    model_config = ConfigDict(extra="forbid")
+
     user: str = Field(description="The user the export runs as; their grants decide which rows are exported.")
     dataset: str = Field(description="A dataset of the catalog, for example 'orders'.")
     columns: list[str] = Field(
@@ -235,6 +247,17 @@ def _unknown_option(name: str, format_name: str) -> ExportRequestError:
 
     allowed = ", ".join(sorted(renderer_class(format_name).options)) or "none"
     return ExportRequestError(f"format_options.{name}", f"not an option of format {format_name!r}", allowed)
+
+
+def describe_problems(error: ValidationError, whole: str = "request") -> str:
+    """A validation error as ``field: what is wrong`` per problem, on one line: no URL, no input echo."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in problem['loc']) or whole}: "
+        + ("is required" if problem["type"] == "missing" or problem.get("input", "") is None else
+           "is not a known field" if problem["type"] == "extra_forbidden" else
+           problem["msg"].removeprefix("Value error, "))
+        for problem in error.errors()
+    )  # fmt: skip
 
 
 def canonical_digest(value: Mapping[str, Any]) -> str:

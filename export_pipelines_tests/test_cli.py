@@ -121,3 +121,16 @@ def test_missing_user_is_a_clear_usage_error(workspace):
 )
 def test_filter_text_is_split_into_column_op_value(text, expected):
     assert parse_filter(text) == expected
+
+
+def test_a_misspelt_request_field_is_named_on_one_line_and_nothing_runs(workspace, tmp_path):
+    request = tmp_path / "request.yaml"
+    request.write_text("user: admin\ndataset: orders\nformt: pdf\n")  # would have been a CSV export
+
+    done = cli(workspace, "export", "--request", str(request), "--option", "header_style=bold")
+
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "export-pipelines export: format_options.header_style: Input should be 'label' or 'name'; "
+        "formt: is not a known field"
+    ]

@@ -38,6 +38,7 @@ from export_pipelines.request import (
     VALIDATE_OP,
     ExportRequest,
     canonical_digest,
+    describe_problems,
 )
 from export_pipelines.security.request_tokens import RequestTokenError, verify_request_token
 from export_pipelines.validation import check_request
@@ -218,12 +219,7 @@ def parse_request(config: Mapping[str, Any]) -> ExportRequest:
     try:
         return ExportRequest(**config)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in problem['loc']) or 'request'}: "
-            + ("is required" if problem.get("input") is None else problem["msg"])
-            for problem in error.errors()
-        )
-        raise SubmissionRefused(f"the request is not valid: {problems}") from None
+        raise SubmissionRefused(f"the request is not valid: {describe_problems(error)}") from None
     except TypeError as error:
         raise SubmissionRefused(f"the request is not valid: {error}") from None
 

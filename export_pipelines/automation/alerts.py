@@ -132,7 +132,7 @@ def alert_reason(error_type: str | None, text: str) -> str:
 
 def will_be_retried(instance: DagsterInstance, run: DagsterRun) -> bool:
     """Dagster's own verdict (the run's will_retry tag, else its rule), and only if it can retry this run."""
-    if run.remote_job_origin is None:  # run in a process of its own (the command line): nothing can retry it
+    if run.remote_job_origin is None:  # run outside any code location (a test, a script): nothing can retry it
         return False
     verdict = run.tags.get(WILL_RETRY_TAG)
     if verdict is not None:

@@ -41,7 +41,7 @@ from export_pipelines.automation.request_table import FAILED, SUBMITTED, Request
 from export_pipelines.catalog import load_catalog
 from export_pipelines.errors import ExportRequestError, SettingsError
 from export_pipelines.jobs import export_job
-from export_pipelines.request import ExportRequest
+from export_pipelines.request import ExportRequest, describe_problems
 from export_pipelines.settings import default_source_url
 from export_pipelines.validation import check_request
 
@@ -114,9 +114,4 @@ def export_request_sensor(context: SensorEvaluationContext):
 
 
 def _problems(error: Exception) -> str:
-    if isinstance(error, ValidationError):
-        return "; ".join(
-            f"{'.'.join(str(part) for part in problem['loc']) or 'request'}: {problem['msg']}"
-            for problem in error.errors()
-        )
-    return str(error)
+    return describe_problems(error) if isinstance(error, ValidationError) else str(error)

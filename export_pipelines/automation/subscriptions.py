@@ -28,7 +28,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from export_pipelines.errors import SettingsError
-from export_pipelines.request import ExportRequest
+from export_pipelines.request import ExportRequest, describe_problems
 
 SUBSCRIPTIONS_ENV = "EXPORT_SUBSCRIPTIONS_PATH"
 Window = Literal["day", "week", "month", "since_last_success"]
@@ -126,8 +126,7 @@ def load_subscriptions(path: str | os.PathLike | None = None) -> list[Subscripti
             subscription.export_request()  # the saved request must be one
         except ValidationError as error:
             name = entry.get("name", f"#{index + 1}") if isinstance(entry, dict) else f"#{index + 1}"
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'entry'}: {e['msg']}" for e in error.errors())
-            raise SettingsError(f"{path}: subscription {name}: {problems}") from None
+            raise SettingsError(f"{path}: subscription {name}: {describe_problems(error, 'entry')}") from None
         subscriptions.append(subscription)
     names = [s.name for s in subscriptions]
     if len(set(names)) != len(names):
