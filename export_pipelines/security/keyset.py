@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from tink.streaming_aead import streaming_aead_key_templates
 
 from export_pipelines.errors import PermanentExportError
 from export_pipelines.security import kms
+from export_pipelines.security.key_files import ParsedKeyFiles, create_once
 from export_pipelines.security.kms import KMS_KEY_ENV, KmsError, KmsUnavailable
 from export_pipelines.security.private_files import write_private
 from export_pipelines.security.streaming_aead import StreamingKey
@@ -195,8 +195,7 @@ def _key_id_of(raw: bytes) -> int:
 
 # --- files -------------------------------------------------------------------------------------------
 
-_cache: dict[tuple[str, str | None], tuple[tuple[int, int, int], Keyset]] = {}
-_cache_lock = threading.Lock()
+_files: ParsedKeyFiles[Keyset] = ParsedKeyFiles("keyset file", KeysetError)
 
 
 def load_keyset(path: Path | str, kms_key: str | None = None, *, environ: Mapping[str, str] = os.environ) -> Keyset:
@@ -205,29 +204,17 @@ def load_keyset(path: Path | str, kms_key: str | None = None, *, environ: Mappin
     A file version is its path, inode, size and mtime, per process and KMS key.
     """
     path = Path(path)
-    try:
-        status = path.stat()
-        stamp = (status.st_ino, status.st_size, status.st_mtime_ns)
-        with _cache_lock:
-            cached = _cache.get((str(path), kms_key))
-        if cached and cached[0] == stamp:
-            return cached[1]
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise KeysetError(f"the keyset file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as error:
-        reason = getattr(error, "strerror", None) or error
-        raise KeysetError(f"the keyset file {path} cannot be read: {reason}") from None
-    if kms_key and not kms.is_wrapped(text):
-        raise KeysetError(f"{path} is a cleartext keyset, not one wrapped by KMS key {kms_key}")
-    if not kms_key and kms.is_wrapped(text):
-        raise KeysetError(f"{path} is a KMS-wrapped keyset: set {KMS_KEY_ENV} to the KMS key that wraps it")
-    if kms_key:
-        text = kms.unwrap_json(text, kms.kms_aead(kms_key, environ), str(path))
-    keyset = Keyset.from_json(text, str(path))
-    with _cache_lock:
-        _cache[(str(path), kms_key)] = (stamp, keyset)
-    return keyset
+
+    def parse(text: str) -> Keyset:
+        if kms_key and not kms.is_wrapped(text):
+            raise KeysetError(f"{path} is a cleartext keyset, not one wrapped by KMS key {kms_key}")
+        if not kms_key and kms.is_wrapped(text):
+            raise KeysetError(f"{path} is a KMS-wrapped keyset: set {KMS_KEY_ENV} to the KMS key that wraps it")
+        if kms_key:
+            text = kms.unwrap_json(text, kms.kms_aead(kms_key, environ), str(path))
+        return Keyset.from_json(text, str(path))
+
+    return _files.load(path, parse, variant=kms_key)
 
 
 def save_keyset(
@@ -280,20 +267,13 @@ def keyset_from_env(environ: Mapping[str, str] = os.environ, *, data_dir: Path) 
             )
             raise KeysetError(f"{setting}, but {error}. {hint}") from None
     path = default_keyset_path(data_dir)
-    if not path.exists():
-        _create_default(path)
+    if create_once(path, lambda: Keyset.generate().to_json()):
+        logger.warning(
+            "Created a new encryption keyset at %s because %s is not set. Every stored export is encrypted with it:"
+            " back it up, losing it makes those files unreadable. Production deployments supply their own keyset"
+            " file through %s (a Tink JSON keyset, e.g. made with tinkey).",
+            path,
+            KEYSET_ENV,
+            KEYSET_ENV,
+        )
     return load_keyset(path)
-
-
-def _create_default(path: Path) -> None:
-    """Create the development keyset; when processes race, exactly one file wins and all of them use it."""
-    if not write_private(path, Keyset.generate().to_json(), new=True):
-        return  # another process got there first: everyone uses its keyset
-    logger.warning(
-        "Created a new encryption keyset at %s because %s is not set. Every stored export is encrypted with it:"
-        " back it up, losing it makes those files unreadable. Production deployments supply their own keyset"
-        " file through %s (a Tink JSON keyset, e.g. made with tinkey).",
-        path,
-        KEYSET_ENV,
-        KEYSET_ENV,
-    )

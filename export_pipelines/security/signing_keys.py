@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import secrets
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from jwt.algorithms import OKPAlgorithm
 
 from export_pipelines.errors import PermanentExportError
+from export_pipelines.security.key_files import ParsedKeyFiles, create_once
 from export_pipelines.security.private_files import write_private
 
 logger = logging.getLogger(__name__)
@@ -124,8 +124,7 @@ def _new_kid() -> str:
 
 # --- files -------------------------------------------------------------------------------------------
 
-_cache: dict[str, tuple[tuple[int, int, int], SigningKeys]] = {}
-_cache_lock = threading.Lock()
+_files: ParsedKeyFiles[SigningKeys] = ParsedKeyFiles("signing key file", SigningKeyError)
 
 
 def default_signing_keys_path(data_dir: Path) -> Path:
@@ -140,23 +139,7 @@ def signing_keys_path(environ: Mapping[str, str] = os.environ, *, data_dir: Path
 def load_signing_keys(path: Path | str) -> SigningKeys:
     """The key set in ``path``, parsed once per file version, so a rotation by another process is seen."""
     path = Path(path)
-    try:
-        status = path.stat()
-        stamp = (status.st_ino, status.st_size, status.st_mtime_ns)
-        with _cache_lock:
-            cached = _cache.get(str(path))
-        if cached and cached[0] == stamp:
-            return cached[1]
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SigningKeyError(f"the signing key file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as error:
-        reason = getattr(error, "strerror", None) or error
-        raise SigningKeyError(f"the signing key file {path} cannot be read: {reason}") from None
-    keys = SigningKeys.from_json(text, str(path))
-    with _cache_lock:
-        _cache[str(path)] = (stamp, keys)
-    return keys
+    return _files.load(path, lambda text: SigningKeys.from_json(text, str(path)))
 
 
 def save_signing_keys(keys: SigningKeys, path: Path | str) -> None:
@@ -176,19 +159,12 @@ def signing_keys_from_env(environ: Mapping[str, str] = os.environ, *, data_dir: 
                 " key file (made with 'export-pipelines link-keys generate'), readable by this process"
             ) from None
     path = default_signing_keys_path(data_dir)
-    if not path.exists():
-        _create_default(path)
+    if create_once(path, lambda: SigningKeys.generate().to_json()):
+        logger.warning(
+            "Created a new link signing key at %s because %s is not set. Links signed with it stop working if it is"
+            " lost or differs between the processes that mint and serve links: deployments supply one file through %s.",
+            path,
+            SIGNING_KEYS_ENV,
+            SIGNING_KEYS_ENV,
+        )
     return load_signing_keys(path)
-
-
-def _create_default(path: Path) -> None:
-    """Create the development key set; when processes race, exactly one file wins and all of them use it."""
-    if not write_private(path, SigningKeys.generate().to_json(), new=True):
-        return  # another process got there first: everyone uses its keys
-    logger.warning(
-        "Created a new link signing key at %s because %s is not set. Links signed with it stop working if it is"
-        " lost or differs between the processes that mint and serve links: deployments supply one file through %s.",
-        path,
-        SIGNING_KEYS_ENV,
-        SIGNING_KEYS_ENV,
-    )
