@@ -8,7 +8,6 @@ import os
 import pytest
 from tink import json_proto_keyset_format, secret_key_access, streaming_aead
 
-from export_pipelines.security import streaming_aead as ours
 from export_pipelines.security.keyset import Keyset
 from export_pipelines.security.streaming_aead import (
     DecryptingReader,
@@ -17,6 +16,7 @@ from export_pipelines.security.streaming_aead import (
     StreamingKey,
     decrypt_range,
     identify_key,
+    ranges,
 )
 
 AD = b"exports/tenant-1/orders.csv"
@@ -237,7 +237,7 @@ def test_decrypt_range_reads_only_the_covering_segments(sample, monkeypatch):
     assert calls == [(0, SEGMENT)]  # header and segment 0 in one read
     calls.clear()
     assert list(decrypt_range(read_at, len(ciphertext), key, AD, 50, 50)) == [] and calls == []
-    monkeypatch.setattr(ours, "RANGE_BATCH_BYTES", 2 * SEGMENT)
+    monkeypatch.setattr(ranges, "RANGE_BATCH_BYTES", 2 * SEGMENT)
     assert b"".join(decrypt_range(read_at, len(ciphertext), key, AD, FIRST, len(data))) == data[FIRST:]
     assert calls == [(0, HEADER), (SEGMENT, 2 * SEGMENT), (3 * SEGMENT, len(ciphertext) - 3 * SEGMENT)]
 
