@@ -17,7 +17,8 @@ from dagster import ConfigurableResource
 
 from export_pipelines.catalog import Catalog, load_catalog
 from export_pipelines.notifiers.email import EmailNotifier, EmailSettings
-from export_pipelines.security.keyset import Keyset, keyset_from_env
+from export_pipelines.security.keyset import Keyset
+from export_pipelines.security.keyset_store import keyset_from_env
 from export_pipelines.settings import (
     DEFAULT_MAX_ROWS,
     DEFAULT_RETENTION_DAYS,

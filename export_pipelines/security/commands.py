@@ -14,10 +14,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from export_pipelines.security.keyset import (
+from export_pipelines.security.keyset import Keyset, KeysetError
+from export_pipelines.security.keyset_store import (
     KEYSET_ENV,
-    Keyset,
-    KeysetError,
     default_keyset_path,
     keyset_from_env,
     load_keyset,

@@ -13,16 +13,9 @@ import pytest
 import tink
 from tink import cleartext_keyset_handle, json_proto_keyset_format, secret_key_access, streaming_aead
 
-from export_pipelines.security import keyset as keyset_module
-from export_pipelines.security.keyset import (
-    KEYSET_ENV,
-    Keyset,
-    KeysetError,
-    UnknownKeyError,
-    keyset_from_env,
-    load_keyset,
-    save_keyset,
-)
+from export_pipelines.security import keyset_store
+from export_pipelines.security.keyset import Keyset, KeysetError, UnknownKeyError
+from export_pipelines.security.keyset_store import KEYSET_ENV, keyset_from_env, load_keyset, save_keyset
 from export_pipelines.security.streaming_aead import DecryptingReader, EncryptingWriter
 
 AD = b"exports/report.csv"
@@ -152,7 +145,7 @@ def test_env_variable_pointing_nowhere_is_a_clear_error(tmp_path):
 
 
 def test_default_keyset_is_created_once_with_a_warning(tmp_path, caplog):
-    with caplog.at_level(logging.WARNING, logger=keyset_module.__name__):
+    with caplog.at_level(logging.WARNING, logger=keyset_store.__name__):
         first = keyset_from_env({}, data_dir=tmp_path)
         second = keyset_from_env({}, data_dir=tmp_path)
     path = tmp_path / "keys" / "keyset.json"

@@ -13,7 +13,8 @@ import tink
 from tink import json_proto_keyset_format, secret_key_access, streaming_aead
 from tink.integration import awskms
 
-from export_pipelines.security.keyset import KEYSET_ENV, Keyset, KeysetError, keyset_from_env, load_keyset, save_keyset
+from export_pipelines.security.keyset import Keyset, KeysetError
+from export_pipelines.security.keyset_store import KEYSET_ENV, keyset_from_env, load_keyset, save_keyset
 from export_pipelines.security.kms import (
     KEYSET_ASSOCIATED_DATA,
     KMS_ENDPOINT_ENV,
