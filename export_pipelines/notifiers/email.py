@@ -2,11 +2,8 @@
 
 The outbox (one ``.eml`` file per message) is also the fallback when SMTP keeps failing, so a
 finished export is never announced to nobody: an operator can send the files as they are.
-SMTP failures are split the way the ops' retry policies need: ``TransientDeliveryError`` for
-what a retry may fix (connection trouble, 4xx replies), ``NotificationRejected`` for what it
-cannot (a refused login, 5xx replies, a server lacking STARTTLS or AUTH, a certificate that does
-not verify, a password that would travel unencrypted). How the session is secured is decided in
-``smtp_session``.
+Sending by SMTP, and which failures a retry may fix, is ``smtp_delivery``'s; how the session is
+secured, ``smtp_session``'s.
 
 This module is ``export_pipelines.notifiers.email``; ``from email ...`` below still means the
 standard library, because imports are absolute.
@@ -14,11 +11,8 @@ standard library, because imports are absolute.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
-import smtplib
-import ssl
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,28 +21,16 @@ from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 
-from export_pipelines.errors import PermanentExportError, TransientDeliveryError
 from export_pipelines.notifiers.base import DeliveryReceipt, ExportNotification, FailureNotification, Notifier
 from export_pipelines.notifiers.email_message import build_failure_message, build_message
-from export_pipelines.notifiers.smtp_session import (
-    IMPLICIT_TLS_PORT,
-    TLS_MODES,
-    InsecureSmtpSession,
-    default_port,
-    open_session,
-)
+from export_pipelines.notifiers.smtp_delivery import NotificationRejected, send_smtp
+from export_pipelines.notifiers.smtp_session import IMPLICIT_TLS_PORT, TLS_MODES, default_port
 from export_pipelines.recipients import PLAIN_ADDRESS, AddressError, plain_address
-
-log = logging.getLogger(__name__)
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 ATTACH_MAX_ENV = "EXPORT_EMAIL_ATTACH_MAX_BYTES"
 DEFAULT_ATTACH_MAX_BYTES = 5 * 1024 * 1024
 _UNSAFE_IN_FILE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
-
-
-class NotificationRejected(PermanentExportError):
-    """The mail server refused the message for good: fix the SMTP settings or the addresses."""
 
 
 @dataclass(frozen=True)
@@ -161,7 +143,7 @@ class EmailNotifier(Notifier):
         if not self.settings.smtp_host:
             return self.write_to_outbox(notification)
         message = build_message(notification, self.settings.smtp_from, self.settings.attach_max_bytes)
-        return self._send_smtp(message, notification.recipients)
+        return send_smtp(self.settings, message, notification.recipients)
 
     def write_to_outbox(self, notification: ExportNotification) -> DeliveryReceipt:
         """File the message as ``<UTC timestamp>-<run id>.eml``; also the fallback when SMTP keeps failing.
@@ -183,7 +165,7 @@ class EmailNotifier(Notifier):
         message = build_failure_message(notice, self.settings.smtp_from)
         if outbox or not self.settings.smtp_host:
             return self._file(message, notice.run_id)
-        return self._send_smtp(message, notice.recipients)
+        return send_smtp(self.settings, message, notice.recipients)
 
     def _file(self, message: EmailMessage, run_id: str) -> DeliveryReceipt:
         folder = self.settings.outbox_dir
@@ -201,23 +183,6 @@ class EmailNotifier(Notifier):
             temporary.unlink(missing_ok=True)
         return DeliveryReceipt("outbox", str(final))
 
-    def _send_smtp(self, message: EmailMessage, recipients: tuple[str, ...]) -> DeliveryReceipt:
-        settings = self.settings
-        destination = f"{settings.smtp_host}:{settings.smtp_port}"
-        client = None
-        try:
-            client = open_session(settings)
-            refused = client.send_message(message, from_addr=settings.smtp_from, to_addrs=list(recipients))
-        except (smtplib.SMTPException, OSError) as error:
-            raise classify_smtp_error(error, destination) from error
-        finally:
-            if client is not None:
-                _close_quietly(client)
-        if refused:
-            # The others already have the message: raising would make a retry send it to them twice.
-            log.warning("%s accepted the export notification but refused %s", destination, _describe(refused))
-        return DeliveryReceipt("smtp", destination)
-
 
 def _check_addresses(recipients: tuple[str, ...]) -> None:
     """Refuse anything but plain addresses, even though validation checked them already.
@@ -231,63 +196,3 @@ def _check_addresses(recipients: tuple[str, ...]) -> None:
             plain_address(recipient)
         except AddressError as error:
             raise NotificationRejected(f"recipients[{index}]: {error}; allowed: {PLAIN_ADDRESS}") from None
-
-
-def classify_smtp_error(error: Exception, destination: str) -> Exception:
-    """Map an smtplib/socket error to TransientDeliveryError (retry) or NotificationRejected (don't)."""
-    where = f"SMTP server {destination}"
-    # Order matters: every smtplib error is an OSError, and most are SMTPResponseExceptions.
-    if isinstance(error, smtplib.SMTPRecipientsRefused):
-        if all(400 <= code < 500 for code, _ in error.recipients.values()):
-            return TransientDeliveryError(
-                f"{where} deferred every recipient ({_describe(error.recipients)}); retry later"
-            )
-        return NotificationRejected(
-            f"{where} refused the recipients ({_describe(error.recipients)}); check the addresses"
-        )
-    if isinstance(error, smtplib.SMTPAuthenticationError):
-        return NotificationRejected(
-            f"{where} refused the login ({error.smtp_code} {_text(error.smtp_error)}); "
-            "check SMTP_USER and SMTP_PASSWORD"
-        )
-    if isinstance(error, smtplib.SMTPServerDisconnected | smtplib.SMTPConnectError):
-        return TransientDeliveryError(f"{where} closed or stalled the connection ({error}); retry later")
-    if isinstance(error, smtplib.SMTPResponseException):
-        reply = f"{error.smtp_code} {_text(error.smtp_error)}"
-        if 400 <= error.smtp_code < 500:
-            return TransientDeliveryError(f"{where} answered {reply}; retry later")
-        return NotificationRejected(f"{where} rejected the message: {reply}")
-    if isinstance(error, InsecureSmtpSession):
-        return NotificationRejected(f"{where}: {error}")
-    if isinstance(error, ssl.SSLCertVerificationError):
-        return NotificationRejected(
-            f"{where} presented a certificate that does not verify ({error}); fix the certificate, "
-            "or set SMTP_CA_FILE to the PEM file of the CA that signed it"
-        )
-    if isinstance(error, ssl.SSLError) and not isinstance(error, ssl.SSLEOFError | ssl.SSLZeroReturnError):
-        return NotificationRejected(
-            f"{where}: the TLS handshake failed ({error}); check SMTP_TLS and SMTP_PORT "
-            "(implicit TLS is usually port 465, STARTTLS 587)"
-        )
-    if isinstance(error, smtplib.SMTPException):  # e.g. no STARTTLS/AUTH/SMTPUTF8 support: configuration
-        return NotificationRejected(f"{where}: {error}; check SMTP_STARTTLS, SMTP_USER and the addresses")
-    return TransientDeliveryError(
-        f"cannot reach {where} ({type(error).__name__}: {error}); retry later, "
-        "or check SMTP_HOST and SMTP_PORT if this persists"
-    )
-
-
-def _text(reply: bytes | str) -> str:
-    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
-
-
-def _describe(refused: Mapping[str, tuple[int, bytes]]) -> str:
-    return ", ".join(f"{address}: {code} {_text(reply)}" for address, (code, reply) in refused.items())
-
-
-def _close_quietly(client: smtplib.SMTP) -> None:
-    # A failed QUIT after the message was accepted must not turn a delivery into an error (and a resend).
-    try:
-        client.quit()
-    except (smtplib.SMTPException, OSError):
-        client.close()

@@ -25,8 +25,9 @@ from export_pipelines.notifiers.base import (
     ExportNotification,
     registered_notifiers,
 )
-from export_pipelines.notifiers.email import EmailNotifier, EmailSettings, NotificationRejected
+from export_pipelines.notifiers.email import EmailNotifier, EmailSettings
 from export_pipelines.notifiers.email_message import build_message, encoded_size
+from export_pipelines.notifiers.smtp_delivery import NotificationRejected
 from export_pipelines_tests.services import free_port
 
 TITLE = "Bestellungen – Übersicht 李"
