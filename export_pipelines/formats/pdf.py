@@ -13,7 +13,8 @@ import pyarrow as pa
 from export_pipelines.errors import ExportRequestError
 from export_pipelines.formats.base import Renderer
 from export_pipelines.reports.document import PdfReport, report_facts
-from export_pipelines.reports.template import ReportTemplate, TemplateError, load_template
+from export_pipelines.reports.template import ReportTemplate, TemplateError
+from export_pipelines.reports.template_files import load_template
 
 
 class PdfRenderer(Renderer):

@@ -85,7 +85,7 @@ def preview_template(args: argparse.Namespace) -> int:
     """Render ``args.rows`` sample orders with ``args.template`` into ``args.out``."""
     from export_pipelines.catalog import load_catalog
     from export_pipelines.reports.document import PdfReport, report_facts
-    from export_pipelines.reports.template import load_template
+    from export_pipelines.reports.template_files import load_template
 
     if args.rows < 0:
         raise ValueError("--rows must be 0 or more")

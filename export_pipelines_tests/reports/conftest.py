@@ -9,7 +9,7 @@ import pytest
 from pypdf import PdfReader
 
 from export_pipelines.formats import RenderContext, renderer_class
-from export_pipelines.reports.template import TEMPLATE_DIR_ENV
+from export_pipelines.reports.template_files import TEMPLATE_DIR_ENV
 from export_pipelines_tests.formats.samples import COLUMNS, TIMEZONE
 
 

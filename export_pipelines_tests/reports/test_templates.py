@@ -11,7 +11,7 @@ from pypdf import PdfReader
 
 from export_pipelines.errors import ExportRequestError
 from export_pipelines.formats import renderer_class
-from export_pipelines.reports.template import load_template
+from export_pipelines.reports.template_files import load_template
 from export_pipelines_tests.formats.samples import COLUMNS, chunks
 from export_pipelines_tests.reports.conftest import render_pdf
 
