@@ -8,23 +8,16 @@ its code location, repository and job; a run without a repository origin is left
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
 import subprocess
 import sys
 import time
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
 from export_pipelines.launch import CODE_LOCATION, DEFINITIONS_MODULE, REPOSITORY
-from export_pipelines_tests.services import free_port, port_open
-
-PROJECT = Path(__file__).resolve().parents[2]
+from export_pipelines_tests.automation.dagster_dev import PROJECT, DagsterDev
 
 CLI = str(Path(sys.executable).with_name("export-pipelines"))
 
@@ -49,45 +42,18 @@ WORKSPACE_QUERY = """
 """
 
 
-@dataclass
-class Webserver:
-    port: int
-    home: Path
-    env: dict[str, str]  # what a CLI on the same instance runs with
-
-
 @pytest.fixture(scope="module")
 def webserver(tmp_path_factory):
     """dagster-webserver on the project's workspace.yaml and dagster.yaml, and a seeded demo source."""
     work = tmp_path_factory.mktemp("cli_runs_in_ui")
-    home = work / "dagster_home"
-    home.mkdir()
-    shutil.copy(PROJECT / "dagster.yaml", home / "dagster.yaml")
-    env = {**os.environ, "DAGSTER_HOME": str(home), "EXPORT_DATA_DIR": str(work / "var")}
-    for name in ("EXPORT_SOURCE_DB_URL", "EXPORT_STORAGE_URL", "EXPORT_CATALOG_PATH", "SMTP_HOST"):
-        env.pop(name, None)
-    seeded = subprocess.run([CLI, "seed-demo", "--rows", "300"], env=env, capture_output=True, text=True)
+    dev = DagsterDev(work, {"EXPORT_DATA_DIR": str(work / "var")}, webserver_only=True)
+    seeded = subprocess.run([CLI, "seed-demo", "--rows", "300"], env=dev.environment, capture_output=True, text=True)
     assert seeded.returncode == 0, seeded.stderr
-    port = free_port()
-    process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("dagster-webserver")), "-w", str(PROJECT / "workspace.yaml"),
-         "-h", "127.0.0.1", "-p", str(port)],
-        cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+    dev.start(seconds=120)
     try:
-        deadline = time.monotonic() + 120
-        while not port_open("127.0.0.1", port):
-            assert process.poll() is None, "dagster-webserver exited during start-up"
-            assert time.monotonic() < deadline, "dagster-webserver did not start within 120 s"
-            time.sleep(0.5)
-        yield Webserver(port, home, env)
+        yield dev
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        dev.stop()
 
 
 def test_the_launch_origin_is_the_code_location_of_workspace_yaml():
@@ -103,12 +69,12 @@ def test_a_cli_export_is_on_the_timeline_row_of_its_job(webserver):
 
     done = subprocess.run(
         [CLI, "export", "--user", "admin", "--dataset", "orders", "--format", "csv", "--json"],
-        env=webserver.env, capture_output=True, text=True, timeout=300,
+        env=webserver.environment, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
 
     assert done.returncode == 0, done.stderr
     run_id = json.loads(done.stdout)["run_id"]
-    completed = _graphql(webserver, COMPLETED_RUN_TIMELINE_QUERY, {
+    completed = webserver.graphql(COMPLETED_RUN_TIMELINE_QUERY, {
         "completedFilter": {"statuses": ["SUCCESS", "FAILURE", "CANCELED"], "updatedAfter": window_start,
                             "updatedBefore": time.time() + 1},
         "limit": 500, "cursor": None,
@@ -121,7 +87,7 @@ def test_a_cli_export_is_on_the_timeline_row_of_its_job(webserver):
     # The timeline's row for this job: the loaded code location's, and the very origin its own launches carry.
     rows = {
         (entry["name"], repository["name"], job["name"]): repository["origin"]["id"]
-        for entry in _graphql(webserver, WORKSPACE_QUERY)["workspaceOrError"]["locationEntries"]
+        for entry in webserver.graphql(WORKSPACE_QUERY)["workspaceOrError"]["locationEntries"]
         for repository in (entry["locationOrLoadError"] or {}).get("repositories", [])
         for job in repository["pipelines"]
     }
@@ -129,14 +95,3 @@ def test_a_cli_export_is_on_the_timeline_row_of_its_job(webserver):
     tags = {tag["key"]: tag["value"] for tag in run["tags"]}
     assert tags["export/submitted_via"] == "cli" and tags["export/user"] == "admin"  # set by the gate's checks
     assert tags["dagster/code_location"] == CODE_LOCATION
-
-
-def _graphql(webserver: Webserver, query: str, variables: dict | None = None) -> dict:
-    body = json.dumps({"query": query, "variables": variables or {}}).encode()
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{webserver.port}/graphql", data=body, headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        answer = json.loads(response.read())
-    assert "errors" not in answer, answer
-    return answer["data"]

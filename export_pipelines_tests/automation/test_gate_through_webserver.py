@@ -8,18 +8,12 @@ where the test can look at them. The launchpad submits through the same GraphQL 
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-import yaml
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
-from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
+from dagster_graphql import DagsterGraphQLClientError
 
 from export_pipelines.audit import audit_record_for_run
 from export_pipelines.automation.admission import (
@@ -31,93 +25,55 @@ from export_pipelines.automation.admission import (
 )
 from export_pipelines.request import TAG_DATASET, TAG_FORMAT, TAG_USER, ExportRequest
 from export_pipelines_tests.automation.conftest import Application
+from export_pipelines_tests.automation.dagster_dev import PROJECT, DagsterDev
 from export_pipelines_tests.automation.sensor_location import SENSOR_REQUEST
-from export_pipelines_tests.services import free_port, port_open
 
-PROJECT = Path(__file__).resolve().parents[2]
 PARKED = ("parked", "parked-cap", "parked-reuse", "parked-dedupe", "parked-sensor")
 FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
 LOCATION = {"repository_location_name": "export_pipelines", "repository_name": "__repository__"}
+SENSOR_LOCATION = {"python_module": {
+    "module_name": "export_pipelines_tests.automation.sensor_location",
+    "location_name": "sensor_location", "working_directory": str(PROJECT),
+}}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def server(sqlite_url, tmp_path_factory):
-    """`dagster dev` (webserver + daemon) on a free port, signatures required; yields (client, application)."""
+    """`dagster dev` (webserver + daemon) on a free port, signatures required; yields (dev, application)."""
     work = tmp_path_factory.mktemp("gate")
-    home = work / "dagster_home"
-    home.mkdir()
-    config = yaml.safe_load((PROJECT / "dagster.yaml").read_text())
-    gate = config["run_coordinator"]["config"]
-    gate["trust_unsigned_submissions"] = False
-    gate["tag_concurrency_limits"] += [{"key": TAG_USER, "value": user, "limit": 0} for user in PARKED]
-    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
-    workspace = {
-        "load_from": [
-            {"python_module": {"module_name": "export_pipelines.definitions", "location_name": "export_pipelines"}},
-            {"python_module": {
-                "module_name": "export_pipelines_tests.automation.sensor_location",
-                "location_name": "sensor_location", "working_directory": str(PROJECT),
-            }},
-        ]
-    }  # fmt: skip
-    (work / "workspace.yaml").write_text(yaml.safe_dump(workspace))
     application = Application(ed25519.Ed25519PrivateKey.generate())
     (work / "request-token.pub.pem").write_bytes(application.public_pem)
     env = {
-        "DAGSTER_HOME": str(home), "EXPORT_SOURCE_DB_URL": sqlite_url, "EXPORT_DATA_DIR": str(work / "var"),
+        "EXPORT_SOURCE_DB_URL": sqlite_url, "EXPORT_DATA_DIR": str(work / "var"),
         "EXPORT_REQUEST_TOKEN_PUBLIC_KEY": str(work / "request-token.pub.pem"),
         "EXPORT_MAX_QUEUED_PER_USER": "2", "EXPORT_DEDUPE_WINDOW_SECONDS": "300",
     }  # fmt: skip
-    port = free_port()
-    environment = {**os.environ, **env}
-    for name in ("SMTP_HOST", "EXPORT_STORAGE_URL", "EXPORT_TRUST_UNSIGNED_SUBMISSIONS", "EXPORT_CATALOG_PATH"):
-        environment.pop(name, None)
-    dagster = Path(sys.executable).with_name("dagster")
-    process = subprocess.Popen(
-        [str(dagster), "dev", "-w", str(work / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
-        cwd=work, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+    dev = DagsterDev(work, env, _require_signatures_and_park_users, locations=[SENSOR_LOCATION])
     with pytest.MonkeyPatch.context() as patch:
-        for name, value in env.items():
-            patch.setenv(name, value)  # this process reads the same instance and files back
-        patch.delenv("EXPORT_STORAGE_URL", raising=False)
+        dev.share_with(patch)  # this process reads the same instance and files back
+        dev.start()
         try:
-            deadline = time.monotonic() + 180
-            while not port_open("127.0.0.1", port):
-                assert process.poll() is None, "dagster dev exited during start-up"
-                assert time.monotonic() < deadline, "dagster dev did not start within 180 s"
-                time.sleep(0.5)
-            yield DagsterGraphQLClient("127.0.0.1", port_number=port), application
+            yield dev, application
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+            dev.stop()
 
 
-def _submit(client, request: ExportRequest, token: str | None = None, **tags) -> str:
+def _require_signatures_and_park_users(config: dict) -> None:
+    gate = config["run_coordinator"]["config"]
+    gate["trust_unsigned_submissions"] = False
+    gate["tag_concurrency_limits"] += [{"key": TAG_USER, "value": user, "limit": 0} for user in PARKED]
+
+
+def _submit(dev: DagsterDev, request: ExportRequest, token: str | None = None, **tags) -> str:
     if token:
         tags[TAG_REQUEST_TOKEN] = token
-    return client.submit_job_execution(
-        "export_job", run_config=request.run_config(), tags=tags or None, **LOCATION
-    )
+    return dev.client.submit_job_execution("export_job", run_config=request.run_config(), tags=tags or None, **LOCATION)
 
 
-def _refusal(client, request: ExportRequest, token: str | None = None, **tags) -> str:
+def _refusal(dev: DagsterDev, request: ExportRequest, token: str | None = None, **tags) -> str:
     with pytest.raises(DagsterGraphQLClientError) as refused:
-        _submit(client, request, token, **tags)
+        _submit(dev, request, token, **tags)
     return str(refused.value)
-
-
-def _wait(client, run_id: str, statuses: set[str], seconds: float = 180) -> str:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        status = client.get_run_status(run_id).value
-        if status in statuses:
-            return status
-        time.sleep(0.5)
-    raise AssertionError(f"run {run_id} did not reach {statuses} within {seconds} s")
 
 
 def _refused_runs(user: str) -> list:
@@ -126,12 +82,12 @@ def _refused_runs(user: str) -> list:
 
 
 def test_a_signed_request_is_tagged_by_the_gate_before_it_is_queued(server):
-    client, application = server
+    dev, application = server
     request = ExportRequest(user="parked", dataset="orders", format="jsonl")
 
-    run_id = _submit(client, request, application.token(request))  # no export tags typed
+    run_id = _submit(dev, request, application.token(request))  # no export tags typed
 
-    assert _wait(client, run_id, {"QUEUED", *FINISHED}) == "QUEUED"
+    assert dev.wait_for_run(run_id, {"QUEUED", *FINISHED}) == "QUEUED"
     time.sleep(3)  # several dequeue rounds: the per-user limit (0 for parked users) holds it back
     run = DagsterInstance.get().get_run_by_id(run_id)
     assert run.status == DagsterRunStatus.QUEUED
@@ -141,21 +97,21 @@ def test_a_signed_request_is_tagged_by_the_gate_before_it_is_queued(server):
 
 
 def test_a_signed_request_runs_as_its_user(server):
-    client, application = server
+    dev, application = server
     request = ExportRequest(user="analyst", dataset="orders", format="csv", columns=["order_id", "tenant_id"])
 
-    run_id = _submit(client, request, application.token(request))
+    run_id = _submit(dev, request, application.token(request))
 
-    assert _wait(client, run_id, FINISHED) == "SUCCESS"
+    assert dev.wait_for_run(run_id, FINISHED) == "SUCCESS"
     record = audit_record_for_run(DagsterInstance.get(), run_id)
     assert record.user == "analyst" and record.rows > 0 and record.skipped_rows > 0
 
 
 def test_an_invalid_request_is_recorded_failed_with_the_reason_and_nothing_is_read(server):
-    client, application = server
+    dev, application = server
     request = ExportRequest(user="analyst", dataset="payroll")
 
-    message = _refusal(client, request, application.token(request))
+    message = _refusal(dev, request, application.token(request))
 
     assert "export refused: the request is not valid" in message and "payroll" in message
     instance = DagsterInstance.get()
@@ -170,12 +126,12 @@ def test_an_invalid_request_is_recorded_failed_with_the_reason_and_nothing_is_re
 
 
 def test_a_run_config_that_configures_a_resource_is_refused_naming_it(server):
-    client, application = server
+    dev, application = server
     request = ExportRequest(user="analyst", dataset="orders")
     run_config = {**request.run_config(), "resources": {"source": {"config": {"url": "sqlite:////tmp/x.sqlite"}}}}
 
     with pytest.raises(DagsterGraphQLClientError) as refused:
-        client.submit_job_execution(
+        dev.client.submit_job_execution(
             "export_job", run_config=run_config, tags={TAG_REQUEST_TOKEN: application.token(request)}, **LOCATION
         )
 
@@ -183,65 +139,62 @@ def test_a_run_config_that_configures_a_resource_is_refused_naming_it(server):
 
 
 def test_an_unsigned_submission_is_refused_even_dressed_as_a_schedule_run(server):
-    client, _ = server
+    dev, _ = server
     request = ExportRequest(user="admin", dataset="orders")
 
-    plain = _refusal(client, request)
-    dressed = _refusal(client, request, **{"dagster/schedule_name": "nightly"})
+    plain = _refusal(dev, request)
+    dressed = _refusal(dev, request, **{"dagster/schedule_name": "nightly"})
 
     for message in (plain, dressed):
         assert "only with a request token from the application" in message
 
 
 def test_a_token_replayed_for_another_request_is_refused(server):
-    client, application = server
+    dev, application = server
     narrow = ExportRequest(user="analyst", dataset="orders", columns=["order_id"])
     everything = ExportRequest(user="analyst", dataset="orders")
 
-    message = _refusal(client, everything, application.token(narrow))
+    message = _refusal(dev, everything, application.token(narrow))
 
     assert "signed for another request" in message
 
 
 def test_a_token_is_good_for_one_run_only(server):
-    client, application = server
+    dev, application = server
     request = ExportRequest(user="parked-reuse", dataset="orders")
     token = application.token(request)
-    _submit(client, request, token)
+    _submit(dev, request, token)
 
-    message = _refusal(client, request, token)
+    message = _refusal(dev, request, token)
 
     assert "already used for another run" in message
 
 
 def test_a_users_queue_is_capped(server):
-    client, application = server
+    dev, application = server
     requests = [ExportRequest(user="parked-cap", dataset="orders", chunk_size=1000 + n) for n in range(3)]
     for request in requests[:2]:
-        _submit(client, request, application.token(request))
+        _submit(dev, request, application.token(request))
 
-    message = _refusal(client, requests[2], application.token(requests[2]))
+    message = _refusal(dev, requests[2], application.token(requests[2]))
 
     assert "user 'parked-cap' already has 2 exports waiting in the queue (the limit is 2)" in message
 
 
 def test_a_repeat_within_the_window_is_canceled_pointing_at_the_first_run(server):
-    client, application = server
+    dev, application = server
     request = ExportRequest(user="parked-dedupe", dataset="orders")
-    first = _submit(client, request, application.token(request))
+    first = _submit(dev, request, application.token(request))
 
-    repeat = _submit(client, request, application.token(request))
+    repeat = _submit(dev, request, application.token(request))
 
-    assert _wait(client, repeat, FINISHED) == "CANCELED"
+    assert dev.wait_for_run(repeat, FINISHED) == "CANCELED"
     assert DagsterInstance.get().get_run_by_id(repeat).tags[TAG_DUPLICATE_OF] == first
 
 
 def test_a_sensor_of_the_deployment_is_trusted_without_a_token(server):
-    client, _ = server
-    deadline = time.monotonic() + 120
-    while not (runs := _refused_runs("parked-sensor")):
-        assert time.monotonic() < deadline, "the sensor's run never reached the queue"
-        time.sleep(1)
+    dev, _ = server
+    runs = dev.wait_until(lambda: _refused_runs("parked-sensor"), 120, "the sensor's run to reach the queue", 1)
 
     (run,) = runs
     assert run.status == DagsterRunStatus.QUEUED

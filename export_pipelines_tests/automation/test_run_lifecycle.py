@@ -11,10 +11,6 @@ from __future__ import annotations
 import csv
 import os
 import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 import yaml
@@ -26,7 +22,6 @@ from dagster._core.storage.tags import (
     RETRY_NUMBER_TAG,
     WILL_RETRY_TAG,
 )
-from dagster_graphql import DagsterGraphQLClient
 
 from export_pipelines.audit import audit_record_for_run
 from export_pipelines.automation.retention import retention_cleanup_job
@@ -34,10 +29,9 @@ from export_pipelines.demo import seed_demo
 from export_pipelines.plan import staging_prefix
 from export_pipelines.request import TAG_DATASET, TAG_USER, ExportRequest
 from export_pipelines.resources import ExportStorageResource
+from export_pipelines_tests.automation.dagster_dev import PROJECT, DagsterDev
 from export_pipelines_tests.exported import decrypted_copy
-from export_pipelines_tests.services import free_port, port_open
 
-PROJECT = Path(__file__).resolve().parents[2]
 LOCATION = {"repository_location_name": "export_pipelines", "repository_name": "__repository__"}
 SIX_HOURS = 6 * 60 * 60
 # 20,000 rows in chunks of 500: 40 transform steps, several seconds of run to kill a worker in.
@@ -64,56 +58,34 @@ def test_the_embedded_instance_reads_those_settings(tmp_path):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """`dagster dev` with the project's dagster.yaml, polling every second; yields (client, work folder)."""
+    """`dagster dev` with the project's dagster.yaml, polling every second; yields it."""
     work = tmp_path_factory.mktemp("lifecycle")
-    home = work / "dagster_home"
-    home.mkdir()
-    config = yaml.safe_load((PROJECT / "dagster.yaml").read_text())
-    config["run_monitoring"]["poll_interval_seconds"] = 1
-    config["run_coordinator"]["config"]["dequeue_interval_seconds"] = 1
-    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
     source = f"sqlite:///{work / 'source.sqlite'}"
     seed_demo(source, rows=20_000)
-    env = {"DAGSTER_HOME": str(home), "EXPORT_SOURCE_DB_URL": source, "EXPORT_DATA_DIR": str(work / "var")}
-    # One release throughout: the package's source hash would change with any edit to the working tree
-    # while the test runs, and a retry carries its parent's code version tag.
-    environment = {**os.environ, **env, "DAGSTER_EVENT_LOG_CONSUMER_DAEMON_INTERVAL_SECONDS": "1",
-                   "EXPORT_CODE_VERSION": "lifecycle-test"}  # fmt: skip
-    for name in ("SMTP_HOST", "EXPORT_STORAGE_URL", "EXPORT_CATALOG_PATH", "EXPORT_TRUST_UNSIGNED_SUBMISSIONS"):
-        environment.pop(name, None)
-    port = free_port()
-    dagster = Path(sys.executable).with_name("dagster")
-    process = subprocess.Popen(
-        [str(dagster), "dev", "-w", str(PROJECT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
-        cwd=work, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+    env = {
+        "EXPORT_SOURCE_DB_URL": source, "EXPORT_DATA_DIR": str(work / "var"),
+        "DAGSTER_EVENT_LOG_CONSUMER_DAEMON_INTERVAL_SECONDS": "1",
+        # One release throughout: the package's source hash would change with any edit to the working tree
+        # while the test runs, and a retry carries its parent's code version tag.
+        "EXPORT_CODE_VERSION": "lifecycle-test",
+    }  # fmt: skip
+    dev = DagsterDev(work, env, _react_every_second)
     with pytest.MonkeyPatch.context() as patch:
-        for name, value in env.items():
-            patch.setenv(name, value)  # this process reads the same instance and storage
-        for name in ("EXPORT_STORAGE_URL", "EXPORT_CATALOG_PATH"):
-            patch.delenv(name, raising=False)
+        dev.share_with(patch)  # this process reads the same instance and storage
+        dev.start(seconds=120)
         try:
-            deadline = time.monotonic() + 120
-            while not port_open("127.0.0.1", port):
-                assert process.poll() is None, "dagster dev exited during start-up"
-                assert time.monotonic() < deadline, "dagster dev did not start within 120 s"
-                time.sleep(0.5)
-            yield DagsterGraphQLClient("127.0.0.1", port_number=port), work
+            yield dev
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+            dev.stop()
 
 
-def _until(check, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"{what} did not happen within {seconds} s")
+def _react_every_second(config: dict) -> None:
+    config["run_monitoring"]["poll_interval_seconds"] = 1
+    config["run_coordinator"]["config"]["dequeue_interval_seconds"] = 1
+
+
+def _until(dev: DagsterDev, check, seconds: float, what: str):
+    return dev.wait_until(check, seconds, what, interval=0.2)
 
 
 def _status(run_id: str) -> DagsterRunStatus:
@@ -134,20 +106,19 @@ def _worker_pid(run_id: str) -> int | None:
 
 
 def test_a_killed_run_is_failed_then_retried_once_with_its_tags_and_its_staging_cleaned_up(server):
-    client, _ = server
-    run_id = client.submit_job_execution(
+    run_id = server.client.submit_job_execution(
         "export_job", run_config=SLOW_REQUEST.run_config(), tags={"ops/ticket": "OPS-1"}, **LOCATION
     )
 
-    pid = _until(lambda: _worker_pid(run_id), 90, "a transform step")
+    pid = _until(server, lambda: _worker_pid(run_id), 90, "a transform step")
     os.kill(pid, signal.SIGKILL)
 
-    _until(lambda: _status(run_id) == DagsterRunStatus.FAILURE, 30, "the killed run failing")
+    _until(server, lambda: _status(run_id) == DagsterRunStatus.FAILURE, 30, "the killed run to fail")
     instance = DagsterInstance.get()
-    retry_id = _until(lambda: instance.get_run_by_id(run_id).tags.get(AUTO_RETRY_RUN_ID_TAG), 30, "a retry")
+    retry_id = _until(server, lambda: instance.get_run_by_id(run_id).tags.get(AUTO_RETRY_RUN_ID_TAG), 30, "a retry")
     killed = instance.get_run_by_id(run_id)
     assert killed.tags[WILL_RETRY_TAG] == "true" and killed.status == DagsterRunStatus.FAILURE
-    _until(lambda: instance.get_run_by_id(retry_id).is_finished, 90, "the retry finishing")
+    _until(server, lambda: instance.get_run_by_id(retry_id).is_finished, 90, "the retry to finish")
     retry = instance.get_run_by_id(retry_id)
     assert retry.status == DagsterRunStatus.SUCCESS, audit_record_for_run(instance, retry_id).error
     assert retry.parent_run_id == run_id and retry.tags[RETRY_NUMBER_TAG] == "1"
@@ -166,15 +137,14 @@ def test_a_killed_run_is_failed_then_retried_once_with_its_tags_and_its_staging_
 
 
 def test_a_run_over_its_max_runtime_tag_is_stopped_and_failed(server):
-    client, _ = server
-    run_id = client.submit_job_execution(
+    run_id = server.client.submit_job_execution(
         "export_job",
         run_config=SLOW_REQUEST.model_copy(update={"format": "jsonl"}).run_config(),  # not a duplicate of the above
         tags={MAX_RUNTIME_SECONDS_TAG: "2", MAX_RETRIES_TAG: "0"},
         **LOCATION,
     )
 
-    _until(lambda: DagsterInstance.get().get_run_by_id(run_id).is_finished, 60, "the run ending")
+    _until(server, lambda: DagsterInstance.get().get_run_by_id(run_id).is_finished, 60, "the run to end")
 
     assert _status(run_id) == DagsterRunStatus.FAILURE
     messages = [entry.message for entry in DagsterInstance.get().all_logs(run_id)]
