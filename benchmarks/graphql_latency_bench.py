@@ -7,9 +7,10 @@ server), ``deploy`` is ``dagster-webserver`` and ``dagster-daemon run`` started 
 its own code server, as a deployment runs them. Once the code location is loaded and ``--warmup``
 untimed exports have gone through, ``--runs`` exports of every order (user ``admin``, CSV) are
 submitted one at a time with ``DagsterGraphQLClient.submit_job_execution``, each after the last one
-ended and a random pause (so submissions fall anywhere in the daemon's dequeue cycle). Each is polled
-over GraphQL every ``--poll`` seconds until it ends, then its audit record is read with a fresh
-download link, as ``examples/submit_export.py`` does.
+ended and a random pause of up to ``--pause`` seconds: without it each submission would come a run's
+length after the previous launch, at the same point of the daemon's dequeue cycle every time. Each
+is polled over GraphQL every ``--poll`` seconds until it ends, then its audit record is read with a
+fresh download link, as ``examples/submit_export.py`` does.
 
 Each run is split with the timestamps of its own event log (the submission time is the client's;
 every process runs on this machine, so the clocks agree):
@@ -79,8 +80,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="dev: dagster dev; deploy: dagster-webserver and dagster-daemon started separately")
     parser.add_argument("--warmup", type=int, default=1, help="untimed submissions first, per mode (default 1)")
     parser.add_argument("--poll", type=float, default=0.2, help="seconds between status polls (default 0.2)")
-    parser.add_argument("--pause", type=float, default=2.0,
-                        help="longest random pause before each submission, in seconds (default 2)")
+    parser.add_argument("--pause", type=float, default=5.0,
+                        help="longest random pause before each submission, in seconds (default 5: Dagster's default "
+                        "dequeue interval, so that submissions fall anywhere in the daemon's cycle)")
     parser.add_argument("--coordinator", action="append", default=[], metavar="KEY=VALUE",
                         help="override a run_coordinator config key of dagster.yaml for this run (repeatable), "
                         "e.g. dequeue_interval_seconds=1")
@@ -137,6 +139,12 @@ class Services:
         self.processes: list[subprocess.Popen] = []
 
     def start(self) -> None:
+        from dagster import DagsterInstance
+
+        # The instance's storage is created first, as a deployment migrates it before starting anything:
+        # a webserver and a daemon creating the same fresh SQLite storage at once can both stamp its schema.
+        with DagsterInstance.from_config(self.env["DAGSTER_HOME"]):
+            pass
         workspace, address = ["-w", str(self.folder / "workspace.yaml")], ["-h", "127.0.0.1", "-p", str(self.port)]
         if self.mode == "dev":
             commands = {"dev": [str(BIN / "dagster"), "dev", *workspace, *address]}
