@@ -12,8 +12,8 @@ the cost of SQLAlchemy's per-value conversions. Every other dialect goes through
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
@@ -21,7 +21,11 @@ import sqlalchemy as sa
 from export_pipelines.catalog import DatasetSpec
 from export_pipelines.gc_pause import gc_paused
 from export_pipelines.run_ahead import run_ahead
-from export_pipelines.source.copy_out import CopyOut, copy_out
+
+# psycopg, and copy_out which is built on it, are imported on the COPY path only: every run's process
+# imports this module whatever its source, and a SQLite source would pay ~0.1 s of its start for them.
+if TYPE_CHECKING:
+    import psycopg
 
 # Blocks of COPY output (about 2 MB each) the reading thread may hold before parsing catches up.
 COPY_BLOCKS_AHEAD = 8
@@ -125,6 +129,8 @@ def _fetch_rows(connection: sa.Connection, statement: sa.Select, schema: pa.Sche
 
 
 def _fetch_by_copy(connection: sa.Connection, statement: sa.Select, schema: pa.Schema) -> pa.Table:
+    from export_pipelines.source.copy_out import copy_out
+
     driver_connection = connection.connection.driver_connection
     data = copy_out(driver_connection, _copy_sql(connection, driver_connection, statement))
     return _parse_copy_csv(data, schema) if data else schema.empty_table()
@@ -147,6 +153,8 @@ def _copy_walk(connection: sa.Connection, query, size: int, schema: pa.Schema) -
     The next chunk starts from the last row of this one, read from that row alone, so the next
     statement is sent as soon as the server has finished the previous one.
     """
+    from export_pipelines.source.copy_out import CopyOut
+
     driver_connection = connection.connection.driver_connection
     after = None
     while True:
@@ -160,6 +168,8 @@ def _copy_walk(connection: sa.Connection, query, size: int, schema: pa.Schema) -
 
 
 def _copy_sql(connection: sa.Connection, driver_connection: psycopg.Connection, statement: sa.Select) -> str:
+    import psycopg
+
     compiled = statement.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
     # COPY takes no parameters: psycopg binds them client-side, with its own quoting of each value.
     select = psycopg.ClientCursor(driver_connection).mogrify(compiled.string, compiled.params)
