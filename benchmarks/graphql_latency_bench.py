@@ -234,7 +234,6 @@ def submit_and_time(client, instance, request, poll: float, timeout: float) -> d
         "submit": enqueued - submitted, "queued": starting - enqueued, "starting": start - starting,
         "process_up": process_up - starting, "code_loaded": start - process_up,
         "running": success - start, "noticed": linked - success, "steps": steps,
-        "dequeued_to_starting": starting - at.get(Event.RUN_DEQUEUED.value, starting),
     }  # fmt: skip
 
 
