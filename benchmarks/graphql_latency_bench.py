@@ -29,6 +29,7 @@ submission -> link in hand, the sum of the five shares. p50 and p95 over the tim
     .venv/bin/python benchmarks/graphql_latency_bench.py                        # dev and deploy, 20 runs each
     .venv/bin/python benchmarks/graphql_latency_bench.py --modes dev --runs 5    # a quick look
     .venv/bin/python benchmarks/graphql_latency_bench.py --coordinator dequeue_interval_seconds=1
+    .venv/bin/python benchmarks/graphql_latency_bench.py --modes dev --launcher warm   # runs forked warm
 
 See benchmarks/README.md for how to read the table.
 """
@@ -68,6 +69,9 @@ LABELS = {
 }  # fmt: skip
 # Settings from a developer's shell that would change what is measured: every one of these families.
 CLEARED_PREFIXES = ("EXPORT_", "DAGSTER_", "SMTP_", "SENTRY_")
+# The run_launcher of the copied dagster.yaml; None leaves the project's (Dagster's default launcher).
+LAUNCHERS = {"default": None,
+             "warm": {"module": "export_pipelines.automation.warm_launcher", "class": "WarmRunLauncher"}}  # fmt: skip
 READY_QUERY = "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus " \
               "locationOrLoadError { __typename ... on PythonError { message } } } } } }"  # fmt: skip
 
@@ -86,6 +90,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--coordinator", action="append", default=[], metavar="KEY=VALUE",
                         help="override a run_coordinator config key of dagster.yaml for this run (repeatable), "
                         "e.g. dequeue_interval_seconds=1")
+    parser.add_argument("--launcher", choices=sorted(LAUNCHERS), default="default",
+                        help="default: Dagster's (a spawned process per run, started by the code server); warm: "
+                        "export_pipelines.automation.warm_launcher (a fork of a forkserver in the daemon)")
     parser.add_argument("--timeout", type=float, default=300, help="seconds one run may take before giving up")
     parser.add_argument("--json", action="store_true", help="print every figure as one JSON object instead")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (service logs, instance)")
@@ -123,12 +130,14 @@ def free_port() -> int:
 class Services:
     """The webserver and daemon of one mode, on a fresh instance in ``folder``; stopped by ``stop``."""
 
-    def __init__(self, mode: str, folder: Path, source_url: str, overrides: dict):
+    def __init__(self, mode: str, folder: Path, source_url: str, overrides: dict, launcher: dict | None = None):
         self.mode, self.folder, self.port = mode, folder, free_port()
         home = folder / "dagster_home"
         home.mkdir(parents=True)
         config = yaml.safe_load((PROJECT / "dagster.yaml").read_text())
         config["run_coordinator"].setdefault("config", {}).update(overrides)
+        if launcher:
+            config["run_launcher"] = launcher
         (home / "dagster.yaml").write_text(yaml.safe_dump(config))
         workspace = {"load_from": [{"python_module": {"module_name": "export_pipelines.definitions",
                                                       "location_name": LOCATION}}]}  # fmt: skip
@@ -243,7 +252,7 @@ def measure_mode(mode: str, work: Path, source_url: str, args) -> dict:
 
     from export_pipelines.request import ExportRequest
 
-    services = Services(mode, work / mode, source_url, args.overrides)
+    services = Services(mode, work / mode, source_url, args.overrides, LAUNCHERS[args.launcher])
     # This process reads the same instance and data folder back (event log, audit record, link keys).
     saved = {name: os.environ.get(name) for name in ("DAGSTER_HOME", "EXPORT_DATA_DIR", "EXPORT_SOURCE_DB_URL")}
     os.environ.update({name: services.env[name] for name in saved})
@@ -283,7 +292,8 @@ def measure_mode(mode: str, work: Path, source_url: str, args) -> dict:
 def print_table(result: dict, args) -> None:
     runs = result["runs"]
     loads = [r["load_before"] for r in runs]
-    print(f"\n{result['mode']}: {len(runs)} submissions of {args.rows:,} rows (csv, one at a time), polled every "
+    print(f"\n{result['mode']} ({args.launcher} launcher): {len(runs)} submissions of {args.rows:,} rows "
+          f"(csv, one at a time), polled every "
           f"{args.poll} s; 1-min load {min(loads):.2f} to {max(loads):.2f} on {os.cpu_count()} CPUs\n")
     header = f"{'seconds':<32} {'p50':>6} {'p95':>6} {'min':>6} {'max':>6}"
     print(header)
@@ -303,7 +313,7 @@ def environment(args) -> dict:
         coordinator = yaml.safe_load(source)["run_coordinator"].get("config", {})
     return {"export_pipelines": str(Path(export_pipelines.__file__).parent), "python": platform.python_version(),
             "dagster": dagster.__version__, "cpus": os.cpu_count(), "machine": platform.platform(),
-            "run_coordinator": {**coordinator, **args.overrides},
+            "run_coordinator": {**coordinator, **args.overrides}, "run_launcher": args.launcher,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}  # fmt: skip
 
 
