@@ -22,6 +22,17 @@ pytest_plugins = [
 for _name in ("SENTRY_DSN", "EXPORT_SENTRY_DSN"):
     os.environ.pop(_name, None)
 
+@pytest.fixture(autouse=True)
+def fresh_code_version():
+    """Each test computes the code version from its own environment: a release id a Celery test sets
+    (EXPORT_CODE_VERSION) must not stay cached for later tests, whose step processes hash the source."""
+    from export_pipelines.code_version import code_version
+
+    code_version.cache_clear()
+    yield
+    code_version.cache_clear()
+
+
 POSTGRES_ADMIN_URL = os.environ.get(
     "EXPORT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )

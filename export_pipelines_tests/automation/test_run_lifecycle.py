@@ -146,6 +146,8 @@ def test_a_run_over_its_max_runtime_tag_is_stopped_and_failed(server):
 
     _until(server, lambda: DagsterInstance.get().get_run_by_id(run_id).is_finished, 60, "the run to end")
 
-    assert _status(run_id) == DagsterRunStatus.FAILURE
+    # Stopped either way: Dagster marks it failed after terminating it, unless the run's own process
+    # reports the termination as canceled first (a race the machine's load decides).
+    assert _status(run_id) in (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
     messages = [entry.message for entry in DagsterInstance.get().all_logs(run_id)]
     assert any("maximum runtime of 2 seconds" in message for message in messages)
