@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from export_pipelines_tests.services import free_port, port_open
+from export_pipelines_tests.services import free_port, port_open, unavailable
 
 PROJECT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).with_name("export-pipelines"))
@@ -36,7 +36,7 @@ WORKSPACE_QUERY = "{ workspaceOrError { ... on Workspace { locationEntries { loc
 def make_dev_command(home: Path, data: Path) -> str:
     """The command `make dev` runs once its prerequisites are made (make -n prints and runs nothing)."""
     if shutil.which("make") is None:
-        pytest.skip("make is not installed")
+        unavailable("make", "no make on PATH (install the make package)")
     printed = subprocess.run(
         ["make", "-n", "--no-print-directory", "dev", f"DAGSTER_HOME={home}", f"EXPORT_DATA_DIR={data}"],
         cwd=PROJECT, capture_output=True, text=True, check=True,
