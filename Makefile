@@ -5,13 +5,30 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export EXPORT_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: demo test dev lint bench clean
+.PHONY: demo test dev lint bench clean lock
 
-$(BIN)/.installed: pyproject.toml setup.py
+# Every target installs exactly requirements.lock: the whole resolved environment (runtime and dev) with
+# hashes, made by uv's `uv pip compile` (make lock). uv is pinned here and bootstrapped with pip; then the
+# project itself is installed editable without its dependencies, which the lock already holds.
+UV_VERSION := 0.13.9
+UV := $(BIN)/uv
+LOCK := requirements.lock
+
+$(BIN)/.installed: $(LOCK) pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+	$(UV) pip install --quiet --python $(BIN)/python --require-hashes -r $(LOCK)
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
+
+## lock: resolve pyproject.toml's ranges (runtime and dev) afresh into requirements.lock; then run make test and
+## commit the lock with the result. `make lock UPGRADE=sentry-sdk` moves one package, `UPGRADE=--all` every one.
+UPGRADE ?=
+lock:
+	test -x $(UV) || { test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); $(BIN)/python -m pip install --quiet uv==$(UV_VERSION); }
+	$(UV) pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+		--quiet $(if $(filter --all,$(UPGRADE)),--upgrade,$(addprefix --upgrade-package ,$(UPGRADE))) \
+		-o $(LOCK)
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
