@@ -28,6 +28,7 @@ the requester was told, and the audit history has them.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -35,7 +36,7 @@ from urllib.parse import unquote, urlsplit
 
 from dagster import Failure, HookContext, failure_hook
 
-from export_pipelines.errors import ExportRequestError, PermissionDenied, RowLimitExceeded, SettingsError
+from export_pipelines.errors import ExportRequestError, PermissionDenied, RowLimitExceeded
 from export_pipelines.request import TAG_DATASET, TAG_FORMAT, TAG_USER
 
 DSN_ENVS = ("EXPORT_SENTRY_DSN", "SENTRY_DSN")
@@ -51,25 +52,45 @@ _MIN_SECRET_LENGTH = 4
 _TAG_LENGTH = 200  # Sentry drops longer tag values
 
 _enabled: bool | None = None  # None until init_error_tracking ran in this process
+logger = logging.getLogger(__name__)
 
 
 def init_error_tracking(process: str, environ: Mapping[str, str] = os.environ) -> bool:
     """Start the Sentry SDK in this process, once; True when events will be sent.
 
     ``process`` (cli, download-service, celery-worker, run) becomes the ``process`` tag of every event.
+    Starting it can fail (a malformed DSN, an SDK release that renamed an option): the process then logs
+    one warning naming the variable and the cause, and does its work without error tracking. Error
+    tracking is there to report failures; it must never be one.
     """
     global _enabled
     if _enabled is not None:
         return _enabled
     named = next((name for name in DSN_ENVS if environ.get(name)), None)
-    _enabled = named is not None
+    _enabled = False
     if named is None:
         return False
+    try:
+        _start_sentry(process, named, environ)
+    except Exception as error:  # noqa: BLE001 (whatever the SDK raises, the process goes on without it)
+        logger.warning(
+            "Error tracking is off in this process: %s is set, but Sentry could not be started (%s: %s). "
+            "Check the DSN (copy it from the Sentry project) and the sentry-sdk version (requirements.lock).",
+            named,
+            type(error).__name__,
+            _without_secrets(str(error).replace(environ[named], named), _secrets_for_message(environ)),
+        )
+        return False
+    _enabled = True
+    return True
+
+
+def _start_sentry(process: str, named: str, environ: Mapping[str, str]) -> None:
     import sentry_sdk
     from sentry_sdk.integrations.atexit import AtexitIntegration
     from sentry_sdk.integrations.dedupe import DedupeIntegration
     from sentry_sdk.integrations.excepthook import ExcepthookIntegration
-    from sentry_sdk.utils import BadDsn, Dsn
+    from sentry_sdk.utils import Dsn
 
     from export_pipelines.code_version import code_version
 
@@ -80,11 +101,7 @@ def init_error_tracking(process: str, environ: Mapping[str, str] = os.environ) -
 
         integrations.append(StarletteIntegration())
     secrets = configured_secrets(environ)
-    try:
-        Dsn(environ[named])
-    except BadDsn as error:
-        _enabled = False
-        raise SettingsError(f"{named} is not a Sentry DSN ({error}): copy the DSN from the Sentry project") from None
+    Dsn(environ[named])  # BadDsn names what is wrong before init would swallow it
     sentry_sdk.init(
         dsn=environ[named],
         environment=environ.get(ENVIRONMENT_ENV) or None,
@@ -100,7 +117,10 @@ def init_error_tracking(process: str, environ: Mapping[str, str] = os.environ) -
         before_send=lambda event, hint: scrub_event(event, secrets),
     )
     sentry_sdk.get_global_scope().set_tag("process", process)  # every thread and task of the process
-    return True
+
+
+def _secrets_for_message(environ: Mapping[str, str]) -> list[str]:
+    return sorted(configured_secrets(environ), key=len, reverse=True)
 
 
 @failure_hook

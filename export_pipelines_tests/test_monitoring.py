@@ -21,7 +21,6 @@ from dagster import DagsterInstance
 from export_pipelines import monitoring
 from export_pipelines.code_version import code_version
 from export_pipelines.delivery.app import create_app
-from export_pipelines.errors import SettingsError
 from export_pipelines.launch import run_export
 from export_pipelines.request import ExportRequest
 from export_pipelines_tests.sentry_server import SentryReceiver
@@ -208,16 +207,106 @@ def test_error_tracking_is_off_without_a_dsn(monkeypatch):
     monkeypatch.setattr(monitoring, "_enabled", None)
 
     assert monitoring.init_error_tracking("test", environ={}) is False
-    assert monitoring.init_error_tracking("test", environ={"SENTRY_DSN": "http://public@127.0.0.1:9/1"}) is False
     assert not sentry_sdk.get_client().is_active()
 
 
-def test_a_malformed_dsn_is_a_settings_error_naming_the_variable(monkeypatch):
+def test_sentrys_own_dsn_variable_turns_error_tracking_on(sentry_receiver, monkeypatch):
+    """SENTRY_DSN alone (Sentry's own name, which the README documents) is enough."""
+    monkeypatch.setattr(monitoring, "_enabled", None)
+    try:
+        assert monitoring.init_error_tracking("test", environ={"SENTRY_DSN": sentry_receiver.dsn}) is True
+        sentry_sdk.capture_message("through SENTRY_DSN")
+        sentry_sdk.flush()
+        (event,) = sentry_receiver.events()
+        assert event["tags"]["process"] == "test"
+    finally:
+        sentry_sdk.get_client().close()
+        sentry_sdk.get_global_scope().set_client(None)
+        sentry_sdk.get_global_scope().remove_tag("process")
+
+
+MALFORMED_DSN = "sentry.example/1"
+# What the error tracker says when it cannot start: one line, naming the variable.
+OFF_WARNING = "Error tracking is off in this process: EXPORT_SENTRY_DSN is set, but Sentry could not be started"
+
+
+def test_a_malformed_dsn_warns_once_naming_the_variable_and_the_process_goes_on(monkeypatch, caplog):
     monkeypatch.setattr(monitoring, "_enabled", None)
 
-    with pytest.raises(SettingsError, match="EXPORT_SENTRY_DSN is not a Sentry DSN"):
-        monitoring.init_error_tracking("test", environ={"EXPORT_SENTRY_DSN": "sentry.example/1"})
+    with caplog.at_level("WARNING", logger=monitoring.__name__):
+        assert monitoring.init_error_tracking("test", environ={"EXPORT_SENTRY_DSN": MALFORMED_DSN}) is False
+        assert monitoring.init_error_tracking("test", environ={"EXPORT_SENTRY_DSN": MALFORMED_DSN}) is False
+
+    (record,) = caplog.records
+    assert OFF_WARNING in record.getMessage() and "BadDsn" in record.getMessage()
+    assert MALFORMED_DSN not in record.getMessage(), "the warning names the variable, not its value"
     assert not sentry_sdk.get_client().is_active()
+
+
+def test_an_sdk_that_refuses_an_option_leaves_the_process_running_without_it(monkeypatch, caplog):
+    """sentry-sdk 3.0 refused ``include_local_variables`` with a TypeError at init: that must not crash a process."""
+    monkeypatch.setattr(monitoring, "_enabled", None)
+    monkeypatch.setenv("SMTP_PASSWORD", "pw-in-a-message")
+
+    def sdk_3_init(*args, **options):
+        raise TypeError("Unknown option 'include_local_variables' (smtp pw-in-a-message)")
+
+    monkeypatch.setattr(sentry_sdk, "init", sdk_3_init)
+    with caplog.at_level("WARNING", logger=monitoring.__name__):
+        environ = {**os.environ, "EXPORT_SENTRY_DSN": "http://k@127.0.0.1:9/1"}
+        assert monitoring.init_error_tracking("cli", environ=environ) is False
+
+    (record,) = caplog.records
+    message = record.getMessage()
+    assert "TypeError: Unknown option 'include_local_variables'" in message
+    assert "pw-in-a-message" not in message and "[secret]" in message
+
+
+@pytest.mark.parametrize(
+    "dsn, warns",
+    [(MALFORMED_DSN, True), ("http://public@127.0.0.1:9/1", False)],  # 9: discard, nothing listens
+    ids=["malformed", "unreachable"],
+)
+def test_the_command_line_exports_whatever_the_error_tracker_does(source, dsn, warns, tmp_path):
+    env = {**os.environ, "EXPORT_SENTRY_DSN": dsn}
+    out = tmp_path / "orders.csv"
+
+    done = subprocess.run(
+        [CLI, "export", "--user", "admin", "--dataset", "orders", "--out", str(out)],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    assert out.read_text().count("\n") > 1
+    assert done.stderr.count(OFF_WARNING) == (1 if warns else 0), done.stderr
+
+
+def test_the_download_service_serves_with_an_error_tracker_that_cannot_start(source, tmp_path):
+    port = free_port()
+    env = {**os.environ, "EXPORT_SENTRY_DSN": MALFORMED_DSN}
+    log = tmp_path / "serve.log"
+    with log.open("w") as output:
+        server = subprocess.Popen(
+            [CLI, "serve", "--port", str(port)], env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, f"serve exited: {log.read_text()}"
+            assert time.monotonic() < deadline, log.read_text()
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/d/not-a-token", timeout=5)
+            except urllib.error.HTTPError as answer:
+                status = answer.code
+                break
+            except OSError:
+                time.sleep(0.2)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    assert status in (400, 403, 404, 410)
+    assert log.read_text().count(OFF_WARNING) == 1
 
 
 def test_the_download_service_reports_a_server_error_without_the_link_or_its_headers(tracking):

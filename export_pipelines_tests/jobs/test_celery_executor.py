@@ -308,3 +308,24 @@ def test_celery_worker_with_stale_code_fails_the_run(celery_env, tmp_path, redis
 
     assert record.status == "FAILURE" and location is None
     assert "release-2025-01-01" in record.error and "restart the Celery workers" in record.error
+
+
+def test_a_worker_whose_error_tracker_cannot_start_still_runs_steps(celery_env, tmp_path):
+    """A malformed Sentry DSN on a worker: one warning in its log, and it takes and runs steps as usual."""
+    (worker,) = start_workers(
+        celery_env, ["no-tracker"], tmp_path, celery_env["EXPORT_CELERY_BROKER_URL"],
+        extra_env={"EXPORT_SENTRY_DSN": "sentry.example/1"},
+    )  # fmt: skip
+    instance = DagsterInstance.get()
+    try:
+        record, _ = run_export(
+            ExportRequest(**REQUEST), instance, executor="celery", executor_config={"worker_wait_seconds": 30}
+        )
+    finally:
+        worker.stop()
+
+    assert record.status == "SUCCESS", record.error
+    hosts = set(step_hosts(instance, record.run_id).values())
+    assert hosts and all(host.startswith("no-tracker@") for host in hosts), hosts
+    log = (tmp_path / "no-tracker.log").read_text()
+    assert log.count("Error tracking is off in this process: EXPORT_SENTRY_DSN is set") == 1, log
