@@ -86,7 +86,7 @@ def main(spec: dict) -> dict:
     from dagster import DagsterInstance
 
     from export_pipelines.jobs import export_job
-    from export_pipelines.request import ExportRequest
+    from export_pipelines.request.model import ExportRequest
 
     resources = plaintext_resources() if spec.pop("plaintext", False) else None
     request = ExportRequest(**spec)

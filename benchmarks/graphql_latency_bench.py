@@ -250,7 +250,7 @@ def measure_mode(mode: str, work: Path, source_url: str, args) -> dict:
     from dagster import DagsterInstance
     from dagster_graphql import DagsterGraphQLClient
 
-    from export_pipelines.request import ExportRequest
+    from export_pipelines.request.model import ExportRequest
 
     services = Services(mode, work / mode, source_url, args.overrides, LAUNCHERS[args.launcher])
     # This process reads the same instance and data folder back (event log, audit record, link keys).

@@ -26,7 +26,7 @@ from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 
 from export_pipelines.audit import AuditRecord, audit_record_for_run
 from export_pipelines.automation.admission import TAG_REQUEST_TOKEN
-from export_pipelines.request import VALIDATE_OP, ExportRequest, canonical_digest
+from export_pipelines.request.model import VALIDATE_OP, ExportRequest, canonical_digest
 from export_pipelines.security.request_tokens import issue_request_token
 
 LOCATION = {"repository_location_name": "export_pipelines", "repository_name": "__repository__"}

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from dagster import DagsterEventType, DagsterInstance, RunsFilter
 
-from export_pipelines.request import TAG_DATASET, TAG_FORMAT, TAG_USER
+from export_pipelines.request.model import TAG_DATASET, TAG_FORMAT, TAG_USER
 
 EXPORT_JOB = "export_job"
 # Set on an export run by retention_cleanup_job when it deletes the run's file (automation/retention.py).

@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from export_pipelines.errors import ExportError
     from export_pipelines.monitoring import DOWNLOAD_SERVICE, init_error_tracking
-    from export_pipelines.request import describe_problems
+    from export_pipelines.request.model import describe_problems
 
     try:
         init_error_tracking(DOWNLOAD_SERVICE if args.command == "serve" else "cli")
@@ -128,7 +128,7 @@ def _seed_demo(args) -> int:
 
 def build_request(args):
     """Merge the request file (if any) with the command-line options into an ExportRequest."""
-    from export_pipelines.request import ExportRequest
+    from export_pipelines.request.model import ExportRequest
 
     fields = {}
     if args.request:

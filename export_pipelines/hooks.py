@@ -4,7 +4,7 @@
 from dagster import HookContext, failure_hook
 
 from export_pipelines.notifiers.failure import tell_requester
-from export_pipelines.plan import staging_prefix
+from export_pipelines.request.plan import staging_prefix
 
 
 @failure_hook(required_resource_keys={"storage"})

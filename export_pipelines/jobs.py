@@ -13,7 +13,7 @@ from export_pipelines.ops.deliver import notify_recipients, upload_file
 from export_pipelines.ops.render import render_file
 from export_pipelines.ops.transform import transform_chunk
 from export_pipelines.ops.validate import validate_request
-from export_pipelines.request import EXPORT_JOB_TAGS, VALIDATE_OP, ExportRequest
+from export_pipelines.request.model import EXPORT_JOB_TAGS, VALIDATE_OP, ExportRequest
 from export_pipelines.resources import default_resources
 
 # The launchpad opens with this complete, valid request (the demo's user and dataset), ready to edit.

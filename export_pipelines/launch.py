@@ -12,7 +12,7 @@ from dagster._core.storage.tags import MAX_RETRIES_TAG
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
 from export_pipelines.audit import AuditRecord, audit_record_for_run
-from export_pipelines.request import ExportRequest
+from export_pipelines.request.model import ExportRequest
 from export_pipelines.settings import data_dir
 
 EXECUTORS = ("in_process", "multiprocess", "celery")

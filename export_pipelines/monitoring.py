@@ -37,7 +37,7 @@ from urllib.parse import unquote, urlsplit
 from dagster import Failure, HookContext, failure_hook
 
 from export_pipelines.errors import ExportRequestError, PermissionDenied, RowLimitExceeded
-from export_pipelines.request import TAG_DATASET, TAG_FORMAT, TAG_USER
+from export_pipelines.request.model import TAG_DATASET, TAG_FORMAT, TAG_USER
 
 DSN_ENVS = ("EXPORT_SENTRY_DSN", "SENTRY_DSN")
 ENVIRONMENT_ENV = "EXPORT_SENTRY_ENVIRONMENT"

@@ -15,8 +15,8 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from dagster import ConfigurableResource
 
-from export_pipelines.catalog import Catalog, load_catalog
 from export_pipelines.notifiers.email import EmailNotifier, EmailSettings
+from export_pipelines.request.catalog import Catalog, load_catalog
 from export_pipelines.security.keyset import Keyset
 from export_pipelines.security.keyset_store import keyset_from_env
 from export_pipelines.settings import (

@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from export_pipelines.formats import RenderContext, renderer_class
 from export_pipelines.formats.base import ChunkEncodingRenderer
-from export_pipelines.plan import ExportPlan
+from export_pipelines.request.plan import ExportPlan
 
 
 def shaped_schema(plan: ExportPlan) -> pa.Schema:

@@ -13,7 +13,7 @@ from dagster import DagsterInstance
 
 from export_pipelines.cli import save_decrypted
 from export_pipelines.launch import run_export
-from export_pipelines.request import ExportRequest
+from export_pipelines.request.model import ExportRequest
 
 
 def decrypted_copy(file_key: str, folder: Path | None = None) -> str:

@@ -13,7 +13,7 @@ from dagster import DagsterInstance, Failure, build_op_context
 from export_pipelines.ops import collect as collect_module
 from export_pipelines.ops.collect import collect_chunks
 from export_pipelines.ops.validate import validate_request
-from export_pipelines.request import ExportRequest
+from export_pipelines.request.model import ExportRequest
 from export_pipelines.resources import (
     CatalogResource,
     ExportLimitsResource,

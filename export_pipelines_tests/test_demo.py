@@ -12,7 +12,6 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from export_pipelines.catalog import CATALOG_PATH_ENV, load_catalog
 from export_pipelines.demo import (
     ALL,
     DEMO_MARKER_TABLE,
@@ -28,6 +27,7 @@ from export_pipelines.demo import (
     seed_demo,
 )
 from export_pipelines.demo_values import STATUSES, TENANTS
+from export_pipelines.request.catalog import CATALOG_PATH_ENV, load_catalog
 
 ROWS = 2_000
 CATALOG_TYPES = {

@@ -21,7 +21,7 @@ from export_pipelines.cli import main
 from export_pipelines.errors import ExportRequestError
 from export_pipelines.formats import registered_formats
 from export_pipelines.jobs import EXAMPLE_REQUEST, export_job
-from export_pipelines.request import FORMAT_OPTIONS, ExportRequest, FormatOptions
+from export_pipelines.request.model import FORMAT_OPTIONS, ExportRequest, FormatOptions
 
 FORMATS = registered_formats()
 

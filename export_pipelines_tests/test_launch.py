@@ -7,7 +7,7 @@ from dagster import DagsterInstance
 from dagster._core.storage.tags import MAX_RETRIES_TAG
 
 from export_pipelines.launch import CODE_LOCATION, DEFINITIONS_MODULE, REPOSITORY, run_export
-from export_pipelines.request import ExportRequest
+from export_pipelines.request.model import ExportRequest
 
 
 @pytest.fixture

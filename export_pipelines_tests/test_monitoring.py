@@ -22,7 +22,7 @@ from export_pipelines import monitoring
 from export_pipelines.code_version import code_version
 from export_pipelines.delivery.app import create_app
 from export_pipelines.launch import run_export
-from export_pipelines.request import ExportRequest
+from export_pipelines.request.model import ExportRequest
 from export_pipelines_tests.sentry_server import SentryReceiver
 from export_pipelines_tests.services import free_port
 
@@ -62,7 +62,7 @@ def source(sqlite_url, dagster_home, tmp_path, monkeypatch):
 @pytest.fixture
 def broken_catalog(source, tmp_path, monkeypatch) -> Path:
     """A deployment bug: the catalog lists a column the source table does not have."""
-    catalog = yaml.safe_load(files("export_pipelines").joinpath("catalog.yaml").read_text())
+    catalog = yaml.safe_load(files("export_pipelines.request").joinpath("catalog.yaml").read_text())
     catalog["datasets"]["orders"]["columns"]["ghost"] = {"type": "string", "label": "Ghost"}
     path = tmp_path / "catalog.yaml"
     path.write_text(yaml.safe_dump(catalog))

@@ -14,8 +14,8 @@ from export_pipelines.ops.collect import collect_chunks
 from export_pipelines.ops.render import render_file
 from export_pipelines.ops.transform import transform_chunk
 from export_pipelines.ops.validate import validate_request
-from export_pipelines.plan import published_key, staging_prefix
-from export_pipelines.request import ExportRequest
+from export_pipelines.request.model import ExportRequest
+from export_pipelines.request.plan import published_key, staging_prefix
 from export_pipelines.resources import (
     CatalogResource,
     ExportLimitsResource,

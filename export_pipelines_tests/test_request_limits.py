@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from export_pipelines.catalog import load_catalog
 from export_pipelines.errors import ExportRequestError, SettingsError
-from export_pipelines.request import ExportRequest
+from export_pipelines.request.catalog import load_catalog
+from export_pipelines.request.model import ExportRequest
+from export_pipelines.request.validation import plan_export
 from export_pipelines.source.engine import source_connection
-from export_pipelines.validation import plan_export
 
 CATALOG = load_catalog()
 ORDER_COLUMNS = CATALOG.dataset("orders").column_names

@@ -6,11 +6,11 @@ import pytest
 from dagster import DagsterInvalidConfigError
 
 from export_pipelines.automation.admission import VIA_WEBSERVER, GateSettings, admit
-from export_pipelines.catalog import load_catalog
 from export_pipelines.formats import registered_formats
 from export_pipelines.jobs import EXAMPLE_REQUEST, export_job
-from export_pipelines.request import FORMATS, ExportRequest, request_from_run_config
-from export_pipelines.validation import check_request
+from export_pipelines.request.catalog import load_catalog
+from export_pipelines.request.model import FORMATS, ExportRequest, request_from_run_config
+from export_pipelines.request.validation import check_request
 
 
 def test_the_format_choices_are_exactly_the_registered_formats():

@@ -6,7 +6,7 @@ import pytest
 from dagster import DagsterInvalidConfigError
 
 from export_pipelines.jobs import export_job
-from export_pipelines.request import ExportRequest
+from export_pipelines.request.model import ExportRequest
 
 OVERRIDES = {
     "source": {"url": "sqlite:////tmp/elsewhere.sqlite"},

@@ -13,12 +13,12 @@ import pytest
 import sqlalchemy as sa
 from pydantic import ValidationError
 
-from export_pipelines.catalog import load_catalog
 from export_pipelines.demo import orders
 from export_pipelines.errors import ExportRequestError, PermissionDenied, RowLimitExceeded
-from export_pipelines.request import FILTER_OPS, ExportRequest
+from export_pipelines.request.catalog import load_catalog
+from export_pipelines.request.model import FILTER_OPS, ExportRequest
+from export_pipelines.request.validation import plan_export
 from export_pipelines.source.engine import source_connection
-from export_pipelines.validation import plan_export
 from export_pipelines_tests.seeded_sources import SEEDED_ROWS as ROWS
 
 CATALOG = load_catalog()

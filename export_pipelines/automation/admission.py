@@ -28,9 +28,9 @@ from typing import Any
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from pydantic import ValidationError
 
-from export_pipelines.catalog import load_catalog
 from export_pipelines.errors import ExportRequestError, PermanentExportError, SettingsError
-from export_pipelines.request import (
+from export_pipelines.request.catalog import load_catalog
+from export_pipelines.request.model import (
     EXPORT_JOB_TAGS,
     TAG_DATASET,
     TAG_FORMAT,
@@ -40,8 +40,8 @@ from export_pipelines.request import (
     canonical_digest,
     describe_problems,
 )
+from export_pipelines.request.validation import check_request
 from export_pipelines.security.request_tokens import RequestTokenError, verify_request_token
-from export_pipelines.validation import check_request
 
 TAG_REQUEST_DIGEST = "export/request_sha256"
 TAG_SUBMITTED_VIA = "export/submitted_via"

@@ -26,7 +26,7 @@ from itertools import groupby
 
 from dagster import DagsterEventType, DagsterInstance, DagsterRun
 
-from export_pipelines.plan import PUBLISHED_PREFIX, staging_prefix
+from export_pipelines.request.plan import PUBLISHED_PREFIX, staging_prefix
 from export_pipelines.storage.base import Storage
 
 UPLOAD_STEP = "upload_file"

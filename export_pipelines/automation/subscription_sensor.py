@@ -38,12 +38,12 @@ from pydantic import ValidationError
 from export_pipelines.automation.subscription_schedules import run_request_for_tick
 from export_pipelines.automation.subscription_table import StoredSubscription, SubscriptionTable
 from export_pipelines.automation.subscriptions import Subscription
-from export_pipelines.catalog import load_catalog
 from export_pipelines.errors import ExportError
 from export_pipelines.jobs import export_job
-from export_pipelines.request import request_from_run_config
+from export_pipelines.request.catalog import load_catalog
+from export_pipelines.request.model import request_from_run_config
+from export_pipelines.request.validation import check_request
 from export_pipelines.settings import default_source_url
-from export_pipelines.validation import check_request
 
 SUBSCRIPTION_SENSOR = "export_subscription_sensor"
 SUBMITTED_VIA = f"sensor:{SUBSCRIPTION_SENSOR}"  # what the gate tags this sensor's runs with

@@ -28,7 +28,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from export_pipelines.errors import SettingsError
-from export_pipelines.request import ExportRequest, describe_problems
+from export_pipelines.request.model import ExportRequest, describe_problems
 
 SUBSCRIPTIONS_ENV = "EXPORT_SUBSCRIPTIONS_PATH"
 Window = Literal["day", "week", "month", "since_last_success"]

@@ -14,7 +14,14 @@ from export_pipelines.notifiers import ExportNotification
 from export_pipelines.notifiers.base import AttachmentSource, DeliveryReceipt
 from export_pipelines.notifiers.email import EmailNotifier
 from export_pipelines.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
-from export_pipelines.plan import ExportPlan, ExportResult, RenderedFile, data_prefix, published_key, staging_prefix
+from export_pipelines.request.plan import (
+    ExportPlan,
+    ExportResult,
+    RenderedFile,
+    data_prefix,
+    published_key,
+    staging_prefix,
+)
 from export_pipelines.resources import ExportLimitsResource, ExportStorageResource, NotifierResource
 from export_pipelines.storage import FileAttributes
 from export_pipelines.storage.encrypted import KEY_ID_ATTRIBUTE

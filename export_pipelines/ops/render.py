@@ -10,7 +10,14 @@ from export_pipelines.formats import renderer_class
 from export_pipelines.formats.compression import SUFFIXES, compressed
 from export_pipelines.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
 from export_pipelines.ops.progress import ProgressReporter
-from export_pipelines.plan import ChunkRef, ExportPlan, RenderedFile, complete_chunks, data_prefix, published_key
+from export_pipelines.request.plan import (
+    ChunkRef,
+    ExportPlan,
+    RenderedFile,
+    complete_chunks,
+    data_prefix,
+    published_key,
+)
 from export_pipelines.resources import ExportStorageResource
 from export_pipelines.shaping import render_context
 from export_pipelines.staging import read_chunk

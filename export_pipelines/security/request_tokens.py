@@ -5,7 +5,7 @@ webserver (launchpad, GraphQL) carries a short-lived JWT in the run tag ``export
 signed by the application that authenticated the user. Its claims:
 
 - ``sub``: the user; must equal the request's ``user``.
-- ``req``: sha256 of the request as submitted (``export_pipelines.request.canonical_digest`` of the
+- ``req``: sha256 of the request as submitted (``export_pipelines.request.model.canonical_digest`` of the
   mapping under ``ops.validate_request.config``), so a token for one request admits no other.
 - ``aud``: ``export-pipelines/submit``, so no other token of the application (a login) is taken for one.
 - ``iat``, ``exp``: at most five minutes apart; ``jti``: unique, each token admits one run (the gate

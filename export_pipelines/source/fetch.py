@@ -18,8 +18,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
-from export_pipelines.catalog import DatasetSpec
 from export_pipelines.gc_pause import gc_paused
+from export_pipelines.request.catalog import DatasetSpec
 from export_pipelines.run_ahead import run_ahead
 
 # psycopg, and copy_out which is built on it, are imported on the COPY path only: every run's process

@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from export_pipelines.catalog import ColumnSpec, DatasetSpec
+from export_pipelines.request.catalog import ColumnSpec, DatasetSpec
 from export_pipelines.source.values import bind_value
 
 _SQL_TYPES = {

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
 
-from export_pipelines.request import ExportRequest, canonical_digest
+from export_pipelines.request.model import ExportRequest, canonical_digest
 from export_pipelines.security.request_tokens import PUBLIC_KEY_ENV, issue_request_token
 
 

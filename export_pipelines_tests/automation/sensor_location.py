@@ -7,7 +7,7 @@ own code. User ``parked-sensor`` is held in the queue by the test's concurrency 
 from dagster import DefaultSensorStatus, Definitions, RunRequest, sensor
 
 from export_pipelines.jobs import export_job
-from export_pipelines.request import ExportRequest
+from export_pipelines.request.model import ExportRequest
 
 SENSOR_REQUEST = ExportRequest(user="parked-sensor", dataset="orders", format="jsonl")
 

@@ -21,7 +21,7 @@ from export_pipelines.automation.admission import (
     admit,
 )
 from export_pipelines.errors import SettingsError
-from export_pipelines.request import TAG_DATASET, TAG_FORMAT, TAG_USER, ExportRequest
+from export_pipelines.request.model import TAG_DATASET, TAG_FORMAT, TAG_USER, ExportRequest
 from export_pipelines.security.request_tokens import AUDIENCE
 from export_pipelines_tests.automation.conftest import place_run
 

@@ -16,7 +16,7 @@ from dagster._core.storage.tags import WILL_RETRY_TAG
 
 from export_pipelines.audit import audit_record_for_run
 from export_pipelines.automation.admission import SubmissionRefused
-from export_pipelines.request import ExportRequest
+from export_pipelines.request.model import ExportRequest
 from export_pipelines_tests.automation.conftest import _origin
 
 PROJECT_DAGSTER_YAML = Path(__file__).parents[2] / "dagster.yaml"

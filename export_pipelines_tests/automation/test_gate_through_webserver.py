@@ -23,7 +23,7 @@ from export_pipelines.automation.admission import (
     TAG_REQUEST_TOKEN,
     TAG_SUBMITTED_VIA,
 )
-from export_pipelines.request import TAG_DATASET, TAG_FORMAT, TAG_USER, ExportRequest
+from export_pipelines.request.model import TAG_DATASET, TAG_FORMAT, TAG_USER, ExportRequest
 from export_pipelines_tests.automation.conftest import Application
 from export_pipelines_tests.automation.dagster_dev import PROJECT, DagsterDev
 from export_pipelines_tests.automation.sensor_location import SENSOR_REQUEST

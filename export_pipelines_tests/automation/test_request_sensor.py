@@ -18,7 +18,7 @@ from export_pipelines.automation.request_table import (
     export_requests,
 )
 from export_pipelines.cli import main
-from export_pipelines.request import ExportRequest
+from export_pipelines.request.model import ExportRequest
 from export_pipelines_tests.automation.conftest import place_run
 
 

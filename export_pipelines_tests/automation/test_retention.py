@@ -26,11 +26,11 @@ from export_pipelines.automation.retention import (
     daily_retention_cleanup_schedule,
     retention_cleanup_job,
 )
-from export_pipelines.catalog import parse_catalog
 from export_pipelines.errors import CatalogError
 from export_pipelines.launch import run_export
-from export_pipelines.plan import staging_prefix
-from export_pipelines.request import TAG_USER, ExportRequest
+from export_pipelines.request.catalog import parse_catalog
+from export_pipelines.request.model import TAG_USER, ExportRequest
+from export_pipelines.request.plan import staging_prefix
 from export_pipelines.resources import ExportStorageResource
 from export_pipelines_tests.automation.conftest import place_run
 
@@ -64,7 +64,7 @@ def deployment(request, sqlite_url, dagster_home, tmp_path, monkeypatch):
 
 
 def _packaged_catalog() -> dict:
-    return yaml.safe_load(resources.files("export_pipelines").joinpath("catalog.yaml").read_text("utf-8"))
+    return yaml.safe_load(resources.files("export_pipelines.request").joinpath("catalog.yaml").read_text("utf-8"))
 
 
 def _export(dataset: str):

@@ -22,7 +22,7 @@ import pytest
 import uvicorn
 
 from export_pipelines.demo import seed_demo
-from export_pipelines.request import ExportRequest
+from export_pipelines.request.model import ExportRequest
 from export_pipelines_tests.services import free_port
 
 CLI = str(Path(sys.executable).with_name("export-pipelines"))

@@ -17,7 +17,7 @@ from websockets.exceptions import InvalidStatus
 
 from export_pipelines.delivery.links import AUDIENCE, ISSUER, mint_status_token
 from export_pipelines.ops.progress import PROGRESS_ASSET, ProgressReporter
-from export_pipelines.request import ExportRequest
+from export_pipelines.request.model import ExportRequest
 from export_pipelines_tests.delivery.conftest import BIG_ROWS
 
 JSON = {"Accept": "application/json"}

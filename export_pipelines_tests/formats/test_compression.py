@@ -14,7 +14,6 @@ import pandas as pd
 import pytest
 from dagster import DagsterInstance
 
-from export_pipelines.catalog import load_catalog
 from export_pipelines.demo import seed_demo
 from export_pipelines.errors import ExportRequestError
 from export_pipelines.formats import RenderContext, renderer_class
@@ -27,7 +26,8 @@ from export_pipelines.formats.compression import (
     compressed,
     estimated_bytes,
 )
-from export_pipelines.request import COMPRESSIONS, ExportRequest
+from export_pipelines.request.catalog import load_catalog
+from export_pipelines.request.model import COMPRESSIONS, ExportRequest
 from export_pipelines.storage import storage_from_url
 from export_pipelines_tests.exported import run_decrypted
 from export_pipelines_tests.formats.samples import COLUMNS, TIMEZONE, chunks, render

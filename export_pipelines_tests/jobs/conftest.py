@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from dagster import DagsterInstance
 
 from export_pipelines.demo import orders, seed_demo
-from export_pipelines.request import ExportRequest
+from export_pipelines.request.model import ExportRequest
 from export_pipelines_tests.exported import run_decrypted
 
 SEED_ROWS = 1_500

@@ -15,7 +15,7 @@ from dagster import DagsterInstance, build_input_context, build_op_context, buil
 from export_pipelines.demo import customers
 from export_pipelines.ops.collect import collect_chunks
 from export_pipelines.ops.validate import validate_request
-from export_pipelines.request import ExportRequest
+from export_pipelines.request.model import ExportRequest
 from export_pipelines.resources import (
     CatalogResource,
     ExportLimitsResource,

@@ -17,7 +17,7 @@ from dagster import DagsterEventType, DagsterInstance
 
 from export_pipelines.celery_settings import DEFAULT_QUEUE, RENDER_QUEUE
 from export_pipelines.launch import run_export
-from export_pipelines.request import ExportRequest
+from export_pipelines.request.model import ExportRequest
 from export_pipelines_tests.exported import decrypted_copy
 from export_pipelines_tests.jobs.celery_workers import (
     BIN,
@@ -114,7 +114,7 @@ def test_a_step_failing_on_a_celery_worker_reaches_sentry_from_that_worker(
     celery_env, tmp_path, redis_server, sentry_receiver, monkeypatch
 ):
     """The worker loads celery_app, which starts error tracking; its pool process sends the failed step's event."""
-    catalog = yaml.safe_load(files("export_pipelines").joinpath("catalog.yaml").read_text())
+    catalog = yaml.safe_load(files("export_pipelines.request").joinpath("catalog.yaml").read_text())
     catalog["datasets"]["orders"]["columns"]["ghost"] = {"type": "string", "label": "Ghost"}  # a deployment bug
     (tmp_path / "catalog.yaml").write_text(yaml.safe_dump(catalog))
     broker = redis_server.url(9)

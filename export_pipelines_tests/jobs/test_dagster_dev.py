@@ -12,7 +12,7 @@ import pytest
 from dagster import DagsterInstance
 
 from export_pipelines.audit import audit_record_for_run
-from export_pipelines.request import TAG_USER, ExportRequest
+from export_pipelines.request.model import TAG_USER, ExportRequest
 from export_pipelines_tests.automation.dagster_dev import DagsterDev
 from export_pipelines_tests.exported import decrypted_copy
 

@@ -13,7 +13,7 @@ import pytest
 from dagster import DagsterEventType, DagsterInstance
 
 from export_pipelines.errors import SettingsError
-from export_pipelines.withheld import WITHHELD_DETAIL_ENV, coarse_band, withheld_detail, withheld_rows
+from export_pipelines.request.withheld import WITHHELD_DETAIL_ENV, coarse_band, withheld_detail, withheld_rows
 
 RECIPIENT = "ana@example.com"
 

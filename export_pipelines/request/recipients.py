@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from email.headerregistry import Address
 
 from export_pipelines.errors import ExportRequestError, SettingsError
-from export_pipelines.limits import MAX_RECIPIENTS_ENV, Limits
+from export_pipelines.request.limits import MAX_RECIPIENTS_ENV, Limits
 
 RECIPIENT_DOMAINS_ENV = "EXPORT_RECIPIENT_DOMAINS"
 MAX_ADDRESS_LENGTH = 254  # RFC 5321's limit on a forward path, less the angle brackets

@@ -98,8 +98,8 @@ def load_catalog(path: str | os.PathLike | None = None) -> Catalog:
             raise CatalogError(f"catalog file {source} does not exist (set by {CATALOG_PATH_ENV})")
         text = source.read_text(encoding="utf-8")
     else:
-        source = "export_pipelines/catalog.yaml"
-        text = resources.files("export_pipelines").joinpath("catalog.yaml").read_text("utf-8")
+        source = "export_pipelines/request/catalog.yaml"
+        text = resources.files("export_pipelines.request").joinpath("catalog.yaml").read_text("utf-8")
     try:
         document = yaml.safe_load(text) or {}
     except yaml.YAMLError as error:

@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from export_pipelines.catalog import ColumnSpec
 from export_pipelines.errors import IncompleteExport
-from export_pipelines.request import ExportRequest
+from export_pipelines.request.catalog import ColumnSpec
+from export_pipelines.request.model import ExportRequest
+from export_pipelines.request.withheld import WithheldRows, withheld_rows
 from export_pipelines.source.query import ExportQuery
 from export_pipelines.storage.base import TRANSIENT_PREFIX
-from export_pipelines.withheld import WithheldRows, withheld_rows
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 
-from export_pipelines.catalog import Catalog, DatasetSpec
 from export_pipelines.errors import ExportRequestError, RowLimitExceeded
 from export_pipelines.formats import Renderer, renderer_class
 from export_pipelines.formats.compression import SUFFIXES, check_compression, choose_compression
-from export_pipelines.limits import (
+from export_pipelines.request.catalog import Catalog, DatasetSpec
+from export_pipelines.request.limits import (
     COLUMN_CEILING,
     MAX_COLUMNS_ENV,
     MAX_FILTERS_ENV,
@@ -24,10 +24,10 @@ from export_pipelines.limits import (
     MAX_TITLE_LENGTH_ENV,
     Limits,
 )
-from export_pipelines.permissions import granted_tenants
-from export_pipelines.plan import ExportPlan
-from export_pipelines.recipients import check_recipients
-from export_pipelines.request import COMPRESSIONS, FILTER_OPS, ExportRequest, FilterSpec
+from export_pipelines.request.model import COMPRESSIONS, FILTER_OPS, ExportRequest, FilterSpec
+from export_pipelines.request.permissions import granted_tenants
+from export_pipelines.request.plan import ExportPlan
+from export_pipelines.request.recipients import check_recipients
 from export_pipelines.source.query import Condition, ExportQuery
 from export_pipelines.source.values import coerce_value
 
