@@ -56,8 +56,8 @@ def plaintext_resources() -> dict:
 
     Only the benchmark builds this; a deployment has no way to turn encryption off.
     """
-    from export_pipelines.resources import ExportStorageResource
-    from export_pipelines.step_outputs import StepOutputIOManager
+    from export_pipelines.run.resources import ExportStorageResource
+    from export_pipelines.run.step_outputs import StepOutputIOManager
 
     class Unencrypted:
         """The backend, taking (and ignoring) what EncryptedStorage's signatures add."""
@@ -85,8 +85,8 @@ def plaintext_resources() -> dict:
 def main(spec: dict) -> dict:
     from dagster import DagsterInstance
 
-    from export_pipelines.jobs import export_job
     from export_pipelines.request.model import ExportRequest
+    from export_pipelines.run.jobs import export_job
 
     resources = plaintext_resources() if spec.pop("plaintext", False) else None
     request = ExportRequest(**spec)

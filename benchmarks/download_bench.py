@@ -66,8 +66,8 @@ def prepare(root: Path, mib: int) -> tuple[dict, str, str]:
     run_id = json.loads(done.stdout)["run_id"]
     os.environ.update(env)
     from export_pipelines.audit import audit_record_for_run
-    from export_pipelines.launch import local_instance
-    from export_pipelines.resources import ExportStorageResource
+    from export_pipelines.run.launch import local_instance
+    from export_pipelines.run.resources import ExportStorageResource
 
     file_key = audit_record_for_run(local_instance(), run_id, with_link=False).file_key
     block = os.urandom(MIB)

@@ -169,7 +169,7 @@ def parse_option(text: str) -> tuple[str, object]:
 
 
 def _export(args) -> int:
-    from export_pipelines.launch import local_instance, run_export
+    from export_pipelines.run.launch import local_instance, run_export
 
     request = build_request(args)
     level = "INFO" if args.verbose else "CRITICAL"
@@ -198,7 +198,7 @@ def save_decrypted(file_key: str, out: Path) -> Path:
     """Decrypt a stored export into ``out`` (written under a temporary name, then renamed into place)."""
     import shutil
 
-    from export_pipelines.resources import ExportStorageResource
+    from export_pipelines.run.resources import ExportStorageResource
 
     out = out.resolve()
     partial = out.with_name(f".{out.name}.part")
@@ -213,7 +213,7 @@ def save_decrypted(file_key: str, out: Path) -> Path:
 
 def _download(args) -> int:
     from export_pipelines.audit import audit_record_for_run
-    from export_pipelines.launch import local_instance
+    from export_pipelines.run.launch import local_instance
 
     record = audit_record_for_run(local_instance(), args.run_id)
     if not record.file_key:
@@ -225,7 +225,7 @@ def _download(args) -> int:
 
 def _audit(args) -> int:
     from export_pipelines.audit import audit_records
-    from export_pipelines.launch import local_instance
+    from export_pipelines.run.launch import local_instance
 
     if args.downloads:
         from export_pipelines.delivery.commands import print_downloads
@@ -256,7 +256,7 @@ def _where(record) -> str:
 
 
 def _status(args) -> int:
-    from export_pipelines.launch import local_instance
+    from export_pipelines.run.launch import local_instance
     from export_pipelines.status import status_report
 
     report = status_report(local_instance(), args.broker, listed_failures=args.failures)

@@ -8,7 +8,7 @@ from export_pipelines.automation.request_status import request_status_sensors
 from export_pipelines.automation.retention import daily_retention_cleanup_schedule, retention_cleanup_job
 from export_pipelines.automation.subscription_schedules import subscription_schedules
 from export_pipelines.automation.subscription_sensor import export_subscription_sensor
-from export_pipelines.jobs import export_job
+from export_pipelines.run.jobs import export_job
 
 defs = Definitions(
     jobs=[export_job, retention_cleanup_job],

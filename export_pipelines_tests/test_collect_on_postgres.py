@@ -10,18 +10,18 @@ import pytest
 import sqlalchemy as sa
 from dagster import DagsterInstance, Failure, build_op_context
 
-from export_pipelines.ops import collect as collect_module
-from export_pipelines.ops.collect import collect_chunks
-from export_pipelines.ops.validate import validate_request
 from export_pipelines.request.model import ExportRequest
-from export_pipelines.resources import (
+from export_pipelines.run.ops import collect as collect_module
+from export_pipelines.run.ops.collect import collect_chunks
+from export_pipelines.run.ops.validate import validate_request
+from export_pipelines.run.resources import (
     CatalogResource,
     ExportLimitsResource,
     ExportStorageResource,
     SourceDatabaseResource,
 )
+from export_pipelines.run.staging import read_chunk
 from export_pipelines.source.engine import source_connection
-from export_pipelines.staging import read_chunk
 
 
 def _resources(postgres_url, tmp_path, monkeypatch) -> dict:

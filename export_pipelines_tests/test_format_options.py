@@ -20,8 +20,8 @@ from export_pipelines.automation.admission import VIA_WEBSERVER, GateSettings, S
 from export_pipelines.cli import main
 from export_pipelines.errors import ExportRequestError
 from export_pipelines.formats import registered_formats
-from export_pipelines.jobs import EXAMPLE_REQUEST, export_job
 from export_pipelines.request.model import FORMAT_OPTIONS, ExportRequest, FormatOptions
+from export_pipelines.run.jobs import EXAMPLE_REQUEST, export_job
 
 FORMATS = registered_formats()
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance
 
-from export_pipelines.jobs import export_job
 from export_pipelines.log_format import LOG_FORMAT_ENV, log_format
 from export_pipelines.request.model import ExportRequest
+from export_pipelines.run.jobs import export_job
 
 PROJECT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).with_name("export-pipelines"))

@@ -21,8 +21,8 @@ from dagster import DagsterInstance
 from export_pipelines import monitoring
 from export_pipelines.code_version import code_version
 from export_pipelines.delivery.app import create_app
-from export_pipelines.launch import run_export
 from export_pipelines.request.model import ExportRequest
+from export_pipelines.run.launch import run_export
 from export_pipelines_tests.sentry_server import SentryReceiver
 from export_pipelines_tests.services import free_port
 
@@ -94,7 +94,7 @@ def test_a_failing_step_sends_one_event_with_the_run_context_and_no_request_valu
     assert all(e["value"] == monitoring.WITHHELD for e in chain)
     frames = [frame for e in chain for frame in e["stacktrace"]["frames"]]
     assert frames and not any("vars" in frame for frame in frames)
-    assert any((frame.get("module") or "").startswith("export_pipelines.ops.") for frame in frames)
+    assert any((frame.get("module") or "").startswith("export_pipelines.run.ops.") for frame in frames)
     assert not {"request", "extra", "user", "breadcrumbs"} & set(event)
     _assert_no_request_values(tracking)
 

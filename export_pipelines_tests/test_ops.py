@@ -9,20 +9,20 @@ import pytest
 from dagster import DagsterInstance, Failure, build_hook_context, build_op_context
 
 from export_pipelines.demo import seed_demo
-from export_pipelines.hooks import remove_staging_on_failure
-from export_pipelines.ops.collect import collect_chunks
-from export_pipelines.ops.render import render_file
-from export_pipelines.ops.transform import transform_chunk
-from export_pipelines.ops.validate import validate_request
 from export_pipelines.request.model import ExportRequest
 from export_pipelines.request.plan import published_key, staging_prefix
-from export_pipelines.resources import (
+from export_pipelines.run.hooks import remove_staging_on_failure
+from export_pipelines.run.ops.collect import collect_chunks
+from export_pipelines.run.ops.render import render_file
+from export_pipelines.run.ops.transform import transform_chunk
+from export_pipelines.run.ops.validate import validate_request
+from export_pipelines.run.resources import (
     CatalogResource,
     ExportLimitsResource,
     ExportStorageResource,
     SourceDatabaseResource,
 )
-from export_pipelines.staging import read_chunk, write_chunk
+from export_pipelines.run.staging import read_chunk, write_chunk
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from dagster import DagsterInvalidConfigError
 
-from export_pipelines.jobs import export_job
 from export_pipelines.request.model import ExportRequest
+from export_pipelines.run.jobs import export_job
 
 OVERRIDES = {
     "source": {"url": "sqlite:////tmp/elsewhere.sqlite"},

@@ -44,9 +44,9 @@ from dagster._core.execution.retries import auto_reexecution_should_retry_run
 from dagster._core.storage.tags import RETRY_NUMBER_TAG, RUN_FAILURE_REASON_TAG, WILL_RETRY_TAG
 
 from export_pipelines.errors import ExportError, SettingsError
-from export_pipelines.jobs import export_job
 from export_pipelines.request.model import TAG_DATASET, TAG_FORMAT, TAG_USER
 from export_pipelines.request.recipients import AddressError, plain_address
+from export_pipelines.run.jobs import export_job
 
 OPS_EMAIL_ENV = "EXPORT_OPS_EMAIL"
 OPS_WEBHOOK_ENV = "EXPORT_OPS_WEBHOOK_URL"

@@ -37,7 +37,7 @@ from export_pipelines.automation.request_table import (
     RequestTable,
 )
 from export_pipelines.errors import ExportError
-from export_pipelines.jobs import export_job
+from export_pipelines.run.jobs import export_job
 from export_pipelines.settings import default_source_url
 
 REQUEST_SENSOR = "export_request_sensor"

@@ -25,7 +25,7 @@ from pydantic import Field
 from export_pipelines.audit import TAG_DELETED_AT
 from export_pipelines.automation.expired import expired_exports, leftover_staging
 from export_pipelines.log_format import export_console_logger
-from export_pipelines.resources import ExportStorageResource
+from export_pipelines.run.resources import ExportStorageResource
 
 CLEAN_UP_OP = "clean_up_storage"
 # Keys listed in the run's metadata at most (the counts and bytes always cover everything).

@@ -28,7 +28,7 @@ from dagster import (
 
 from export_pipelines.automation.admission import TAG_SUBMITTED_VIA, TAG_SUBSCRIPTION
 from export_pipelines.automation.subscriptions import Subscription, load_subscriptions, resolve_window
-from export_pipelines.jobs import export_job
+from export_pipelines.run.jobs import export_job
 
 TAG_WINDOW_START = "export/window_start"
 TAG_WINDOW_END = "export/window_end"

@@ -39,10 +39,10 @@ from export_pipelines.automation.subscription_schedules import run_request_for_t
 from export_pipelines.automation.subscription_table import StoredSubscription, SubscriptionTable
 from export_pipelines.automation.subscriptions import Subscription
 from export_pipelines.errors import ExportError
-from export_pipelines.jobs import export_job
 from export_pipelines.request.catalog import load_catalog
 from export_pipelines.request.model import request_from_run_config
 from export_pipelines.request.validation import check_request
+from export_pipelines.run.jobs import export_job
 from export_pipelines.settings import default_source_url
 
 SUBSCRIPTION_SENSOR = "export_subscription_sensor"

@@ -42,8 +42,8 @@ def _link(args) -> int:
     from export_pipelines.audit import audit_record_for_run
     from export_pipelines.delivery.exports import is_revoked
     from export_pipelines.delivery.links import mint_link
-    from export_pipelines.launch import local_instance
-    from export_pipelines.resources import ExportStorageResource
+    from export_pipelines.run.launch import local_instance
+    from export_pipelines.run.resources import ExportStorageResource
 
     instance = local_instance()
     record = audit_record_for_run(instance, args.run_id, with_link=False)
@@ -66,7 +66,7 @@ def _link(args) -> int:
 
 def _revoke(args) -> int:
     from export_pipelines.delivery.exports import revoke
-    from export_pipelines.launch import local_instance
+    from export_pipelines.run.launch import local_instance
 
     when = revoke(local_instance(), args.run_id)
     print(f"Every link of run {args.run_id} now answers 410 Gone (revoked at {when}).")
@@ -108,7 +108,7 @@ def _rotate_keys(args) -> int:
 def print_downloads(args) -> int:
     """``audit --downloads [--run RUN_ID] [--json]``: every download and refused attempt, newest first."""
     from export_pipelines.delivery.download_log import download_attempts
-    from export_pipelines.launch import local_instance
+    from export_pipelines.run.launch import local_instance
 
     attempts = download_attempts(local_instance(), run_id=args.run, limit=args.limit)
     if args.json:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 from dagster._core.event_api import EventLogCursor  # the cursor format get_records_for_run parses
 
-from export_pipelines.ops.progress import PROGRESS_ASSET
+from export_pipelines.run.ops.progress import PROGRESS_ASSET
 
 POLL_SECONDS = 0.5
 TERMINAL = ("succeeded", "failed")

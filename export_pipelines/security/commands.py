@@ -119,6 +119,6 @@ def _remove(args) -> int:
 
 
 def _storage():
-    from export_pipelines.resources import ExportStorageResource
+    from export_pipelines.run.resources import ExportStorageResource
 
     return ExportStorageResource().get()

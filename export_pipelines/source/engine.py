@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 
 from export_pipelines.errors import TransientSourceError
-from export_pipelines.failures import is_transient
+from export_pipelines.run.failures import is_transient
 
 _ENGINES: dict[str, sa.Engine] = {}
 _LOCK = threading.Lock()

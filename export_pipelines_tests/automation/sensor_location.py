@@ -6,8 +6,8 @@ own code. User ``parked-sensor`` is held in the queue by the test's concurrency 
 
 from dagster import DefaultSensorStatus, Definitions, RunRequest, sensor
 
-from export_pipelines.jobs import export_job
 from export_pipelines.request.model import ExportRequest
+from export_pipelines.run.jobs import export_job
 
 SENSOR_REQUEST = ExportRequest(user="parked-sensor", dataset="orders", format="jsonl")
 

@@ -27,11 +27,11 @@ from export_pipelines.automation.retention import (
     retention_cleanup_job,
 )
 from export_pipelines.errors import CatalogError
-from export_pipelines.launch import run_export
 from export_pipelines.request.catalog import parse_catalog
 from export_pipelines.request.model import TAG_USER, ExportRequest
 from export_pipelines.request.plan import staging_prefix
-from export_pipelines.resources import ExportStorageResource
+from export_pipelines.run.launch import run_export
+from export_pipelines.run.resources import ExportStorageResource
 from export_pipelines_tests.automation.conftest import place_run
 
 

@@ -28,7 +28,7 @@ from export_pipelines.automation.retention import retention_cleanup_job
 from export_pipelines.demo import seed_demo
 from export_pipelines.request.model import TAG_DATASET, TAG_USER, ExportRequest
 from export_pipelines.request.plan import staging_prefix
-from export_pipelines.resources import ExportStorageResource
+from export_pipelines.run.resources import ExportStorageResource
 from export_pipelines_tests.automation.dagster_dev import PROJECT, DagsterDev
 from export_pipelines_tests.exported import decrypted_copy
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dagster import DagsterInstance
 
-from export_pipelines.jobs import export_job
 from export_pipelines.request.model import TAG_USER, ExportRequest
+from export_pipelines.run.jobs import export_job
 
 REQUEST = ExportRequest(user="analyst", dataset="orders", format="jsonl")
 

@@ -108,7 +108,7 @@ class World:
     def export(self, **fields):
         from dagster import DagsterInstance
 
-        from export_pipelines.launch import run_export
+        from export_pipelines.run.launch import run_export
 
         record, _ = run_export(ExportRequest(**fields), DagsterInstance.get(), "CRITICAL")
         assert record.status == "SUCCESS", record.error
@@ -118,7 +118,7 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     from export_pipelines.delivery.app import create_app
-    from export_pipelines.resources import ExportStorageResource
+    from export_pipelines.run.resources import ExportStorageResource
 
     root = tmp_path_factory.mktemp("delivery")
     (root / "home").mkdir()

@@ -16,8 +16,8 @@ import websockets
 from websockets.exceptions import InvalidStatus
 
 from export_pipelines.delivery.links import AUDIENCE, ISSUER, mint_status_token
-from export_pipelines.ops.progress import PROGRESS_ASSET, ProgressReporter
 from export_pipelines.request.model import ExportRequest
+from export_pipelines.run.ops.progress import PROGRESS_ASSET, ProgressReporter
 from export_pipelines_tests.delivery.conftest import BIG_ROWS
 
 JSON = {"Accept": "application/json"}
@@ -29,7 +29,7 @@ class RunningExport:
     def __init__(self, chunk_size: int = 250, **fields):
         from dagster import DagsterInstance
 
-        from export_pipelines.jobs import export_job
+        from export_pipelines.run.jobs import export_job
 
         self.run_id = str(uuid.uuid4())
         self.instance = DagsterInstance.get()

@@ -13,16 +13,16 @@ import sqlalchemy as sa
 from dagster import DagsterInstance, build_input_context, build_op_context, build_output_context
 
 from export_pipelines.demo import customers
-from export_pipelines.ops.collect import collect_chunks
-from export_pipelines.ops.validate import validate_request
 from export_pipelines.request.model import ExportRequest
-from export_pipelines.resources import (
+from export_pipelines.run.ops.collect import collect_chunks
+from export_pipelines.run.ops.validate import validate_request
+from export_pipelines.run.resources import (
     CatalogResource,
     ExportLimitsResource,
     ExportStorageResource,
     SourceDatabaseResource,
 )
-from export_pipelines.step_outputs import StepOutputIOManager
+from export_pipelines.run.step_outputs import StepOutputIOManager
 from export_pipelines_tests.exported import run_decrypted
 
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from export_pipelines.delivery.links import verify_link
 from export_pipelines.request.catalog import load_catalog
-from export_pipelines.resources import ExportStorageResource
+from export_pipelines.run.resources import ExportStorageResource
 
 ORDERS = load_catalog().dataset("orders")
 

@@ -57,7 +57,7 @@ def test_an_internal_error_says_so_with_the_run_id_once_however_many_steps_fail(
     def broken(*args, **kwargs):
         raise KeyError("a cell value that must not leak")
 
-    monkeypatch.setattr("export_pipelines.ops.transform.shaped_schema", broken)
+    monkeypatch.setattr("export_pipelines.run.ops.transform.shaped_schema", broken)
 
     record, _ = run(user="admin", dataset="orders", recipients=[RECIPIENT], format="parquet", chunk_size=300)
 
@@ -71,7 +71,7 @@ def test_an_internal_error_says_so_with_the_run_id_once_however_many_steps_fail(
 
 
 def test_a_step_that_is_retried_and_succeeds_sends_no_failure_mail(run, mail, monkeypatch):
-    from export_pipelines.ops import transform
+    from export_pipelines.run.ops import transform
 
     real, calls = transform.shaped_schema, []
 

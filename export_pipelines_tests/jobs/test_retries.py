@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from dagster import DagsterEventType, DagsterInstance, OpExecutionContext, job, op
 
-from export_pipelines.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
+from export_pipelines.run.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
 from export_pipelines_tests.services import free_port
 
 _ATTEMPTS: dict[str, int] = {}

@@ -168,7 +168,7 @@ def test_reads_return_what_was_asked_for_across_segments(backend, keyset):
 def test_a_staged_arrow_chunk_larger_than_a_segment_reads_back(backend, keyset):
     import pyarrow as pa
 
-    from export_pipelines.staging import read_chunk, write_chunk
+    from export_pipelines.run.staging import read_chunk, write_chunk
 
     storage = EncryptedStorage(backend[0], keyset)
     table = pa.table({"id": list(range(300_000)), "text": [f"row {i}" for i in range(300_000)]})

@@ -18,9 +18,9 @@ import pickle
 
 from dagster import ConfigurableIOManager, InputContext, OutputContext
 
-from export_pipelines.ops.common import permanent_errors_fail_fast
 from export_pipelines.request.plan import staging_prefix
-from export_pipelines.resources import ExportStorageResource
+from export_pipelines.run.ops.common import permanent_errors_fail_fast
+from export_pipelines.run.resources import ExportStorageResource
 
 OUTPUTS_FOLDER = "outputs"
 

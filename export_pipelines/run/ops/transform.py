@@ -5,11 +5,11 @@ import dataclasses
 
 from dagster import OpExecutionContext, Out, op
 
-from export_pipelines.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
 from export_pipelines.request.plan import ChunkRef, ExportPlan, data_prefix
-from export_pipelines.resources import ExportStorageResource
-from export_pipelines.shaping import shape_table, shaped_schema
-from export_pipelines.staging import read_chunk, read_chunk_schema, write_chunk
+from export_pipelines.run.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
+from export_pipelines.run.resources import ExportStorageResource
+from export_pipelines.run.shaping import shape_table, shaped_schema
+from export_pipelines.run.staging import read_chunk, read_chunk_schema, write_chunk
 
 
 @op(out=Out(ChunkRef), retry_policy=TRANSIENT_RETRY, tags={"export/step": "transform"})

@@ -6,12 +6,12 @@ from dataclasses import replace
 from dagster import OpExecutionContext, Out, op
 
 from export_pipelines.errors import ExportRequestError
-from export_pipelines.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
 from export_pipelines.request.model import ExportRequest
 from export_pipelines.request.plan import ExportPlan
 from export_pipelines.request.validation import plan_export
 from export_pipelines.request.withheld import withheld_detail
-from export_pipelines.resources import CatalogResource, ExportLimitsResource, SourceDatabaseResource
+from export_pipelines.run.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
+from export_pipelines.run.resources import CatalogResource, ExportLimitsResource, SourceDatabaseResource
 
 
 @op(out=Out(ExportPlan), retry_policy=TRANSIENT_RETRY, tags={"export/step": "validate"})

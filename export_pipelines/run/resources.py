@@ -104,7 +104,7 @@ def default_resources() -> dict:
     Step outputs go through the same encrypted storage as the data, so a Celery worker on another
     machine needs nothing on disk in common with the launcher (see ``step_outputs``).
     """
-    from export_pipelines.step_outputs import StepOutputIOManager
+    from export_pipelines.run.step_outputs import StepOutputIOManager
 
     storage = ExportStorageResource()
     return {

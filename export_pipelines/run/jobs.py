@@ -5,16 +5,16 @@ from __future__ import annotations
 from dagster import RunConfig, job
 
 from export_pipelines.executors import export_executor
-from export_pipelines.hooks import remove_staging_on_failure, tell_requester_on_failure
 from export_pipelines.log_format import export_console_logger
 from export_pipelines.monitoring import report_step_failure
-from export_pipelines.ops.collect import collect_chunks
-from export_pipelines.ops.deliver import notify_recipients, upload_file
-from export_pipelines.ops.render import render_file
-from export_pipelines.ops.transform import transform_chunk
-from export_pipelines.ops.validate import validate_request
 from export_pipelines.request.model import EXPORT_JOB_TAGS, VALIDATE_OP, ExportRequest
-from export_pipelines.resources import default_resources
+from export_pipelines.run.hooks import remove_staging_on_failure, tell_requester_on_failure
+from export_pipelines.run.ops.collect import collect_chunks
+from export_pipelines.run.ops.deliver import notify_recipients, upload_file
+from export_pipelines.run.ops.render import render_file
+from export_pipelines.run.ops.transform import transform_chunk
+from export_pipelines.run.ops.validate import validate_request
+from export_pipelines.run.resources import default_resources
 
 # The launchpad opens with this complete, valid request (the demo's user and dataset), ready to edit.
 EXAMPLE_REQUEST = ExportRequest(user="analyst", dataset="orders")

@@ -9,13 +9,13 @@ import pyarrow as pa
 from dagster import DynamicOut, DynamicOutput, OpExecutionContext, op
 
 from export_pipelines.formats.base import ChunkEncodingRenderer
-from export_pipelines.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
-from export_pipelines.ops.progress import ProgressReporter
 from export_pipelines.request.plan import ChunkRef, ExportPlan, data_prefix
-from export_pipelines.resources import ExportStorageResource, SourceDatabaseResource
-from export_pipelines.shaping import chunk_encoder, shape_table, shaped_schema
+from export_pipelines.run.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
+from export_pipelines.run.ops.progress import ProgressReporter
+from export_pipelines.run.resources import ExportStorageResource, SourceDatabaseResource
+from export_pipelines.run.shaping import chunk_encoder, shape_table, shaped_schema
+from export_pipelines.run.staging import write_chunk
 from export_pipelines.source.fetch import keyset_chunks
-from export_pipelines.staging import write_chunk
 from export_pipelines.storage import Storage
 
 

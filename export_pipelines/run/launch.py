@@ -37,7 +37,7 @@ def local_instance() -> DagsterInstance:
 
 
 def _export_job():
-    from export_pipelines.jobs import export_job
+    from export_pipelines.run.jobs import export_job
 
     return export_job
 
@@ -108,7 +108,7 @@ def run_export(
     record = audit_record_for_run(instance, run_id)
     location = None
     if success and record.file_key:
-        from export_pipelines.resources import ExportStorageResource
+        from export_pipelines.run.resources import ExportStorageResource
 
         location = ExportStorageResource().get().location(record.file_key)
     return record, location

@@ -8,8 +8,6 @@ from dagster import OpExecutionContext, Out, op
 from export_pipelines.celery_settings import QUEUE_TAG, RENDER_QUEUE
 from export_pipelines.formats import renderer_class
 from export_pipelines.formats.compression import SUFFIXES, compressed
-from export_pipelines.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
-from export_pipelines.ops.progress import ProgressReporter
 from export_pipelines.request.plan import (
     ChunkRef,
     ExportPlan,
@@ -18,9 +16,11 @@ from export_pipelines.request.plan import (
     data_prefix,
     published_key,
 )
-from export_pipelines.resources import ExportStorageResource
-from export_pipelines.shaping import render_context
-from export_pipelines.staging import read_chunk
+from export_pipelines.run.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
+from export_pipelines.run.ops.progress import ProgressReporter
+from export_pipelines.run.resources import ExportStorageResource
+from export_pipelines.run.shaping import render_context
+from export_pipelines.run.staging import read_chunk
 
 
 def export_file_name(plan: ExportPlan, started: datetime) -> str:
