@@ -142,14 +142,14 @@ def _report(results: dict, args) -> None:
 def _start_worker(name: str, env: dict, folder: Path) -> subprocess.Popen:
     log = (folder / f"{name}.log").open("w")
     return subprocess.Popen(
-        [str(BIN / "celery"), "-A", "export_pipelines.celery_app", "worker", "-Q", "dagster,render", "-c", "1",
+        [str(BIN / "celery"), "-A", "export_pipelines.scaleout.celery_app", "worker", "-Q", "dagster,render", "-c", "1",
          "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "--loglevel=WARNING"],
         env=env, cwd=PROJECT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
 
 
 def _wait_for_workers(broker: str, count: int) -> None:
-    from export_pipelines.celery_settings import backend_url, wait_for_workers
+    from export_pipelines.scaleout.celery_settings import backend_url, wait_for_workers
 
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

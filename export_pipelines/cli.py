@@ -257,7 +257,7 @@ def _where(record) -> str:
 
 def _status(args) -> int:
     from export_pipelines.run.launch import local_instance
-    from export_pipelines.status import status_report
+    from export_pipelines.scaleout.status import status_report
 
     report = status_report(local_instance(), args.broker, listed_failures=args.failures)
     if args.json:

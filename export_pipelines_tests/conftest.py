@@ -26,7 +26,7 @@ for _name in ("SENTRY_DSN", "EXPORT_SENTRY_DSN"):
 def fresh_code_version():
     """Each test computes the code version from its own environment: a release id a Celery test sets
     (EXPORT_CODE_VERSION) must not stay cached for later tests, whose step processes hash the source."""
-    from export_pipelines.code_version import code_version
+    from export_pipelines.scaleout.code_version import code_version
 
     code_version.cache_clear()
     yield

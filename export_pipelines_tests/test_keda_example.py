@@ -22,8 +22,8 @@ from dagster_celery.make_app import make_app
 from dagster_celery.tags import DAGSTER_CELERY_RUN_PRIORITY_TAG, DAGSTER_CELERY_STEP_PRIORITY_TAG
 from dagster_celery.tasks import create_task
 
-from export_pipelines.celery_settings import DEFAULT_BROKER, QUEUES, celery_app_config
-from export_pipelines.status import celery_list_names, celery_queue_lengths
+from export_pipelines.scaleout.celery_settings import DEFAULT_BROKER, QUEUES, celery_app_config
+from export_pipelines.scaleout.status import celery_list_names, celery_queue_lengths
 
 KEDA_FILE = Path(__file__).resolve().parents[1] / "deploy" / "keda-scaledobject.yaml"
 BROKER_DB = 11  # a database of the test Redis that nothing else writes to

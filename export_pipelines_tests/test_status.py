@@ -20,7 +20,7 @@ from export_pipelines.automation.retention import retention_cleanup_job
 from export_pipelines.request.model import TAG_USER, ExportRequest
 from export_pipelines.run.jobs import export_job
 from export_pipelines.run.launch import run_export
-from export_pipelines.status import status_report
+from export_pipelines.scaleout.status import status_report
 from export_pipelines_tests.automation.conftest import _origin
 
 # A database of the test Redis that nothing else writes to: every Celery queue is empty there.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dagster import RunConfig, job
 
-from export_pipelines.executors import export_executor
 from export_pipelines.log_format import export_console_logger
 from export_pipelines.monitoring import report_step_failure
 from export_pipelines.request.model import EXPORT_JOB_TAGS, VALIDATE_OP, ExportRequest
@@ -15,6 +14,7 @@ from export_pipelines.run.ops.render import render_file
 from export_pipelines.run.ops.transform import transform_chunk
 from export_pipelines.run.ops.validate import validate_request
 from export_pipelines.run.resources import default_resources
+from export_pipelines.scaleout.executors import export_executor
 
 # The launchpad opens with this complete, valid request (the demo's user and dataset), ready to edit.
 EXAMPLE_REQUEST = ExportRequest(user="analyst", dataset="orders")

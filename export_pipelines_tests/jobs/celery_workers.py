@@ -11,14 +11,14 @@ from pathlib import Path
 
 from dagster import DagsterEventType, DagsterInstance
 
-from export_pipelines.celery_settings import QUEUES, queue_consumers
+from export_pipelines.scaleout.celery_settings import QUEUES, queue_consumers
 
 PROJECT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
 class Worker:
-    """One `celery -A export_pipelines.celery_app worker` process group."""
+    """One `celery -A export_pipelines.scaleout.celery_app worker` process group."""
 
     def __init__(
         self,
@@ -32,7 +32,7 @@ class Worker:
         self.name = name
         self.queues = queues
         command = [*prefix,
-            str(BIN / "celery"), "-A", "export_pipelines.celery_app", "worker", "-Q", ",".join(queues),
+            str(BIN / "celery"), "-A", "export_pipelines.scaleout.celery_app", "worker", "-Q", ",".join(queues),
             "-c", "1", "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "--loglevel=INFO",
         ]  # fmt: skip
         self.process = subprocess.Popen(

@@ -18,10 +18,10 @@ import pytest
 import yaml
 from dagster import DagsterInstance
 
-from export_pipelines.code_version import code_version
 from export_pipelines.demo import seed_demo
 from export_pipelines.request.model import ExportRequest
 from export_pipelines.run.launch import run_export
+from export_pipelines.scaleout.code_version import code_version
 from export_pipelines.security.keyset import Keyset
 from export_pipelines.security.keyset_store import save_keyset
 from export_pipelines_tests.exported import decrypted_copy

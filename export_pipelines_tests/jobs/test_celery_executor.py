@@ -15,9 +15,9 @@ import pytest
 import yaml
 from dagster import DagsterEventType, DagsterInstance
 
-from export_pipelines.celery_settings import DEFAULT_QUEUE, RENDER_QUEUE
 from export_pipelines.request.model import ExportRequest
 from export_pipelines.run.launch import run_export
+from export_pipelines.scaleout.celery_settings import DEFAULT_QUEUE, RENDER_QUEUE
 from export_pipelines_tests.exported import decrypted_copy
 from export_pipelines_tests.jobs.celery_workers import (
     BIN,
@@ -51,7 +51,7 @@ def celery_env(tmp_path_factory, postgres_source, postgres_database, redis_serve
         # A release id, as a deploy would set it: launcher and workers agree on purpose here.
         "EXPORT_CODE_VERSION": "release-under-test",
     }
-    from export_pipelines.code_version import code_version
+    from export_pipelines.scaleout.code_version import code_version
 
     code_version.cache_clear()
     with pytest.MonkeyPatch.context() as patch:
@@ -287,11 +287,11 @@ def test_celery_without_workers_fails_with_a_clear_message(celery_env, redis_ser
                    executor_config={"worker_wait_seconds": 3})  # fmt: skip
 
     assert time.monotonic() - started < 60
-    assert "celery -A export_pipelines.celery_app worker" in str(failure.value)
+    assert "celery -A export_pipelines.scaleout.celery_app worker" in str(failure.value)
 
 
 def test_celery_worker_with_stale_code_fails_the_run(celery_env, tmp_path, redis_server, monkeypatch):
-    from export_pipelines.code_version import code_version
+    from export_pipelines.scaleout.code_version import code_version
 
     code_version.cache_clear()
     broker = redis_server.url(3)

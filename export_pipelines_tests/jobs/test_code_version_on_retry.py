@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dagster import DagsterInstance, execute_job, reconstructable
 
-from export_pipelines.code_version import CODE_VERSION_TAG
 from export_pipelines.request.model import ExportRequest
 from export_pipelines.run.launch import _export_job
+from export_pipelines.scaleout.code_version import CODE_VERSION_TAG
 
 
 def test_a_run_carrying_its_parents_older_code_version_still_runs(export_env):

@@ -5,7 +5,6 @@ from datetime import UTC, datetime
 
 from dagster import OpExecutionContext, Out, op
 
-from export_pipelines.celery_settings import QUEUE_TAG, RENDER_QUEUE
 from export_pipelines.formats import renderer_class
 from export_pipelines.formats.compression import SUFFIXES, compressed
 from export_pipelines.request.plan import (
@@ -21,6 +20,7 @@ from export_pipelines.run.ops.progress import ProgressReporter
 from export_pipelines.run.resources import ExportStorageResource
 from export_pipelines.run.shaping import render_context
 from export_pipelines.run.staging import read_chunk
+from export_pipelines.scaleout.celery_settings import QUEUE_TAG, RENDER_QUEUE
 
 
 def export_file_name(plan: ExportPlan, started: datetime) -> str:

@@ -5,7 +5,7 @@
 - ``in_process`` (the default): every step in the run's own process; no service needed.
 - ``multiprocess``: a process per step (2 to 4 s each measured here), so it pays only for very
   large chunks on several cores.
-- ``celery``: steps are Celery tasks on workers listening to Redis (see ``export_pipelines.celery_settings``).
+- ``celery``: steps are Celery tasks on workers listening to Redis (see ``export_pipelines.scaleout.celery_settings``).
 
 The choice is run config read when the run starts, never an environment variable read when the
 code location loads: a Celery worker re-imports the job with its own environment, and a
@@ -18,8 +18,8 @@ from dagster import Executor, Field, Selector, Shape, executor, in_process_execu
 from dagster._core.definitions.executor_definition import multiple_process_executor_requirements
 from dagster_celery import celery_executor
 
-from export_pipelines.celery_settings import CELERY_EXTRA_CONFIG, prepare_celery_config
-from export_pipelines.code_version import CODE_VERSION_TAG, code_version
+from export_pipelines.scaleout.celery_settings import CELERY_EXTRA_CONFIG, prepare_celery_config
+from export_pipelines.scaleout.code_version import CODE_VERSION_TAG, code_version
 
 _MODES = {"in_process": in_process_executor, "multiprocess": multiprocess_executor, "celery": celery_executor}
 

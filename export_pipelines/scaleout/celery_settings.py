@@ -117,7 +117,8 @@ def wait_for_workers(broker: str, backend: str, seconds: float, queues: tuple[st
             if time.monotonic() >= deadline:
                 raise NoCeleryWorkers(
                     f"no Celery worker consumes queue(s) {', '.join(missing)} on {_safe(broker)} after {seconds:g} s"
-                    f"{problem}; start one with: celery -A export_pipelines.celery_app worker -Q {','.join(QUEUES)}"
+                    f"{problem}; start one with: "
+                    f"celery -A export_pipelines.scaleout.celery_app worker -Q {','.join(QUEUES)}"
                 )
             time.sleep(1)
     finally:

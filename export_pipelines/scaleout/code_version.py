@@ -27,7 +27,7 @@ def code_version() -> str:
     explicit = os.environ.get(CODE_VERSION_ENV)
     if explicit:
         return explicit
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent  # the whole export_pipelines package
     digest = hashlib.sha256()
     for path in sorted(package.rglob("*")):
         if path.suffix in (".py", ".yaml") and "__pycache__" not in path.parts:

@@ -1,4 +1,4 @@
-"""The Celery app workers run: ``celery -A export_pipelines.celery_app worker -Q dagster,render``.
+"""The Celery app workers run: ``celery -A export_pipelines.scaleout.celery_app worker -Q dagster,render``.
 
 It registers dagster-celery's step task on an app configured by ``celery_settings``, so a worker
 needs no config file: broker, backend and delivery settings come from its environment.
@@ -8,8 +8,8 @@ from dagster_celery.executor import CeleryExecutor
 from dagster_celery.make_app import make_app
 from dagster_celery.tasks import create_task
 
-from export_pipelines.celery_settings import backend_url, broker_url, celery_app_config
 from export_pipelines.monitoring import init_error_tracking
+from export_pipelines.scaleout.celery_settings import backend_url, broker_url, celery_app_config
 
 init_error_tracking("celery-worker")  # this module is what a worker loads first; its pool processes inherit it
 
