@@ -208,7 +208,7 @@ def submit_and_time(client, instance, request, poll: float, timeout: float) -> d
     """Submit ``request``, wait for its run to end, read its link; the figures of ``FIGURES`` and more."""
     from dagster import DagsterEventType as Event
 
-    from export_pipelines.audit import audit_record_for_run
+    from export_pipelines.observability.audit import audit_record_for_run
 
     submitted = time.time()
     run_id = client.submit_job_execution("export_job", repository_location_name=LOCATION,

@@ -7,7 +7,7 @@ The request is the same ``ExportRequest`` every path uses. With ``--private-key`
 PEM key, whose public half the deployment has in $EXPORT_REQUEST_TOKEN_PUBLIC_KEY) the submission
 carries a request token for exactly this request and user: a deployment that does not trust unsigned
 submissions needs one. The result (rows, file key, a download link) or the failure reason are read
-from run history (``export_pipelines.audit``), so this script runs where the instance is readable
+from run history (``export_pipelines.observability.audit``), so this script runs where the instance is readable
 ($DAGSTER_HOME, or the deployment's dagster.yaml with its PostgreSQL storage). Exit status 0 when
 the file is ready, 1 when the export failed or was refused, 2 on a usage error.
 """
@@ -24,8 +24,8 @@ import yaml
 from dagster import DagsterInstance
 from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 
-from export_pipelines.audit import AuditRecord, audit_record_for_run
 from export_pipelines.automation.admission import TAG_REQUEST_TOKEN
+from export_pipelines.observability.audit import AuditRecord, audit_record_for_run
 from export_pipelines.request.model import VALIDATE_OP, ExportRequest, canonical_digest
 from export_pipelines.security.request_tokens import issue_request_token
 

@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     from export_pipelines.errors import ExportError
-    from export_pipelines.monitoring import DOWNLOAD_SERVICE, init_error_tracking
+    from export_pipelines.observability.monitoring import DOWNLOAD_SERVICE, init_error_tracking
     from export_pipelines.request.model import describe_problems
 
     try:
@@ -212,7 +212,7 @@ def save_decrypted(file_key: str, out: Path) -> Path:
 
 
 def _download(args) -> int:
-    from export_pipelines.audit import audit_record_for_run
+    from export_pipelines.observability.audit import audit_record_for_run
     from export_pipelines.run.launch import local_instance
 
     record = audit_record_for_run(local_instance(), args.run_id)
@@ -224,7 +224,7 @@ def _download(args) -> int:
 
 
 def _audit(args) -> int:
-    from export_pipelines.audit import audit_records
+    from export_pipelines.observability.audit import audit_records
     from export_pipelines.run.launch import local_instance
 
     if args.downloads:

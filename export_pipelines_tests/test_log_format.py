@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance
 
-from export_pipelines.log_format import LOG_FORMAT_ENV, log_format
+from export_pipelines.observability.log_format import LOG_FORMAT_ENV, log_format
 from export_pipelines.request.model import ExportRequest
 from export_pipelines.run.jobs import export_job
 

@@ -18,8 +18,8 @@ import uvicorn
 import yaml
 from dagster import DagsterInstance
 
-from export_pipelines import monitoring
 from export_pipelines.delivery.app import create_app
+from export_pipelines.observability import monitoring
 from export_pipelines.request.model import ExportRequest
 from export_pipelines.run.launch import run_export
 from export_pipelines.scaleout.code_version import code_version

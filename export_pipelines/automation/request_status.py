@@ -25,7 +25,6 @@ from dagster import (
     run_status_sensor,
 )
 
-from export_pipelines.audit import audit_record_for_run
 from export_pipelines.automation.admission import TAG_DUPLICATE_OF, TAG_SUBMITTED_VIA
 from export_pipelines.automation.request_table import (
     FAILED,
@@ -37,6 +36,7 @@ from export_pipelines.automation.request_table import (
     RequestTable,
 )
 from export_pipelines.errors import ExportError
+from export_pipelines.observability.audit import audit_record_for_run
 from export_pipelines.run.jobs import export_job
 from export_pipelines.settings import default_source_url
 

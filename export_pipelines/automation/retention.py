@@ -22,9 +22,9 @@ from dagster import (
 )
 from pydantic import Field
 
-from export_pipelines.audit import TAG_DELETED_AT
 from export_pipelines.automation.expired import expired_exports, leftover_staging
-from export_pipelines.log_format import export_console_logger
+from export_pipelines.observability.audit import TAG_DELETED_AT
+from export_pipelines.observability.log_format import export_console_logger
 from export_pipelines.run.resources import ExportStorageResource
 
 CLEAN_UP_OP = "clean_up_storage"

@@ -40,7 +40,7 @@ from export_pipelines.delivery.ranges import Unsatisfiable, content_range, reque
 from export_pipelines.delivery.refusals import Forbidden, Gone, LoginRequired, NotReadable, Refusal, UnknownExport
 from export_pipelines.delivery.signers import signer_from_env
 from export_pipelines.delivery.status_routes import StatusRoutes
-from export_pipelines.monitoring import DOWNLOAD_SERVICE, init_error_tracking
+from export_pipelines.observability.monitoring import DOWNLOAD_SERVICE, init_error_tracking
 from export_pipelines.security.app_tokens import AppIdentity, AppTokenError, AppTokenVerifier
 from export_pipelines.security.streaming_aead import DecryptionError
 from export_pipelines.storage.encrypted import EncryptedStorage

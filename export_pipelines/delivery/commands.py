@@ -39,9 +39,9 @@ def add_delivery_commands(commands) -> None:
 
 
 def _link(args) -> int:
-    from export_pipelines.audit import audit_record_for_run
     from export_pipelines.delivery.exports import is_revoked
     from export_pipelines.delivery.links import mint_link
+    from export_pipelines.observability.audit import audit_record_for_run
     from export_pipelines.run.launch import local_instance
     from export_pipelines.run.resources import ExportStorageResource
 

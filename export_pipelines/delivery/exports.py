@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 
 from dagster import DagsterInstance, RunsFilter
 
-from export_pipelines.audit import AuditRecord, audit_record_for_run
 from export_pipelines.delivery.links import LinkClaims
 from export_pipelines.delivery.refusals import Gone, UnknownExport
 from export_pipelines.formats import renderer_class
+from export_pipelines.observability.audit import AuditRecord, audit_record_for_run
 from export_pipelines.storage.encrypted import EncryptedStorage
 
 REVOKED_TAG = "export/revoked_at"

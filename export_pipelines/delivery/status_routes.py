@@ -134,7 +134,7 @@ class StatusRoutes:
         """The download of a run that succeeded: the link itself, or a fresh link for the status token's owner."""
         from datetime import datetime
 
-        from export_pipelines.audit import audit_record_for_run
+        from export_pipelines.observability.audit import audit_record_for_run
 
         record = audit_record_for_run(self.service.instance, claims.run_id, with_link=False)
         facts = {"rows": record.rows, "expires_at": record.expires_at}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dagster import RunConfig, job
 
-from export_pipelines.log_format import export_console_logger
-from export_pipelines.monitoring import report_step_failure
+from export_pipelines.observability.log_format import export_console_logger
+from export_pipelines.observability.monitoring import report_step_failure
 from export_pipelines.request.model import EXPORT_JOB_TAGS, VALIDATE_OP, ExportRequest
 from export_pipelines.run.hooks import remove_staging_on_failure, tell_requester_on_failure
 from export_pipelines.run.ops.collect import collect_chunks

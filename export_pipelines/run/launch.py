@@ -11,7 +11,7 @@ from dagster._core.remote_origin import ManagedGrpcPythonEnvCodeLocationOrigin, 
 from dagster._core.storage.tags import MAX_RETRIES_TAG
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
-from export_pipelines.audit import AuditRecord, audit_record_for_run
+from export_pipelines.observability.audit import AuditRecord, audit_record_for_run
 from export_pipelines.request.model import ExportRequest
 from export_pipelines.settings import data_dir
 

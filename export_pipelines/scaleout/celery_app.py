@@ -8,7 +8,7 @@ from dagster_celery.executor import CeleryExecutor
 from dagster_celery.make_app import make_app
 from dagster_celery.tasks import create_task
 
-from export_pipelines.monitoring import init_error_tracking
+from export_pipelines.observability.monitoring import init_error_tracking
 from export_pipelines.scaleout.celery_settings import backend_url, broker_url, celery_app_config
 
 init_error_tracking("celery-worker")  # this module is what a worker loads first; its pool processes inherit it

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
-from export_pipelines.audit import EXPORT_JOB, failure_reason
+from export_pipelines.observability.audit import EXPORT_JOB, failure_reason
 from export_pipelines.request.model import TAG_DATASET, TAG_FORMAT, TAG_USER
 from export_pipelines.scaleout.celery_settings import QUEUES, broker_url, celery_app_config
 

@@ -14,8 +14,8 @@ from dagster._core.code_pointer import ModuleCodePointer
 from dagster._core.origin import JobPythonOrigin, RepositoryPythonOrigin
 from dagster._core.storage.tags import WILL_RETRY_TAG
 
-from export_pipelines.audit import audit_record_for_run
 from export_pipelines.automation.admission import SubmissionRefused
+from export_pipelines.observability.audit import audit_record_for_run
 from export_pipelines.request.model import ExportRequest
 from export_pipelines_tests.automation.conftest import _origin
 

@@ -15,7 +15,6 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 from dagster_graphql import DagsterGraphQLClientError
 
-from export_pipelines.audit import audit_record_for_run
 from export_pipelines.automation.admission import (
     TAG_DUPLICATE_OF,
     TAG_REQUEST_DIGEST,
@@ -23,6 +22,7 @@ from export_pipelines.automation.admission import (
     TAG_REQUEST_TOKEN,
     TAG_SUBMITTED_VIA,
 )
+from export_pipelines.observability.audit import audit_record_for_run
 from export_pipelines.request.model import TAG_DATASET, TAG_FORMAT, TAG_USER, ExportRequest
 from export_pipelines_tests.automation.conftest import Application
 from export_pipelines_tests.automation.dagster_dev import PROJECT, DagsterDev

@@ -19,7 +19,6 @@ import yaml
 from dagster import DagsterInstance, DagsterRunStatus
 
 from export_pipelines import cli
-from export_pipelines.audit import TAG_DELETED_AT, audit_record_for_run
 from export_pipelines.automation.retention import (
     CLEAN_UP_OP,
     ClockResource,
@@ -27,6 +26,7 @@ from export_pipelines.automation.retention import (
     retention_cleanup_job,
 )
 from export_pipelines.errors import CatalogError
+from export_pipelines.observability.audit import TAG_DELETED_AT, audit_record_for_run
 from export_pipelines.request.catalog import parse_catalog
 from export_pipelines.request.model import TAG_USER, ExportRequest
 from export_pipelines.request.plan import staging_prefix

@@ -119,7 +119,7 @@ def test_a_person_watches_a_running_export_and_downloads_it_when_the_bar_is_full
     assert button.get_attribute("href").endswith("/file")
     button.click()
 
-    from export_pipelines.audit import audit_record_for_run
+    from export_pipelines.observability.audit import audit_record_for_run
 
     record = audit_record_for_run(export.instance, export.run_id, with_link=False)
     name = record.file_key.rsplit("/", 1)[1]

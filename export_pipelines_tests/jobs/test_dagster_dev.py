@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance
 
-from export_pipelines.audit import audit_record_for_run
+from export_pipelines.observability.audit import audit_record_for_run
 from export_pipelines.request.model import TAG_USER, ExportRequest
 from export_pipelines_tests.automation.dagster_dev import DagsterDev
 from export_pipelines_tests.exported import decrypted_copy

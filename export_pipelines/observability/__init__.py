@@ -1,0 +1,1 @@
+"""What happened and how it went: error tracking and metrics, the log format, and run history (audit)."""
