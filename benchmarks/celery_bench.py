@@ -65,7 +65,7 @@ def main(argv=None) -> int:
         os.environ.update(env)
         try:
             started = time.perf_counter()
-            from export_pipelines.demo import seed_demo
+            from export_pipelines.demo.seed import seed_demo
 
             seed_demo(source, rows=args.rows)
             print(f"seeded {args.rows:,} orders in {time.perf_counter() - started:.1f} s", flush=True)

@@ -31,7 +31,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from bench_support import result_of
 
-from export_pipelines.demo import seed_demo
+from export_pipelines.demo.seed import seed_demo
 from export_pipelines.formats import registered_formats
 from export_pipelines.request.catalog import load_catalog
 

@@ -1,6 +1,6 @@
 """How fast is each renderer alone, and how much memory does it take? CSV is the baseline.
 
-No Dagster and no database: the demo ``orders`` (all 13 columns, ``export_pipelines.demo_values``,
+No Dagster and no database: the demo ``orders`` (all 13 columns, ``export_pipelines.demo.values``,
 seed 42) shaped as ``transform_chunk`` hands them over (timestamps in Europe/Berlin), staged once
 in an Arrow IPC file. Each measurement is a fresh process that reads the staged file one
 --chunk-size batch at a time (as ``render_file`` reads staged chunks) and writes it through

@@ -320,7 +320,7 @@ def environment(args) -> dict:
 def main(argv=None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still stop the services and remove the folder
-    from export_pipelines.demo import seed_demo
+    from export_pipelines.demo.seed import seed_demo
 
     work = Path(tempfile.mkdtemp(prefix="graphql_latency_"))
     try:

@@ -1,7 +1,7 @@
 """How fast is the xlsx renderer, next to plain XlsxWriter and openpyxl writing the same cells?
 
 The renderer alone: Arrow tables in, a file out, no Dagster and no database. The rows are the demo
-``orders`` (all 13 columns, ``export_pipelines.demo_values``, seed 42), shaped as ``transform_chunk``
+``orders`` (all 13 columns, ``export_pipelines.demo.values``, seed 42), shaped as ``transform_chunk``
 hands them over (timestamps in --timezone), staged once in an Arrow IPC file and read back one
 --chunk-size batch at a time, as ``render_file`` reads staged chunks.
 

@@ -118,7 +118,7 @@ def _version() -> str:
 
 
 def _seed_demo(args) -> int:
-    from export_pipelines.demo import seed_demo
+    from export_pipelines.demo.seed import seed_demo
 
     summary = seed_demo(args.db or default_source_url(), rows=args.rows, seed=args.seed, force=args.force)
     print(f"Seeded {summary.orders:,} orders, {summary.customers:,} customers, {summary.users} users "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from export_pipelines.demo import seed_demo
+from export_pipelines.demo.seed import seed_demo
 
 SEEDED_ROWS = 500
 

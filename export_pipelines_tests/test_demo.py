@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from export_pipelines.demo import (
+from export_pipelines.demo.seed import (
     ALL,
     DEMO_MARKER_TABLE,
     DEMO_TABLES,
@@ -26,7 +26,7 @@ from export_pipelines.demo import (
     orders,
     seed_demo,
 )
-from export_pipelines.demo_values import STATUSES, TENANTS
+from export_pipelines.demo.values import STATUSES, TENANTS
 from export_pipelines.request.catalog import CATALOG_PATH_ENV, load_catalog
 
 ROWS = 2_000

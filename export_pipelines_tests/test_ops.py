@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 from dagster import DagsterInstance, Failure, build_hook_context, build_op_context
 
-from export_pipelines.demo import seed_demo
+from export_pipelines.demo.seed import seed_demo
 from export_pipelines.request.model import ExportRequest
 from export_pipelines.request.plan import published_key, staging_prefix
 from export_pipelines.run.hooks import remove_staging_on_failure

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from pydantic import ValidationError
 
-from export_pipelines.demo import orders
+from export_pipelines.demo.seed import orders
 from export_pipelines.errors import ExportRequestError, PermissionDenied, RowLimitExceeded
 from export_pipelines.request.catalog import load_catalog
 from export_pipelines.request.model import FILTER_OPS, ExportRequest

@@ -36,7 +36,7 @@ def sample_tables(rows: int, timezone: str = "UTC", chunk_rows: int = 10_000, se
     """Arrow chunks of the orders columns, typed as the transform step types them."""
     import pyarrow as pa
 
-    from export_pipelines.demo_values import Customer, customer_count, customer_rows, order_rows
+    from export_pipelines.demo.values import Customer, customer_count, customer_rows, order_rows
 
     columns = orders_columns()
     rng = random.Random(seed)

@@ -18,7 +18,7 @@ from dagster import DagsterInstance, RunsFilter
 
 from export_pipelines.automation.request_status import TAG_REQUEST_ID
 from export_pipelines.automation.request_table import FAILED, NEW, SUCCEEDED, RequestTable, export_requests
-from export_pipelines.demo import seed_demo
+from export_pipelines.demo.seed import seed_demo
 from export_pipelines.request.model import TAG_USER, ExportRequest
 from export_pipelines_tests.automation.conftest import Application
 from export_pipelines_tests.automation.dagster_dev import PROJECT, DagsterDev

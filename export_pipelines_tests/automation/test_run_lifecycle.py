@@ -24,7 +24,7 @@ from dagster._core.storage.tags import (
 )
 
 from export_pipelines.automation.retention import retention_cleanup_job
-from export_pipelines.demo import seed_demo
+from export_pipelines.demo.seed import seed_demo
 from export_pipelines.observability.audit import audit_record_for_run
 from export_pipelines.request.model import TAG_DATASET, TAG_USER, ExportRequest
 from export_pipelines.request.plan import staging_prefix

@@ -36,7 +36,7 @@ from export_pipelines.automation.subscription_sensor import SUBSCRIPTION_SENSOR,
 from export_pipelines.automation.subscription_table import SubscriptionTable, export_subscriptions
 from export_pipelines.automation.subscriptions import Subscription
 from export_pipelines.cli import main
-from export_pipelines.demo import seed_demo
+from export_pipelines.demo.seed import seed_demo
 from export_pipelines.request.model import ExportRequest
 from export_pipelines_tests.automation.conftest import place_run
 from export_pipelines_tests.automation.dagster_dev import DagsterDev

@@ -12,7 +12,7 @@ import pytest
 from dagster import DagsterEventType, DagsterInstance
 
 from export_pipelines.automation.warm_launcher import TAG_PID
-from export_pipelines.demo import seed_demo
+from export_pipelines.demo.seed import seed_demo
 from export_pipelines.observability.audit import audit_record_for_run
 from export_pipelines.request.model import TAG_DATASET, TAG_FORMAT, TAG_USER, ExportRequest
 from export_pipelines_tests.automation.dagster_dev import DagsterDev

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from export_pipelines.demo import seed_demo
+from export_pipelines.demo.seed import seed_demo
 from export_pipelines.request.model import ExportRequest
 from export_pipelines_tests.services import free_port
 

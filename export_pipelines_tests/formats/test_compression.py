@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from dagster import DagsterInstance
 
-from export_pipelines.demo import seed_demo
+from export_pipelines.demo.seed import seed_demo
 from export_pipelines.errors import ExportRequestError
 from export_pipelines.formats import RenderContext, renderer_class
 from export_pipelines.formats.compression import (

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from dagster import DagsterInstance
 from openpyxl.utils.escape import unescape
 
-from export_pipelines.demo import orders, seed_demo
+from export_pipelines.demo.seed import orders, seed_demo
 from export_pipelines.errors import ExportRequestError
 from export_pipelines.formats import renderer_class
 from export_pipelines.formats.xlsx_layout import sheet_name

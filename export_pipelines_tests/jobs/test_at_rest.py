@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from dagster import DagsterInstance, build_input_context, build_op_context, build_output_context
 
-from export_pipelines.demo import customers
+from export_pipelines.demo.seed import customers
 from export_pipelines.request.model import ExportRequest
 from export_pipelines.run.ops.collect import collect_chunks
 from export_pipelines.run.ops.validate import validate_request

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from dagster import DagsterInstance
 
-from export_pipelines.demo import export_permissions, seed_demo
+from export_pipelines.demo.seed import export_permissions, seed_demo
 from export_pipelines.request.model import ExportRequest
 from export_pipelines_tests.exported import run_decrypted
 

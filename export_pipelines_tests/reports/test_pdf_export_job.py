@@ -8,7 +8,7 @@ import pytest
 from dagster import DagsterEventType, DagsterInstance
 from pypdf import PdfReader
 
-from export_pipelines.demo import seed_demo
+from export_pipelines.demo.seed import seed_demo
 from export_pipelines.request.model import ExportRequest
 from export_pipelines_tests.exported import run_decrypted
 

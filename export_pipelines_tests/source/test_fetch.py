@@ -120,7 +120,7 @@ def test_a_walk_abandoned_halfway_leaves_the_connection_usable(postgres_url, mon
 def test_sqlite_values_stored_by_another_program_are_still_read_exactly(tmp_path):
     """Stored values are typed by Arrow casts; values SQLAlchemy did not write (text in a decimal
     column, a timestamp with an offset) make the chunk go through SQLAlchemy's own conversions."""
-    from export_pipelines.demo import seed_demo
+    from export_pipelines.demo.seed import seed_demo
     from export_pipelines.source.fetch import _fetch_sqlite
 
     url = f"sqlite:///{tmp_path / 'odd.sqlite'}"

@@ -2,8 +2,8 @@
 
 Tests, benchmarks and first-time users all export from this database, so its tables match
 ``catalog.yaml`` column for column (a test keeps them in step) and its values are built to break
-careless exports (see ``demo_values``). Seeding is deterministic: the same kind of database, row
-count and seed always give the same rows, so a file exported from SQLite can be compared with one
+careless exports (see ``values``). Seeding is deterministic: the same kind of database, row count and
+seed always give the same rows, so a file exported from SQLite can be compared with one
 exported from PostgreSQL.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from export_pipelines.demo_values import Customer, customer_count, customer_rows, order_rows
+from export_pipelines.demo.values import Customer, customer_count, customer_rows, order_rows
 
 # Re-exported: the demo seeds where the resources read from unless told otherwise
 # ($EXPORT_SOURCE_DB_URL, else demo.sqlite in the data folder, ./var by default).
