@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import threading
 
-from export_pipelines.gc_pause import gc_paused
+from export_pipelines.source.gc_pause import gc_paused
 
 
 def test_overlapping_pauses_resume_collection_once_all_have_ended():

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from export_pipelines.run_ahead import run_ahead
+from export_pipelines.source.run_ahead import run_ahead
 
 
 def test_items_arrive_in_order_from_another_thread():

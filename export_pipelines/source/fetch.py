@@ -18,9 +18,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
-from export_pipelines.gc_pause import gc_paused
 from export_pipelines.request.catalog import DatasetSpec
-from export_pipelines.run_ahead import run_ahead
+from export_pipelines.source.gc_pause import gc_paused
+from export_pipelines.source.run_ahead import run_ahead
 
 # psycopg, and copy_out which is built on it, are imported on the COPY path only: every run's process
 # imports this module whatever its source, and a SQLite source would pay ~0.1 s of its start for them.
