@@ -69,7 +69,7 @@ def prepare(root: Path, mib: int) -> tuple[dict, str, str]:
     from export_pipelines.run.launch import local_instance
     from export_pipelines.run.resources import ExportStorageResource
 
-    file_key = audit_record_for_run(local_instance(), run_id, with_link=False).file_key
+    file_key = audit_record_for_run(local_instance(), run_id).file_key
     block = os.urandom(MIB)
     started = time.perf_counter()
     with ExportStorageResource().get().open_write(file_key) as target:

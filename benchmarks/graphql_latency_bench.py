@@ -208,6 +208,7 @@ def submit_and_time(client, instance, request, poll: float, timeout: float) -> d
     """Submit ``request``, wait for its run to end, read its link; the figures of ``FIGURES`` and more."""
     from dagster import DagsterEventType as Event
 
+    from export_pipelines.delivery.links import record_with_link
     from export_pipelines.observability.audit import audit_record_for_run
 
     submitted = time.time()
@@ -218,7 +219,8 @@ def submit_and_time(client, instance, request, poll: float, timeout: float) -> d
         if time.time() - submitted > timeout:
             raise TimeoutError(f"run {run_id} is still {status} after {timeout:.0f} s")
         time.sleep(poll)
-    record = audit_record_for_run(instance, run_id)  # what the requester is given: rows, file, a fresh link
+    # What the requester is given: rows, file, a fresh link.
+    record = record_with_link(instance, audit_record_for_run(instance, run_id))
     linked = time.time()
     if status != "SUCCESS" or not record.link:
         raise RuntimeError(f"run {run_id} ended {status}: {record.error or 'no link'}")

@@ -25,6 +25,7 @@ from dagster import DagsterInstance
 from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 
 from export_pipelines.automation.admission import TAG_REQUEST_TOKEN
+from export_pipelines.delivery.links import record_with_link
 from export_pipelines.observability.audit import AuditRecord, audit_record_for_run
 from export_pipelines.request.model import VALIDATE_OP, ExportRequest, canonical_digest
 from export_pipelines.security.request_tokens import issue_request_token
@@ -63,7 +64,8 @@ def wait(client: DagsterGraphQLClient, run_id: str, timeout: float = 600, poll: 
 
 def result(run_id: str, instance: DagsterInstance | None = None) -> AuditRecord:
     """What the export produced or why it failed, as the audit log reports it (with a fresh link)."""
-    return audit_record_for_run(instance or DagsterInstance.get(), run_id)
+    instance = instance or DagsterInstance.get()
+    return record_with_link(instance, audit_record_for_run(instance, run_id))
 
 
 def _refusal(error: DagsterGraphQLClientError) -> str:

@@ -169,11 +169,14 @@ def parse_option(text: str) -> tuple[str, object]:
 
 
 def _export(args) -> int:
+    from export_pipelines.delivery.links import record_with_link
     from export_pipelines.run.launch import local_instance, run_export
 
     request = build_request(args)
     level = "INFO" if args.verbose else "CRITICAL"
-    record, location = run_export(request, local_instance(), level, executor=args.executor)
+    instance = local_instance()
+    record, location = run_export(request, instance, level, executor=args.executor)
+    record = record_with_link(instance, record)  # history has none: the command that shows the record mints it
     saved = save_decrypted(record.file_key, args.out) if args.out and location else None
     if args.json:
         print(json.dumps({**record.for_requester(), "file": location, "saved_to": saved and str(saved)}, indent=2))
@@ -224,6 +227,7 @@ def _download(args) -> int:
 
 
 def _audit(args) -> int:
+    from export_pipelines.delivery.links import record_with_link
     from export_pipelines.observability.audit import audit_records
     from export_pipelines.run.launch import local_instance
 
@@ -232,7 +236,9 @@ def _audit(args) -> int:
 
         return print_downloads(args)
     since = _parse_since(args.since) if args.since else None
-    records = audit_records(local_instance(), user=args.user, dataset=args.dataset, since=since, limit=args.limit)
+    instance = local_instance()
+    records = audit_records(instance, user=args.user, dataset=args.dataset, since=since, limit=args.limit)
+    records = [record_with_link(instance, record) for record in records]
     if args.json:
         print(json.dumps([r.as_dict() for r in records], indent=2))
         return 0

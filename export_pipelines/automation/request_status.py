@@ -82,7 +82,7 @@ def write_run_status(instance: DagsterInstance, table: RequestTable, request_id:
     table.set_run_id(request_id, run.run_id)
     status = ROW_STATUS[run.status]
     if status == SUCCEEDED:
-        record = audit_record_for_run(instance, run.run_id, with_link=False)
+        record = audit_record_for_run(instance, run.run_id)
         return table.advance(
             request_id, SUCCEEDED, run_id=run.run_id, file_key=record.file_key, rows=record.rows,
             link=_link(record, run), reason=None,
@@ -127,7 +127,7 @@ def _reason(instance: DagsterInstance, run: DagsterRun) -> str:
                 "again once the dedupe window (EXPORT_DEDUPE_WINDOW_SECONDS) has passed"
             )
         return "The export was canceled before it finished: ask for it again if you still need it"
-    error = audit_record_for_run(instance, run.run_id, with_link=False).error
+    error = audit_record_for_run(instance, run.run_id).error
     return error or "The export failed: ask an administrator to look at run " + run.run_id
 
 

@@ -46,7 +46,7 @@ def _link(args) -> int:
     from export_pipelines.run.resources import ExportStorageResource
 
     instance = local_instance()
-    record = audit_record_for_run(instance, args.run_id, with_link=False)
+    record = audit_record_for_run(instance, args.run_id)
     if record.status != "SUCCESS" or not record.file_key:
         raise ValueError(f"run {args.run_id} has no exported file ({record.status}: {record.error or 'no file'})")
     if is_revoked(instance.get_run_by_id(args.run_id).tags):

@@ -81,7 +81,7 @@ def resolve(
     run = records[0].dagster_run
     if is_revoked(run.tags):
         raise Gone("this export was withdrawn by its owner or an administrator: ask them for a new export", "revoked")
-    record = audit_record_for_run(instance, claims.run_id, with_link=False)
+    record = audit_record_for_run(instance, claims.run_id)
     if record.status != "SUCCESS" or record.file_key != claims.file_key:
         raise UnknownExport("this link names no finished export: ask for a new link")
     expires_at = datetime.fromisoformat(record.expires_at) if record.expires_at else None

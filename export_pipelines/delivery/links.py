@@ -230,6 +230,17 @@ def link_for_record(record, tags: Mapping[str, str], now: datetime | None = None
     return link.url
 
 
+def record_with_link(instance, record):
+    """The audit record with a fresh download link when its export may be downloaded (finished, not
+    deleted, revoked or expired); run history leaves ``link`` empty, the one who shows the record mints it."""
+    from dataclasses import replace
+
+    if record.deleted_at:
+        return record
+    run = instance.get_run_by_id(record.run_id)
+    return replace(record, link=link_for_record(record, run.tags if run else {}))
+
+
 def _text(value) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError("expected text")

@@ -136,7 +136,7 @@ class StatusRoutes:
 
         from export_pipelines.observability.audit import audit_record_for_run
 
-        record = audit_record_for_run(self.service.instance, claims.run_id, with_link=False)
+        record = audit_record_for_run(self.service.instance, claims.run_id)
         facts = {"rows": record.rows, "expires_at": record.expires_at}
         if not record.file_key:
             return facts

@@ -4,11 +4,15 @@ Nothing is kept beside Dagster's own run storage: the run's tags say who/what/ho
 output metadata of ``validate_request`` and ``upload_file`` say how many rows and where the file is
 (``location``: the path or ``s3://`` URL the storage backend gave when the file was published, so it
 stays right after the deployment's storage URL changes; retention's tag says when it was deleted).
+
+History does not mint download links: whoever shows a record to a requester (the CLI, the delivery
+code) adds one with ``export_pipelines.delivery.links.record_with_link``, so run history never
+depends on delivery.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from dagster import DagsterEventType, DagsterInstance, RunsFilter
@@ -42,7 +46,7 @@ class AuditRecord:
     notification: str | None
     error: str | None
     filters: str | None = None  # as validate_request described them
-    link: str | None = None  # a fresh download link, minted when the record is read, for a finished export
+    link: str | None = None  # a fresh download link, added by whoever shows the record (delivery.links)
     deleted_at: str | None = None  # when retention deleted the file (the record itself is kept)
     # What the user was told of withheld rows (skipped_rows is the exact count, for operators only).
     rows_withheld: bool | None = None
@@ -77,20 +81,19 @@ def audit_records(
     dataset: str | None = None,
     since: datetime | None = None,
     limit: int | None = None,
-    with_link: bool = True,
 ) -> list[AuditRecord]:
     """Export runs, newest first, filtered by user, dataset and creation time."""
     tags = {key: value for key, value in ((TAG_USER, user), (TAG_DATASET, dataset)) if value}
     records = instance.get_run_records(
         filters=RunsFilter(job_name=EXPORT_JOB, tags=tags, created_after=since), limit=limit
     )
-    return [_audit_record(instance, record, with_link) for record in records]
+    return [_audit_record(instance, record) for record in records]
 
 
-def _audit_record(instance: DagsterInstance, record, with_link: bool = True) -> AuditRecord:
+def _audit_record(instance: DagsterInstance, record) -> AuditRecord:
     run = record.dagster_run
     metadata, error = _run_events(instance, run.run_id)
-    audited = AuditRecord(
+    return AuditRecord(
         run_id=run.run_id,
         status=run.status.value,
         user=run.tags.get(TAG_USER),
@@ -118,11 +121,6 @@ def _audit_record(instance: DagsterInstance, record, with_link: bool = True) -> 
         notification_reason=metadata.get("reason"),
         location=metadata.get("location"),
     )
-    if not with_link or audited.deleted_at:
-        return audited
-    from export_pipelines.delivery.links import link_for_record
-
-    return replace(audited, link=link_for_record(audited, run.tags))
 
 
 def _run_events(instance: DagsterInstance, run_id: str) -> tuple[dict, str | None]:
@@ -171,9 +169,9 @@ def _iso(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, UTC).isoformat() if timestamp else None
 
 
-def audit_record_for_run(instance: DagsterInstance, run_id: str, with_link: bool = True) -> AuditRecord:
+def audit_record_for_run(instance: DagsterInstance, run_id: str) -> AuditRecord:
     """The audit record of one run (what the CLI prints after an export)."""
     records = instance.get_run_records(filters=RunsFilter(run_ids=[run_id]), limit=1)
     if not records:
         raise ValueError(f"no run {run_id!r} in the Dagster instance at $DAGSTER_HOME")
-    return _audit_record(instance, records[0], with_link)
+    return _audit_record(instance, records[0])

@@ -12,6 +12,7 @@ import pytest
 from dagster import DagsterEventType, DagsterInstance
 
 from export_pipelines.automation.warm_launcher import TAG_PID
+from export_pipelines.delivery.links import record_with_link
 from export_pipelines.demo.seed import seed_demo
 from export_pipelines.observability.audit import audit_record_for_run
 from export_pipelines.request.model import TAG_DATASET, TAG_FORMAT, TAG_USER, ExportRequest
@@ -68,7 +69,7 @@ def test_exports_run_in_processes_forked_from_one_clean_forkserver(server):
     for request, run_id in zip(requests, run_ids):
         run = instance.get_run_by_id(run_id)
         assert {key: run.tags[key] for key in (TAG_USER, TAG_DATASET, TAG_FORMAT)} == request.run_tags()
-        record = audit_record_for_run(instance, run_id)
+        record = record_with_link(instance, audit_record_for_run(instance, run_id))
         assert record.status == "SUCCESS" and record.rows == 60_000 and record.file_key and record.link
         assert record.format == request.format
         forkserver, threads, files = _forked(instance, run_id)

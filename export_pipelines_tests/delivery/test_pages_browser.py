@@ -121,6 +121,6 @@ def test_a_person_watches_a_running_export_and_downloads_it_when_the_bar_is_full
 
     from export_pipelines.observability.audit import audit_record_for_run
 
-    record = audit_record_for_run(export.instance, export.run_id, with_link=False)
+    record = audit_record_for_run(export.instance, export.run_id)
     name = record.file_key.rsplit("/", 1)[1]
     assert wait_for_file(downloads, name).read_bytes() == world.plaintext(record)
