@@ -14,8 +14,7 @@ from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
-
-from export_pipelines.settings import default_source_url
+from sqlalchemy.exc import DBAPIError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     from export_pipelines.errors import ExportError
     from export_pipelines.observability.monitoring import DOWNLOAD_SERVICE, init_error_tracking
     from export_pipelines.request.model import describe_problems
+    from export_pipelines.source.database_errors import explain_database_error
 
     try:
         init_error_tracking(DOWNLOAD_SERVICE if args.command == "serve" else "cli")
@@ -34,20 +34,15 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError, ExportError) as error:
         print(f"export-pipelines {args.command}: {error}", file=sys.stderr)
         return 2
+    except DBAPIError as error:
+        print(f"export-pipelines {args.command}: {explain_database_error(error)}", file=sys.stderr)
+        return 2
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="export-pipelines", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=_version(), help="print the version and exit")
     commands = parser.add_subparsers(dest="command", required=True)
-
-    seed = commands.add_parser("seed-demo", help="create deterministic demo data (orders, customers, grants)")
-    seed.add_argument("--db", help="SQLAlchemy URL (default: $EXPORT_SOURCE_DB_URL or var/demo.sqlite)")
-    seed.add_argument("--rows", type=int, default=100_000, help="number of orders (default 100,000)")
-    seed.add_argument("--seed", type=int, default=42, help="random seed: same seed, same data")
-    seed.add_argument("--force", action="store_true",
-                      help="replace the demo tables even where the database holds tables seed-demo did not create")
-    seed.set_defaults(handler=_seed_demo)
 
     export = commands.add_parser("export", help="run one export on the embedded default")
     export.add_argument("--request", type=Path, help="a YAML or JSON request file; options below override it")
@@ -99,9 +94,11 @@ def _parser() -> argparse.ArgumentParser:
 
     from export_pipelines.automation.commands import add_request_commands, add_subscription_commands
     from export_pipelines.delivery.commands import add_delivery_commands
+    from export_pipelines.demo.commands import add_demo_commands
     from export_pipelines.reports.preview import add_template_commands
     from export_pipelines.security.commands import add_key_commands
 
+    add_demo_commands(commands)
     add_template_commands(commands)
     add_key_commands(commands)
     add_delivery_commands(commands)
@@ -115,15 +112,6 @@ def _version() -> str:
     from importlib.metadata import version
 
     return f"export-pipelines {version('export-pipelines')} (dagster {version('dagster')})"
-
-
-def _seed_demo(args) -> int:
-    from export_pipelines.demo.seed import seed_demo
-
-    summary = seed_demo(args.db or default_source_url(), rows=args.rows, seed=args.seed, force=args.force)
-    print(f"Seeded {summary.orders:,} orders, {summary.customers:,} customers, {summary.users} users "
-          f"and {summary.grants} grants into {summary.url}")
-    return 0
 
 
 def build_request(args):
