@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import sqlalchemy as sa
 
@@ -88,3 +90,18 @@ def test_a_missing_postgres_table_is_named_with_its_command(missing_postgres_dat
     assert main(["subscriptions", "list", "--db", missing_postgres_database]) == 2
 
     assert "the table export_subscriptions does not exist in the source database" in _one_line(capsys)
+
+
+def test_the_template_the_readme_previews_is_shipped_and_renders(tmp_path):
+    from pathlib import Path
+
+    from pypdf import PdfReader
+
+    project = Path(__file__).resolve().parents[1]
+    (named,) = set(re.findall(r"template preview (\S+\.yaml)", (project / "README.md").read_text()))
+    out = tmp_path / "preview.pdf"
+
+    assert main(["template", "preview", str(project / named), "--rows", "40", "--out", str(out)]) == 0
+
+    first_page = PdfReader(out).pages[0].extract_text()
+    assert "Monthly orders" in first_page and "Amount (EUR)" in first_page
