@@ -22,7 +22,6 @@ def test_the_format_choices_are_exactly_the_registered_formats():
     [
         ("format", "xml", "root:ops:validate_request:config:format"),
         ("compression", "rar", "root:ops:validate_request:config:compression"),
-        ("filters", [{"column": "amount", "op": "like", "value": 1}], "root:ops:validate_request:config:filters[0]:op"),
     ],
 )
 def test_the_job_schema_flags_a_typo_in_a_choice(field, value, path):

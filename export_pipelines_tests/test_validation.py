@@ -70,6 +70,8 @@ BAD_REQUESTS = [
     ({"filters": [{"column": "tenant_id", "op": "eq"}]}, "filters[0].value", ["is_null"]),
     ({"filters": [{"column": "note", "op": "is_null", "value": "x"}]}, "filters[0].value", ["leave value empty"]),
     ({"filters": [{"column": "amount", "op": "contains", "value": "5"}]}, "filters[0].op", ["text column", "eq"]),
+    # filters may be a tree (query.tree), so the schema holds it as data: the operator is checked here.
+    ({"filters": [{"column": "amount", "op": "like", "value": 1}]}, "filters[0].op", [*FILTER_OPS]),
     ({"sort": "price"}, "sort", ["'price'", *ORDER_COLUMNS]),
     ({"sort": "amount:sideways"}, "sort", ["'sideways'", "asc, desc"]),
     ({"format_options": {"colour": "red"}}, "format_options.colour", ["header", "delimiter"]),
@@ -100,11 +102,10 @@ def test_bad_field_is_named_with_what_is_allowed(sqlite_url, fields, field, ment
 CHOICES = [
     ({"format": "xml"}, ["'csv'", "'json'", "'jsonl'", "'xlsx'"]),
     ({"compression": "rar"}, ["'none'", "'gzip'", "'zip'", "'auto'"]),
-    ({"filters": [{"column": "amount", "op": "like", "value": 1}]}, [repr(op) for op in FILTER_OPS]),
 ]
 
 
-@pytest.mark.parametrize(("fields", "mentions"), CHOICES, ids=["format", "compression", "op"])
+@pytest.mark.parametrize(("fields", "mentions"), CHOICES, ids=["format", "compression"])
 def test_a_choice_outside_its_list_is_refused_by_the_schema(fields, mentions):
     with pytest.raises(ValidationError) as refused:
         ExportRequest(user="admin", dataset="orders", **fields)

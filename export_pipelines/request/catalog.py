@@ -30,6 +30,7 @@ class ColumnSpec:
     label: str
     precision: int = 18
     scale: int = 2
+    searchable: bool = False  # text a request's ``search`` looks in (export_pipelines/query/search.py)
 
     @property
     def arrow_type(self) -> pa.DataType:
@@ -56,6 +57,7 @@ class DatasetSpec:
     tenant_column: str
     columns: dict[str, ColumnSpec] = field(default_factory=dict)
     retention_days: int | None = None  # how long its files are kept; None: the deployment's EXPORT_RETENTION_DAYS
+    fulltext: str | None = None  # PostgreSQL text search configuration for ``search``; None: substring match
 
     @cached_property
     def column_names(self) -> list[str]:
@@ -129,12 +131,17 @@ def _parse_dataset(name: str, spec: dict, where: str) -> DatasetSpec:
             raise CatalogError(
                 f"{where}.columns.{column_name}: type {column_type!r} is not one of {', '.join(COLUMN_TYPES)}"
             )
+        searchable = column.get("searchable", False)
+        if searchable not in (True, False) or (searchable and column_type != "string"):
+            raise CatalogError(f"{where}.columns.{column_name}.searchable: only a string column may be searchable "
+                               "(true or false)")
         columns[column_name] = ColumnSpec(
             name=column_name,
             type=column_type,
             label=column.get("label", column_name),
             precision=int(column.get("precision", 18)),
             scale=int(column.get("scale", 2)),
+            searchable=searchable,
         )
     for role in ("key", "tenant_column"):
         if spec[role] not in columns:
@@ -142,6 +149,14 @@ def _parse_dataset(name: str, spec: dict, where: str) -> DatasetSpec:
     retention_days = spec.get("retention_days")
     if retention_days is not None and (type(retention_days) is not int or retention_days < 1):
         raise CatalogError(f"{where}.retention_days: {retention_days!r} is not a whole number of days (1 or more)")
+    fulltext = spec.get("fulltext")
+    if fulltext is not None:
+        from export_pipelines.query.search import FULLTEXT_CONFIG
+
+        if not isinstance(fulltext, str) or not FULLTEXT_CONFIG.match(fulltext):
+            raise CatalogError(f"{where}.fulltext: {fulltext!r} is not a text search configuration such as english")
+        if not any(column.searchable for column in columns.values()):
+            raise CatalogError(f"{where}.fulltext: mark the columns it searches searchable: true")
     return DatasetSpec(
         name=name,
         title=spec.get("title", name),
@@ -150,4 +165,5 @@ def _parse_dataset(name: str, spec: dict, where: str) -> DatasetSpec:
         tenant_column=spec["tenant_column"],
         columns=columns,
         retention_days=retention_days,
+        fulltext=fulltext,
     )

@@ -1,7 +1,8 @@
 """How big a request may be: every cap validation enforces, in one place, overridable by environment.
 
 Each cap keeps one request from costing the deployment more than it should: a thousand filters
-or a hundred-thousand-value ``in`` list become a query plan nobody can run, and a title or a
+(conditions counted in ``filters`` and ``where`` together, in groups nested at most
+``max_filter_depth`` deep) or a hundred-thousand-value ``in`` list become a query plan nobody can run, and a title or a
 column list that long becomes a file nobody can read. The limits are read when a request is
 validated (``Limits.from_env()``), never at import time, so an operator can change them without
 reinstalling and tests can set them per test. A value that is not a positive whole number is a
@@ -21,10 +22,18 @@ MAX_FILTERS_ENV = "EXPORT_MAX_FILTERS"
 MAX_IN_VALUES_ENV = "EXPORT_MAX_IN_VALUES"
 MAX_COLUMNS_ENV = "EXPORT_MAX_COLUMNS"
 MAX_TITLE_LENGTH_ENV = "EXPORT_MAX_TITLE_LENGTH"
+MAX_FILTER_DEPTH_ENV = "EXPORT_MAX_FILTER_DEPTH"
+MAX_VALUE_LENGTH_ENV = "EXPORT_MAX_VALUE_LENGTH"
+MAX_WHERE_LENGTH_ENV = "EXPORT_MAX_WHERE_LENGTH"
+MAX_SORT_COLUMNS_ENV = "EXPORT_MAX_SORT_COLUMNS"
 DEFAULT_MAX_RECIPIENTS = 20
 DEFAULT_MAX_FILTERS = 50
 DEFAULT_MAX_IN_VALUES = 1_000
 DEFAULT_MAX_TITLE_LENGTH = 200
+DEFAULT_MAX_FILTER_DEPTH = 8  # all/any/not groups inside each other
+DEFAULT_MAX_VALUE_LENGTH = 1_000  # characters of one text value (filters, where, search)
+DEFAULT_MAX_WHERE_LENGTH = 10_000  # characters of the text form of filters
+DEFAULT_MAX_SORT_COLUMNS = 5
 # Past this many columns no format is readable (and XLSX/PDF layouts degrade long before).
 COLUMN_CEILING = 500
 
@@ -38,6 +47,10 @@ class Limits:
     max_in_values: int = DEFAULT_MAX_IN_VALUES
     max_title_length: int = DEFAULT_MAX_TITLE_LENGTH
     max_columns: int | None = None
+    max_filter_depth: int = DEFAULT_MAX_FILTER_DEPTH
+    max_value_length: int = DEFAULT_MAX_VALUE_LENGTH
+    max_where_length: int = DEFAULT_MAX_WHERE_LENGTH
+    max_sort_columns: int = DEFAULT_MAX_SORT_COLUMNS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Limits:
@@ -51,6 +64,10 @@ class Limits:
             max_in_values=_positive_int(environ, MAX_IN_VALUES_ENV, DEFAULT_MAX_IN_VALUES),
             max_title_length=_positive_int(environ, MAX_TITLE_LENGTH_ENV, DEFAULT_MAX_TITLE_LENGTH),
             max_columns=max_columns,
+            max_filter_depth=_positive_int(environ, MAX_FILTER_DEPTH_ENV, DEFAULT_MAX_FILTER_DEPTH),
+            max_value_length=_positive_int(environ, MAX_VALUE_LENGTH_ENV, DEFAULT_MAX_VALUE_LENGTH),
+            max_where_length=_positive_int(environ, MAX_WHERE_LENGTH_ENV, DEFAULT_MAX_WHERE_LENGTH),
+            max_sort_columns=_positive_int(environ, MAX_SORT_COLUMNS_ENV, DEFAULT_MAX_SORT_COLUMNS),
         )
 
     def column_limit(self, catalog_columns: int) -> int:

@@ -30,7 +30,7 @@ from export_pipelines.errors import ExportRequestError
 # Choices are Literal types, so the launchpad offers them and flags a typo before a run is made.
 FilterOp = Literal[
     "eq", "ne", "lt", "le", "gt", "ge", "in", "not_in",
-    "contains", "startswith", "between", "is_null", "not_null",
+    "contains", "startswith", "between", "is_null", "not_null", "within",
 ]  # fmt: skip
 Compression = Literal["none", "gzip", "zip", "auto"]
 # The formats of export_pipelines.formats (a test keeps the two equal): listed here rather than read
@@ -44,18 +44,6 @@ TAG_USER = "export/user"
 TAG_DATASET = "export/dataset"
 TAG_FORMAT = "export/format"
 EXPORT_JOB_TAGS = {"export/kind": "export"}  # export_job's own tags: every run of it carries them
-
-
-class FilterSpec(Config):
-    """One condition on one column; the value is bound as a query parameter, never spliced."""
-
-    column: str = Field(description="A column of the dataset (see the catalog).")
-    op: FilterOp = Field(description="How the column is compared with the value.")
-    value: Any = Field(
-        default=None,
-        description="The value to compare with: a list for in / not_in, two items for between, "
-        "nothing for is_null / not_null.",
-    )
 
 
 def _choices(name: str, *values: str) -> type[Enum]:
@@ -175,9 +163,32 @@ class ExportRequest(Config):
     columns: list[str] = Field(
         default_factory=list, description="Columns in output order; empty means every catalog column."
     )
-    filters: list[FilterSpec] = Field(default_factory=list, description="Conditions, all of which must hold.")
-    sort: str | None = Field(
-        default=None, description="'column' or 'column:desc'; rows are ordered by the dataset key otherwise."
+    # Any: a list or a tree of groups, which Dagster's config types cannot express; query.tree reads it,
+    # and validation checks every column, operator and value against the catalog before a row is read.
+    filters: Any = Field(
+        default_factory=list,
+        description="Conditions {column, op, value} (op: " + ", ".join(get_args(FilterOp)) + "). A list: all "
+        "must hold. Or a tree of groups: {all: [...]}, {any: [...]}, {not: {...}}, e.g. "
+        "{any: [{column: status, op: eq, value: paid}, {not: {column: note, op: is_null}}]}.",
+    )
+    where: str | None = Field(
+        default=None,
+        description="Conditions as text, joined with filters by and, e.g. 'status in (paid, refunded) and "
+        "(amount > 100 or customer_name startswith \"A\") and created_at within last 30 days'.",
+    )
+    search: str | None = Field(
+        default=None, description="Text looked for, in any letter case, in the dataset's searchable columns."
+    )
+    # Any: a string or a list of strings (today's single 'column:desc' stays valid).
+    sort: Any = Field(
+        default=None,
+        description="'column' or 'column:desc', or a list of them, e.g. [region, 'amount:desc']; "
+        "ties and unsorted rows are ordered by the dataset key.",
+    )
+    relative_to: str | None = Field(
+        default=None,
+        description="ISO timestamp relative dates (within last 30 days) are resolved from; default: when the "
+        "run starts. Subscriptions set it to their tick's time.",
     )
     format: FormatName = Field(default="csv", description="Output format.")
     # Typed for the launchpad (choices are enums); held as a plain dict of the options set (see below).
@@ -198,6 +209,24 @@ class ExportRequest(Config):
     chunk_size: int = Field(
         default=50_000, description="Rows per chunk: the unit of parallel work and of memory use."
     )
+
+    @field_validator("filters")
+    @classmethod
+    def _filters_shape(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        if not isinstance(value, (list, Mapping)):
+            raise ValueError("must be a list of conditions, or a group such as {any: [...]}")
+        return value
+
+    @field_validator("sort")
+    @classmethod
+    def _sort_shape(cls, value: Any) -> Any:
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
+            return list(value)
+        raise ValueError("must be 'column[:desc]' or a list of them")
 
     @field_validator("format_options", mode="wrap")
     @classmethod
@@ -231,15 +260,18 @@ class ExportRequest(Config):
         """Tags every export run carries: who, what and how; the audit log filters on them."""
         return {TAG_USER: self.user, TAG_DATASET: self.dataset, TAG_FORMAT: self.format}
 
-    def sort_column(self) -> tuple[str | None, bool]:
-        """Return (column, descending) from ``sort``; (None, False) when unsorted."""
-        if not self.sort:
-            return None, False
-        column, _, direction = self.sort.partition(":")
-        direction = direction.strip().lower() or "asc"
-        if direction not in ("asc", "desc"):
-            raise ExportRequestError("sort", f"direction {direction!r} is not valid", "asc, desc")
-        return column.strip(), direction == "desc"
+    def sort_keys(self) -> tuple[tuple[str, bool], ...]:
+        """((column, descending), ...) from ``sort``: a string (commas separate columns) or a list of strings."""
+        items = self.sort.split(",") if isinstance(self.sort, str) else list(self.sort or ())
+        keys = []
+        for index, item in enumerate(items):
+            column, _, direction = item.partition(":")
+            direction = direction.strip().lower() or "asc"
+            if direction not in ("asc", "desc"):
+                field = "sort" if len(items) == 1 else f"sort[{index}]"
+                raise ExportRequestError(field, f"direction {direction!r} is not valid", "asc, desc")
+            keys.append((column.strip(), direction == "desc"))
+        return tuple(keys)
 
 
 def _unknown_option(name: str, format_name: str) -> ExportRequestError:

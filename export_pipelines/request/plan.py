@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from export_pipelines.errors import IncompleteExport
+from export_pipelines.query.tree import leaves
 from export_pipelines.request.catalog import ColumnSpec
 from export_pipelines.request.model import ExportRequest
 from export_pipelines.request.withheld import WithheldRows, withheld_rows
@@ -30,6 +31,7 @@ class ExportPlan:
     matching_rows: int
     visible_rows: int
     withheld_detail: str = "none"  # what the user may learn of skipped rows: see withheld.py
+    resolved_at: datetime | None = None  # when relative dates (within last 30 days) were resolved
 
     @property
     def skipped_rows(self) -> int:
@@ -42,7 +44,16 @@ class ExportPlan:
         return withheld_rows(self.skipped_rows, self.withheld_detail)
 
     def filter_descriptions(self) -> tuple[str, ...]:
+        """Each condition as it reads, relative dates with the absolute range they resolved to."""
         return tuple(condition.describe() for condition in self.query.conditions)
+
+    def relative_dates_metadata(self) -> dict[str, str]:
+        """The absolute ranges relative dates resolved to, and when: for the run's metadata and the audit."""
+        nodes = (node for root in self.query.conditions for node in leaves(root))
+        ranges = [node.describe() for node in nodes if getattr(node, "op", None) == "within"]
+        if not ranges or self.resolved_at is None:
+            return {}
+        return {"relative_dates": "; ".join(ranges), "relative_dates_resolved_at": self.resolved_at.isoformat()}
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
@@ -15,24 +16,23 @@ import sqlalchemy as sa
 from export_pipelines.errors import ExportRequestError, RowLimitExceeded
 from export_pipelines.formats import Renderer, renderer_class
 from export_pipelines.formats.compression import SUFFIXES, check_compression, choose_compression
+from export_pipelines.query.check import check_filters
 from export_pipelines.request.catalog import Catalog, DatasetSpec
 from export_pipelines.request.limits import (
     COLUMN_CEILING,
     MAX_COLUMNS_ENV,
     MAX_FILTERS_ENV,
-    MAX_IN_VALUES_ENV,
+    MAX_SORT_COLUMNS_ENV,
     MAX_TITLE_LENGTH_ENV,
     Limits,
 )
-from export_pipelines.request.model import COMPRESSIONS, FILTER_OPS, ExportRequest, FilterSpec
+from export_pipelines.request.model import COMPRESSIONS, ExportRequest
 from export_pipelines.request.permissions import granted_tenants
 from export_pipelines.request.plan import ExportPlan
 from export_pipelines.request.recipients import check_recipients
-from export_pipelines.source.query import Condition, ExportQuery
-from export_pipelines.source.values import coerce_value
+from export_pipelines.source.query import ExportQuery
 
 _USER = re.compile(r"^[A-Za-z0-9._@+-]{1,128}$")
-_TEXT_OPS = ("contains", "startswith")
 MAX_CHUNK_SIZE = 1_000_000
 
 
@@ -43,16 +43,17 @@ class CheckedRequest:
     request: ExportRequest
     dataset: DatasetSpec
     columns: tuple[str, ...]
-    conditions: tuple[Condition, ...]
-    sort_column: str | None
-    descending: bool
+    conditions: tuple  # filter tree nodes (query.tree, query.search), all of which must hold
+    sort: tuple[tuple[str, bool], ...]  # (column, descending), in order
     renderer: type[Renderer]
+    now: datetime  # the moment relative dates were resolved at
 
 
-def check_request(request: ExportRequest, catalog: Catalog) -> CheckedRequest:
+def check_request(request: ExportRequest, catalog: Catalog, now: datetime | None = None) -> CheckedRequest:
     """Check every field of ``request`` that needs no database; raise ExportRequestError naming the field.
 
-    The submission gate calls this before a run is queued, and ``plan_export`` again when it runs.
+    The submission gate calls this before a run is queued, and ``plan_export`` again when it runs:
+    relative dates are resolved at ``request.relative_to``, else at ``now`` (default: this moment).
     """
     if not _USER.match(request.user or ""):
         raise ExportRequestError("user", f"{request.user!r} is not a valid user name", "letters, digits and ._@+-")
@@ -61,10 +62,9 @@ def check_request(request: ExportRequest, catalog: Catalog) -> CheckedRequest:
     _check_sizes(request, dataset, limits)
     tz = _timezone(request.timezone)
     columns = _columns(request, dataset)
-    conditions = tuple(_condition(f, i, dataset, tz, limits) for i, f in enumerate(request.filters))
-    sort_column, descending = request.sort_column()
-    if sort_column is not None:
-        dataset.column(sort_column, "sort")
+    now = _relative_to(request, now)
+    conditions = check_filters(request, dataset, tz, limits, now)
+    sort = _sort(request, dataset, limits)
     renderer = renderer_class(request.format)
     settings = renderer.check_options(request.format_options)
     renderer.check_columns(settings, tuple(dataset.columns[name] for name in columns))
@@ -74,15 +74,17 @@ def check_request(request: ExportRequest, catalog: Catalog) -> CheckedRequest:
     if not 1 <= request.chunk_size <= MAX_CHUNK_SIZE:
         raise ExportRequestError("chunk_size", f"{request.chunk_size} is out of range", f"1 to {MAX_CHUNK_SIZE:,}")
     check_recipients(request.recipients)
-    return CheckedRequest(request, dataset, columns, conditions, sort_column, descending, renderer)
+    return CheckedRequest(request, dataset, columns, conditions, sort, renderer, now)
 
 
-def plan_export(request: ExportRequest, catalog: Catalog, connection: sa.Connection, max_rows: int) -> ExportPlan:
+def plan_export(
+    request: ExportRequest, catalog: Catalog, connection: sa.Connection, max_rows: int, now: datetime | None = None
+) -> ExportPlan:
     """Validate ``request`` and count its rows; raise a PermanentExportError subclass if it cannot run."""
-    checked = check_request(request, catalog)
+    checked = check_request(request, catalog, now)
     dataset, columns, renderer = checked.dataset, checked.columns, checked.renderer
     tenants = granted_tenants(connection, catalog, request.user, dataset.name)
-    query = ExportQuery(dataset, columns, checked.conditions, tenants, checked.sort_column, checked.descending)
+    query = ExportQuery(dataset, columns, checked.conditions, tenants, checked.sort)
     matching, visible = connection.execute(query.count_statement(connection.dialect.name)).one()
     if visible > max_rows:
         raise RowLimitExceeded(
@@ -106,12 +108,13 @@ def plan_export(request: ExportRequest, catalog: Catalog, connection: sa.Connect
         compression=compression,
         matching_rows=int(matching),
         visible_rows=int(visible),
+        resolved_at=checked.now,
     )
 
 
 def _check_sizes(request: ExportRequest, dataset: DatasetSpec, limits: Limits) -> None:
     """Refuse oversized requests before looking at a single item of them."""
-    if len(request.filters) > limits.max_filters:
+    if isinstance(request.filters, list) and len(request.filters) > limits.max_filters:
         raise ExportRequestError(
             "filters", f"{len(request.filters):,} filters is over the limit of {limits.max_filters:,}",
             f"at most {limits.max_filters:,} filters; put alternatives into one in filter, "
@@ -151,48 +154,35 @@ def _columns(request: ExportRequest, dataset: DatasetSpec) -> tuple[str, ...]:
     return tuple(request.columns)
 
 
-def _condition(spec: FilterSpec, index: int, dataset: DatasetSpec, tz: ZoneInfo, limits: Limits) -> Condition:
-    where = f"filters[{index}]"
-    column = dataset.column(spec.column, f"{where}.column")
-    if spec.op not in FILTER_OPS:
-        raise ExportRequestError(f"{where}.op", f"unknown operator {spec.op!r}", ", ".join(FILTER_OPS))
-    field = f"{where}.value"
-    value = spec.value
-    _refuse_nul(value, field)
-    if spec.op in ("is_null", "not_null"):
-        if value is not None:
-            raise ExportRequestError(field, f"{spec.op} takes no value", "leave value empty")
-        return Condition(column.name, spec.op)
-    if spec.op in _TEXT_OPS and column.type != "string":
-        other_ops = ", ".join(op for op in FILTER_OPS if op not in _TEXT_OPS)
+def _relative_to(request: ExportRequest, now: datetime | None) -> datetime:
+    """The moment relative dates mean: the request's ``relative_to`` (a subscription's tick), else ``now``."""
+    if request.relative_to is None:
+        return now or datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(request.relative_to)
+    except (TypeError, ValueError):
+        moment = None
+    if moment is None or moment.tzinfo is None:
         raise ExportRequestError(
-            f"{where}.op", f"{spec.op} needs a text column; {column.name!r} is {column.type}", other_ops
+            "relative_to", f"{request.relative_to!r} is not a timestamp with a UTC offset",
+            "an ISO timestamp such as 2024-05-31T06:00:00+02:00, or leave it out (the run's start)",
         )
-    if spec.op in ("in", "not_in"):
-        if isinstance(value, str):
-            value = [item.strip() for item in value.split(",")]
-        if not isinstance(value, (list, tuple)) or not value:
-            raise ExportRequestError(field, f"{spec.op} needs a non-empty list", "a list such as [a, b]")
-        if len(value) > limits.max_in_values:
-            raise ExportRequestError(
-                field, f"{len(value):,} values is over the limit of {limits.max_in_values:,}",
-                f"at most {limits.max_in_values:,} values per {spec.op} list; split the export, "
-                f"or ask an administrator to raise {MAX_IN_VALUES_ENV}",
-            )
-        return Condition(column.name, spec.op, tuple(coerce_value(column, v, field, tz) for v in value))
-    if spec.op == "between":
-        if isinstance(value, str):
-            value = [item.strip() for item in value.split(",")]
-        if not isinstance(value, (list, tuple)) or len(value) != 2:
-            raise ExportRequestError(field, "between needs exactly two values", "[low, high]")
-        return Condition(column.name, spec.op, tuple(coerce_value(column, v, field, tz) for v in value))
-    if value is None:
-        raise ExportRequestError(field, f"{spec.op} needs a value", "a value; use is_null to match missing values")
-    return Condition(column.name, spec.op, coerce_value(column, value, field, tz))
+    return moment
 
 
-def _refuse_nul(value: object, field: str) -> None:
-    """A NUL byte is no character any source stores (PostgreSQL text refuses it): a bad request, not a query error."""
-    items = value if isinstance(value, (list, tuple)) else (value,)
-    if any(isinstance(item, str) and "\x00" in item for item in items):
-        raise ExportRequestError(field, "the value contains a NUL byte (\\x00)", "text without NUL bytes")
+def _sort(request: ExportRequest, dataset: DatasetSpec, limits: Limits) -> tuple[tuple[str, bool], ...]:
+    """The sort columns, each once and in the catalog; those after the key change nothing and are dropped."""
+    keys = request.sort_keys()
+    if len(keys) > limits.max_sort_columns:
+        raise ExportRequestError(
+            "sort", f"{len(keys)} sort columns is over the limit of {limits.max_sort_columns}",
+            f"at most {limits.max_sort_columns}; an administrator can raise {MAX_SORT_COLUMNS_ENV}",
+        )
+    for index, (column, _) in enumerate(keys):
+        dataset.column(column, "sort" if len(keys) == 1 else f"sort[{index}]")
+    names = [column for column, _ in keys]
+    if len(set(names)) != len(names):
+        raise ExportRequestError("sort", "a column is listed twice", "each column once")
+    if dataset.key in names:
+        keys = keys[: names.index(dataset.key) + 1]  # the key is unique: nothing after it can reorder rows
+    return keys

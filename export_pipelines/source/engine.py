@@ -40,6 +40,12 @@ def _create(url: str) -> sa.Engine:
 def _sqlite_session(dbapi_connection, _record):
     # LIKE is case-insensitive in SQLite by default and case-sensitive in PostgreSQL; pick one meaning.
     dbapi_connection.execute("PRAGMA case_sensitive_like = ON")
+    # SQLite's lower() folds ASCII only; PostgreSQL's folds every letter: search matches É as é on both.
+    dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
+
+
+def _lower(value):
+    return value.lower() if isinstance(value, str) else value
 
 
 def _postgres_session(dbapi_connection, _record):

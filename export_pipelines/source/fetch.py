@@ -38,7 +38,7 @@ def chunk_schema(dataset: DatasetSpec, columns: tuple[str, ...]) -> pa.Schema:
 def keyset_chunks(connection: sa.Connection, query, size: int) -> Iterator[pa.Table]:
     """Every permitted row of ``query`` as Arrow tables of ``size`` rows (the last may be shorter).
 
-    Each chunk query starts after the last (sort value, key) of the previous chunk, so every
+    Each chunk query starts after the last (sort values, key) of the previous chunk, so every
     chunk costs the same however deep into the table it is. At least one table is yielded.
     """
     schema = chunk_schema(query.dataset, query.fetched_columns)
@@ -74,9 +74,9 @@ def _copies(connection: sa.Connection) -> bool:
 
 
 def _keyset_position(query, table: pa.Table) -> tuple:
-    """(sort value, key) of the table's last row: where the next chunk starts."""
+    """The sort values and key of the table's last row (``query.order``): where the next chunk starts."""
     last = table.slice(table.num_rows - 1).to_pylist()[0]
-    return (last[query.sort_column] if query.sort_column else None, last[query.dataset.key])
+    return tuple(last[column] for column, _ in query.order)
 
 
 def _fetch_sqlite(connection: sa.Connection, statement: sa.Select, schema: pa.Schema) -> pa.Table:

@@ -1,20 +1,26 @@
 """SQL for one export, built with SQLAlchemy Core from catalog names and bound values only.
 
-``ExportQuery`` holds the validated pieces of a request (dataset, columns, filter conditions,
-granted tenants, sort) and produces three statements: the count of matching and permitted rows,
-and the keyset-paginated chunk query ``WHERE (sort, key) > (last sort, last key) LIMIT n``.
+``ExportQuery`` holds the validated pieces of a request (dataset, columns, the filter tree,
+granted tenants, sort columns) and produces the count of matching and permitted rows and the
+keyset-paginated chunk query ``WHERE (sort..., key) after (last sort values..., last key) LIMIT n``.
 OFFSET is never used: its cost grows with the page number, keyset's does not.
+
+Order: each sort column ascending or descending with NULLs last in both directions, then the key
+ascending (unless the key itself is a sort column, which ends the order: it is unique).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 
-from export_pipelines.request.catalog import ColumnSpec, DatasetSpec
+from export_pipelines.query.sql import predicate
+from export_pipelines.query.tree import Condition
+from export_pipelines.request.catalog import DatasetSpec
 from export_pipelines.source.values import bind_value
+
+__all__ = ["Condition", "ExportQuery"]
 
 _SQL_TYPES = {
     "integer": lambda c: sa.BigInteger(),
@@ -28,37 +34,25 @@ _SQL_TYPES = {
 
 
 @dataclass(frozen=True)
-class Condition:
-    """A validated filter: catalog column, operator, and value(s) already converted to the column type."""
-
-    column: str
-    op: str
-    value: Any = None
-
-    def describe(self) -> str:
-        """How the filter reads in reports and emails: ``amount ge 10.00``, ``status in paid, shipped``."""
-        if self.value is None:
-            return f"{self.column} {self.op}"
-        values = self.value if isinstance(self.value, tuple) else (self.value,)
-        shown = ", ".join(v.isoformat() if hasattr(v, "isoformat") else str(v) for v in values)
-        return f"{self.column} {self.op} {shown}"
-
-
-@dataclass(frozen=True)
 class ExportQuery:
     """Everything needed to read one export's rows; small and picklable, so ops can pass it."""
 
     dataset: DatasetSpec
     columns: tuple[str, ...]
-    conditions: tuple[Condition, ...]
+    conditions: tuple  # filter tree nodes (query.tree), all of which must hold
     tenants: frozenset[str] | None  # None: every tenant is granted
-    sort_column: str | None = None
-    sort_descending: bool = False
+    sort: tuple[tuple[str, bool], ...] = ()  # (column, descending); validation drops columns after the key
+
+    @property
+    def order(self) -> tuple[tuple[str, bool], ...]:
+        """The full order: the sort columns, then the key ascending unless the key is one of them."""
+        names = [column for column, _ in self.sort]
+        return self.sort if self.dataset.key in names else (*self.sort, (self.dataset.key, False))
 
     @property
     def fetched_columns(self) -> tuple[str, ...]:
-        """Requested columns plus the pagination columns (key, sort), each once."""
-        extra = [c for c in (self.sort_column, self.dataset.key) if c and c not in self.columns]
+        """Requested columns plus the pagination columns (sort columns, key), each once."""
+        extra = [c for c, _ in self.order if c not in self.columns]
         return self.columns + tuple(dict.fromkeys(extra))
 
     def table(self) -> sa.TableClause:
@@ -66,8 +60,7 @@ class ExportQuery:
         return sa.table(self.dataset.table, *(sa.column(c.name, _SQL_TYPES[c.type](c)) for c in specs))
 
     def _filters(self, table: sa.TableClause, dialect: str) -> list:
-        columns = self.dataset.columns
-        return [_condition_clause(table.c[c.column], columns[c.column], c, dialect) for c in self.conditions]
+        return [predicate(node, table, self.dataset, dialect) for node in self.conditions]
 
     def _tenant_clause(self, table: sa.TableClause):
         return table.c[self.dataset.tenant_column].in_(sorted(self.tenants))
@@ -82,53 +75,37 @@ class ExportQuery:
         return counts.where(*self._filters(table, dialect))
 
     def chunk_statement(self, dialect: str, limit: int, after: tuple | None) -> sa.Select:
-        """The next ``limit`` permitted rows after the (sort value, key) pair ``after``."""
+        """The next ``limit`` permitted rows after ``after``: the values of ``order``'s columns in the last row."""
         table = self.table()
-        key = table.c[self.dataset.key]
         where = self._filters(table, dialect)
         if self.tenants is not None:
             where.append(self._tenant_clause(table))
-        if self.sort_column and self.sort_column != self.dataset.key:
-            sort = table.c[self.sort_column]
-            order = [(sort.desc() if self.sort_descending else sort.asc()).nulls_last(), key.asc()]
-            if after is not None:
-                where.append(self._after_sorted(sort, key, after, dialect))
-        else:
-            descending = self.sort_descending
-            order = [key.desc() if descending else key.asc()]
-            if after is not None:
-                where.append(key < after[1] if descending else key > after[1])
+        key = self.dataset.key
+        order = []
+        for column, descending in self.order:
+            expression = table.c[column].desc() if descending else table.c[column].asc()
+            order.append(expression if column == key else expression.nulls_last())
+        if after is not None:
+            where.append(self._after(table, after, dialect))
         columns = [table.c[name] for name in self.fetched_columns]
         return sa.select(*columns).where(*where).order_by(*order).limit(limit)
 
-    def _after_sorted(self, sort, key, after: tuple, dialect: str):
-        # NULL sort values come last in both directions; within equal sort values the key ascends.
-        last_sort, last_key = after
-        if last_sort is None:
-            return sa.and_(sort.is_(None), key > last_key)
-        last_sort = bind_value(self.dataset.columns[self.sort_column], last_sort, dialect)
-        beyond = sort < last_sort if self.sort_descending else sort > last_sort
-        return sa.or_(beyond, sa.and_(sort == last_sort, key > last_key), sort.is_(None))
+    def _after(self, table: sa.TableClause, after: tuple, dialect: str):
+        """Rows strictly after ``after`` in ``order``, built from the last column outwards.
 
-
-def _condition_clause(column, spec: ColumnSpec, condition: Condition, dialect: str):
-    def bound(value):
-        return bind_value(spec, value, dialect)
-
-    op, value = condition.op, condition.value
-    if op in ("is_null", "not_null"):
-        return column.is_(None) if op == "is_null" else column.is_not(None)
-    if op in ("in", "not_in"):
-        values = [bound(v) for v in value]
-        # Negative filters keep NULLs: a row with no value is "not in" any list.
-        return column.in_(values) if op == "in" else sa.or_(column.not_in(values), column.is_(None))
-    if op == "between":
-        return column.between(bound(value[0]), bound(value[1]))
-    if op == "contains":
-        return column.contains(value, autoescape=True)
-    if op == "startswith":
-        return column.startswith(value, autoescape=True)
-    if op == "ne":
-        return column.is_distinct_from(bound(value))
-    comparisons = {"eq": "__eq__", "lt": "__lt__", "le": "__le__", "gt": "__gt__", "ge": "__ge__"}
-    return getattr(column, comparisons[op])(bound(value))
+        After (v1, ..., key k): beyond v1, or NULL in column 1 (NULLs come last), or equal to v1 and
+        after the rest. When v1 itself is NULL only NULLs of column 1 can follow, and only after the rest.
+        """
+        *sorted_columns, (key, key_descending) = self.order
+        *values, last_key = after
+        key_column = table.c[key]
+        following = key_column < last_key if key_descending else key_column > last_key
+        for (name, descending), value in zip(reversed(sorted_columns), reversed(values)):
+            column = table.c[name]
+            if value is None:
+                following = sa.and_(column.is_(None), following)
+                continue
+            value = bind_value(self.dataset.columns[name], value, dialect)
+            beyond = column < value if descending else column > value
+            following = sa.or_(beyond, column.is_(None), sa.and_(column == value, following))
+        return following

@@ -54,8 +54,7 @@ COPY_CASES = {
         ALL_COLUMNS,
         (Condition("tenant_id", "in", ("acme", "hooli")), Condition("note", "not_in", ("5%", "x_y"))),
         None,
-        "created_at",
-        True,
+        (("created_at", True),),
     ),
     "hard_text": ExportQuery(DATASET, ALL_COLUMNS, (Condition("customer_name", "contains", '"'),), None),
     "nothing": ExportQuery(DATASET, ALL_COLUMNS, (Condition("note", "contains", "5_"),), None),
@@ -98,7 +97,7 @@ def test_the_copy_walk_parses_many_blocks_per_chunk_into_the_same_chunks(postgre
             if table.num_rows < 64:
                 break
             last = table.to_pylist()[-1]
-            after = (last[query.sort_column] if query.sort_column else None, last[DATASET.key])
+            after = tuple(last[column] for column, _ in query.order)
 
     assert len(walked) == len(expected) > 2
     for got, want in zip(walked, expected):

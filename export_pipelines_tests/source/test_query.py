@@ -49,7 +49,7 @@ def paginate(url: str, query: ExportQuery, size: int = CHUNK):
     first = tables[0].to_pylist()
     after = None
     if first:
-        after = (first[-1].get(query.sort_column) if query.sort_column else None, first[-1][query.dataset.key])
+        after = tuple(first[-1][column] for column, _ in query.order)
     for start in (None, after):
         assert_no_offset(query.chunk_statement(dialect.name, size, start), dialect)
     return tables, visible
@@ -80,8 +80,8 @@ def expected_keys(rows: list[dict], query: ExportQuery) -> list[int]:
         if all(MATCHES[c.op](row[c.column], c.value) for c in query.conditions)
         and (query.tenants is None or row["tenant_id"] in query.tenants)
     ]
-    column = query.sort_column or "order_id"
-    present = sorted((r for r in kept if r[column] is not None), key=lambda r: r[column], reverse=query.sort_descending)
+    column, descending = query.sort[0] if query.sort else ("order_id", False)
+    present = sorted((r for r in kept if r[column] is not None), key=lambda r: r[column], reverse=descending)
     return [r["order_id"] for r in present + [r for r in kept if r[column] is None]]
 
 
@@ -179,7 +179,7 @@ def test_like_wildcards_in_values_are_escaped(source, name):
 def test_sorted_pagination_matches_the_reference(source, sort, filters):
     url, rows = source
     column, descending = SORTS[sort]
-    query = ExportQuery(DATASET, ("order_id", "tenant_id"), SORT_FILTERS[filters], None, column, descending)
+    query = ExportQuery(DATASET, ("order_id", "tenant_id"), SORT_FILTERS[filters], None, ((column, descending),))
 
     expected = check_pages(url, rows, query)
 
@@ -197,7 +197,7 @@ def test_text_sort_follows_the_database_collation(source, column, descending):
         expected = connection.execute(statement).scalars().all()
     engine.dispose()
 
-    tables, _ = paginate(url, ExportQuery(DATASET, ("order_id",), (), None, column, descending))
+    tables, _ = paginate(url, ExportQuery(DATASET, ("order_id",), (), None, ((column, descending),)))
 
     assert keys_of(tables) == expected and len(expected) == len(rows)
 
@@ -205,7 +205,7 @@ def test_text_sort_follows_the_database_collation(source, column, descending):
 def test_tenant_scope_and_sort_together(source):
     url, rows = source
     tenants = frozenset({"acme", "globex"})
-    query = ExportQuery(DATASET, ("note",), (FILTERS["ne_keeps_null"],), tenants, "created_at", True)
+    query = ExportQuery(DATASET, ("note",), (FILTERS["ne_keeps_null"],), tenants, (("created_at", True),))
 
     keys = check_pages(url, rows, query)
 

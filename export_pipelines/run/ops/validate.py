@@ -41,6 +41,7 @@ def validate_request(
             **plan.withheld.metadata(),
             "columns": ", ".join(c.name for c in plan.output_columns),
             "filters": "; ".join(plan.filter_descriptions()) or "none",
+            **plan.relative_dates_metadata(),
         }
     )
     if plan.skipped_rows:
