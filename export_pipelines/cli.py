@@ -52,7 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--columns", help="comma-separated columns in output order")
     export.add_argument("--filter", action="append", default=None, metavar="'COLUMN OP VALUE'",
                         help="repeatable; e.g. 'amount gt 100', 'status in paid,shipped', 'note is_null'")
-    export.add_argument("--sort", metavar="COLUMN[:desc]", help="order rows by one column, ascending unless :desc")
+    export.add_argument("--where", metavar="TEXT",
+                        help="conditions as text, with --filter joined by and; e.g. 'status in (paid, refunded) "
+                             "and (amount > 100 or note is null) and created_at within last 30 days'")
+    export.add_argument("--search", metavar="TEXT", help="keep rows whose searchable columns contain TEXT (any case)")
+    export.add_argument("--sort", metavar="COLUMN[:desc][,...]",
+                        help="order rows by these columns, each ascending unless :desc; e.g. status,amount:desc")
     export.add_argument("--option", action="append", default=None, metavar="NAME=VALUE",
                         help="a format option, repeatable; e.g. header_style=name (csv), decimals=number (json), "
                              "template=finance/monthly (pdf); README.md, Formats, lists them all")
@@ -124,6 +129,7 @@ def build_request(args):
         if not isinstance(fields, dict):
             raise ValueError(f"{args.request}: a request file must hold a mapping of request fields")
     simple = {"user": args.user, "dataset": args.dataset, "format": args.format, "sort": args.sort,
+              "where": args.where, "search": args.search,
               "compression": args.compression, "timezone": args.timezone, "title": args.title,
               "chunk_size": args.chunk_size}
     fields.update({name: value for name, value in simple.items() if value is not None})

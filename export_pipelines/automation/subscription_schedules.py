@@ -73,7 +73,7 @@ def run_request_for_tick(
     last_end = _last_window_end(instance, subscription, via) if subscription.window == "since_last_success" else None
     previous = _previous_tick(subscription, tick) if subscription.window == "since_last_success" else None
     window = resolve_window(subscription, tick, last_end, previous)
-    request = subscription.export_request(window)
+    request = subscription.export_request(window, tick)
     tags = {**request.run_tags(), TAG_SUBSCRIPTION: subscription.name}
     if window is not None:
         tags.update({TAG_WINDOW_START: window[0].isoformat(), TAG_WINDOW_END: window[1].isoformat()})

@@ -71,8 +71,14 @@ class Subscription(BaseModel):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
-    def export_request(self, window: tuple[datetime, datetime] | None = None) -> ExportRequest:
-        """The request of one tick: the saved one, as the owner, told the recipients, limited to ``window``."""
+    def export_request(
+        self, window: tuple[datetime, datetime] | None = None, tick: datetime | None = None
+    ) -> ExportRequest:
+        """The request of one tick: the saved one, as the owner, told the recipients, limited to ``window``.
+
+        Relative dates in its filters or where (``within last 7 days``) mean the days before the tick's
+        time, ``tick``, not before whenever the run happens to start.
+        """
         if "user" in self.request and self.request["user"] != self.owner:
             raise SettingsError(f"subscription {self.name}: the request's user is not the owner {self.owner!r}")
         fields = {"timezone": self.timezone, **self.request, "user": self.owner}
@@ -80,11 +86,14 @@ class Subscription(BaseModel):
             fields["recipients"] = list(dict.fromkeys([*fields.get("recipients", []), *self.recipients]))
         if window is not None:
             start, end = window
+            saved = fields.get("filters") or []
             fields["filters"] = [
-                *fields.get("filters", []),
+                *(saved if isinstance(saved, list) else [saved]),  # a tree is one more condition
                 {"column": self.window_column, "op": "ge", "value": start.isoformat()},
                 {"column": self.window_column, "op": "lt", "value": end.isoformat()},
             ]
+        if tick is not None:
+            fields["relative_to"] = tick.isoformat()
         return ExportRequest(**fields)
 
 

@@ -108,7 +108,7 @@ def _syntax_error(error: UnexpectedInput, text: str, field: str) -> ExportReques
         expected = getattr(error, "accepts", None) or getattr(error, "expected", None) or set()
     words = sorted({_EXPECTED.get(name, name.strip('"').lower()) for name in expected})
     return ExportRequestError(
-        field, f"syntax error at column {column}: unexpected {found}", "here " + (" | ".join(words) or "nothing")
+        field, f"syntax error at column {column}: unexpected {found}", " | ".join(words) or "nothing here"
     )
 
 
