@@ -105,7 +105,8 @@ class ExportQuery:
             if value is None:
                 following = sa.and_(column.is_(None), following)
                 continue
-            value = bind_value(self.dataset.columns[name], value, dialect)
+            # A literal of the column's type: SQLAlchemy refuses a bare True/False beside < and >.
+            value = sa.literal(bind_value(self.dataset.columns[name], value, dialect), column.type)
             beyond = column < value if descending else column > value
             following = sa.or_(beyond, column.is_(None), sa.and_(column == value, following))
         return following
