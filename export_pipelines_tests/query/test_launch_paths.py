@@ -7,8 +7,10 @@ from __future__ import annotations
 import csv
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+import yaml
 from dagster import DagsterInstance
 
 from export_pipelines.audit import audit_record_for_run
@@ -121,3 +123,14 @@ def test_a_request_row_may_hold_every_new_form():
 
     # The filters' any group, the where's three conditions (its top-level and is opened), the search.
     assert checked.sort == (("status", False), ("amount", True)) and len(checked.conditions) == 5
+
+
+def test_the_readme_example_is_a_valid_request():
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("A complete request using all of them:", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+
+    checked = check_request(ExportRequest(**yaml.safe_load(block)), CATALOG)
+
+    described = "; ".join(node.describe() for node in checked.conditions)
+    assert "created_at within last 30 days in Europe/Berlin: from " in described
+    assert "search 'gmbh'" in described and checked.sort == (("status", False), ("amount", True))
