@@ -3,12 +3,10 @@ full text on PostgreSQL where the catalog asks for it, and the index that serves
 
 from __future__ import annotations
 
-import copy
-from importlib import resources
+from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
-import yaml
 
 from export_pipelines.catalog import load_catalog, parse_catalog
 from export_pipelines.errors import CatalogError, ExportRequestError
@@ -92,21 +90,17 @@ def test_bad_search_text_is_refused(search, words):
         assert word in str(refused.value)
 
 
-def document(**changes) -> dict:
-    """The packaged catalog's document with the orders dataset changed."""
-    shipped = yaml.safe_load(resources.files("export_pipelines").joinpath("catalog.yaml").read_text("utf-8"))
-    changed = copy.deepcopy(shipped)
-    changed["datasets"]["orders"].update(changes)
-    return changed
+def orders_document(**changes) -> dict:
+    """A small catalog document of the orders table, with ``changes`` to the dataset."""
+    dataset = {"table": "orders", "key": "order_id", "tenant_column": "tenant_id", "columns": {
+        "order_id": {"type": "integer"}, "tenant_id": {"type": "string"}, "note": {"type": "string"},
+    }}  # fmt: skip
+    return {"datasets": {"orders": {**dataset, **changes}}}
 
 
 def test_a_dataset_without_searchable_columns_says_so():
-    plain = document()
-    for column in plain["datasets"]["orders"]["columns"].values():
-        column.pop("searchable", None)
-
     with pytest.raises(ExportRequestError, match="no searchable columns") as refused:
-        query_for(parse_catalog(plain), search="x")
+        query_for(parse_catalog(orders_document()), search="x")
     assert refused.value.field == "search"
 
 
@@ -114,18 +108,22 @@ def test_a_dataset_without_searchable_columns_says_so():
     ("change", "words"),
     [
         ({"fulltext": "english; drop table x"}, ["not a text search configuration"]),
-        ({"columns": {"amount": {"type": "decimal", "searchable": True}, "order_id": {"type": "integer"},
-                      "tenant_id": {"type": "string"}}}, ["only a string column may be searchable"]),
+        ({"fulltext": "english"}, ["mark the columns it searches searchable"]),
+        ({"columns": {"order_id": {"type": "integer", "searchable": True}, "tenant_id": {"type": "string"}}},
+         ["only a string column may be searchable"]),
     ],
 )  # fmt: skip
 def test_the_catalog_refuses_a_bad_search_setting(change, words):
     with pytest.raises(CatalogError) as refused:
-        parse_catalog(document(**change))
+        parse_catalog(orders_document(**change))
     for word in words:
         assert word in str(refused.value)
 
 
-FULLTEXT = parse_catalog(document(fulltext="english"))
+# The packaged catalog with full text on orders (its searchable columns: customer_name, note).
+FULLTEXT = replace(CATALOG, datasets={
+    **CATALOG.datasets, "orders": replace(CATALOG.dataset("orders"), fulltext="english"),
+})
 
 
 def test_full_text_on_postgresql_matches_words_and_stems(postgres_url):
