@@ -36,6 +36,8 @@ DEFAULT_MAX_WHERE_LENGTH = 10_000  # characters of the text form of filters
 DEFAULT_MAX_SORT_COLUMNS = 5
 # Past this many columns no format is readable (and XLSX/PDF layouts degrade long before).
 COLUMN_CEILING = 500
+# Filter trees are walked recursively once checked; no one writes groups 64 deep on purpose.
+FILTER_DEPTH_CEILING = 64
 
 
 @dataclass(frozen=True)
@@ -58,13 +60,16 @@ class Limits:
         max_columns = _positive_int(environ, MAX_COLUMNS_ENV, None)
         if max_columns is not None and max_columns > COLUMN_CEILING:
             raise SettingsError(f"{MAX_COLUMNS_ENV}={max_columns} is over the ceiling of {COLUMN_CEILING} columns")
+        depth = _positive_int(environ, MAX_FILTER_DEPTH_ENV, DEFAULT_MAX_FILTER_DEPTH)
+        if depth > FILTER_DEPTH_CEILING:
+            raise SettingsError(f"{MAX_FILTER_DEPTH_ENV}={depth} is over the ceiling of {FILTER_DEPTH_CEILING} levels")
         return cls(
             max_recipients=_positive_int(environ, MAX_RECIPIENTS_ENV, DEFAULT_MAX_RECIPIENTS),
             max_filters=_positive_int(environ, MAX_FILTERS_ENV, DEFAULT_MAX_FILTERS),
             max_in_values=_positive_int(environ, MAX_IN_VALUES_ENV, DEFAULT_MAX_IN_VALUES),
             max_title_length=_positive_int(environ, MAX_TITLE_LENGTH_ENV, DEFAULT_MAX_TITLE_LENGTH),
             max_columns=max_columns,
-            max_filter_depth=_positive_int(environ, MAX_FILTER_DEPTH_ENV, DEFAULT_MAX_FILTER_DEPTH),
+            max_filter_depth=depth,
             max_value_length=_positive_int(environ, MAX_VALUE_LENGTH_ENV, DEFAULT_MAX_VALUE_LENGTH),
             max_where_length=_positive_int(environ, MAX_WHERE_LENGTH_ENV, DEFAULT_MAX_WHERE_LENGTH),
             max_sort_columns=_positive_int(environ, MAX_SORT_COLUMNS_ENV, DEFAULT_MAX_SORT_COLUMNS),

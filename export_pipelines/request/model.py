@@ -217,6 +217,11 @@ class ExportRequest(Config):
             return []
         if not isinstance(value, (list, Mapping)):
             raise ValueError("must be a list of conditions, or a group such as {any: [...]}")
+        # Refused here, counted without recursion: Dagster's Config walks a mapping recursively right after
+        # validation, and a tree ten thousand levels deep would end that walk in a RecursionError.
+        # validate_request applies the deployment's far smaller EXPORT_MAX_FILTER_DEPTH.
+        if _nesting(value) > MAX_NESTING:
+            raise ValueError(f"is nested more than {MAX_NESTING} levels of lists and mappings deep")
         return value
 
     @field_validator("sort")
@@ -272,6 +277,27 @@ class ExportRequest(Config):
                 raise ExportRequestError(field, f"direction {direction!r} is not valid", "asc, desc")
             keys.append((column.strip(), direction == "desc"))
         return tuple(keys)
+
+
+MAX_NESTING = 256
+
+
+def _nesting(value: Any) -> int:
+    """How deep lists and mappings are nested in ``value``, counted with a stack of its own."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_NESTING:
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _unknown_option(name: str, format_name: str) -> ExportRequestError:
