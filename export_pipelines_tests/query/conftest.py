@@ -7,7 +7,7 @@ from datetime import UTC
 import pytest
 import sqlalchemy as sa
 
-from export_pipelines.demo import orders
+from export_pipelines.demo.seed import orders
 
 
 @pytest.fixture(scope="module")

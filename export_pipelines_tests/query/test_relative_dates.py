@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from export_pipelines.catalog import load_catalog
 from export_pipelines.errors import ExportRequestError
 from export_pipelines.query.relative_dates import day_range, normalize
-from export_pipelines.request import ExportRequest
-from export_pipelines.validation import check_request
+from export_pipelines.request.catalog import load_catalog
+from export_pipelines.request.model import ExportRequest
+from export_pipelines.request.validation import check_request
 
 CATALOG = load_catalog()
 BERLIN, NEW_YORK = ZoneInfo("Europe/Berlin"), ZoneInfo("America/New_York")

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from export_pipelines.catalog import load_catalog
 from export_pipelines.errors import ExportRequestError
-from export_pipelines.request import ExportRequest
+from export_pipelines.request.catalog import load_catalog
+from export_pipelines.request.model import ExportRequest
+from export_pipelines.request.validation import check_request
 from export_pipelines.source.query import ExportQuery
-from export_pipelines.validation import check_request
 from export_pipelines_tests.query.reference import expected_keys, keys_of, paginate
 
 CATALOG = load_catalog()

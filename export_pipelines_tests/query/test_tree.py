@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from export_pipelines.catalog import load_catalog
 from export_pipelines.errors import ExportRequestError
 from export_pipelines.query.tree import Condition, Group, Not
-from export_pipelines.request import ExportRequest
-from export_pipelines.validation import check_request
+from export_pipelines.request.catalog import load_catalog
+from export_pipelines.request.model import ExportRequest
+from export_pipelines.request.validation import check_request
 
 CATALOG = load_catalog()
 PAID = {"column": "status", "op": "eq", "value": "paid"}
@@ -100,7 +100,7 @@ def test_filters_of_another_shape_are_refused_by_the_schema():
 
 def test_the_depth_setting_has_a_ceiling():
     from export_pipelines.errors import SettingsError
-    from export_pipelines.limits import Limits
+    from export_pipelines.request.limits import Limits
 
     assert Limits.from_env({"EXPORT_MAX_FILTER_DEPTH": "64"}).max_filter_depth == 64
     with pytest.raises(SettingsError, match="EXPORT_MAX_FILTER_DEPTH=65 is over the ceiling of 64"):

@@ -10,11 +10,11 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from export_pipelines.catalog import load_catalog
-from export_pipelines.request import ExportRequest
+from export_pipelines.request.catalog import load_catalog
+from export_pipelines.request.model import ExportRequest
+from export_pipelines.request.validation import check_request
 from export_pipelines.source.engine import source_connection
 from export_pipelines.source.query import ExportQuery
-from export_pipelines.validation import check_request
 from export_pipelines_tests.query.reference import expected_keys, keys_of, matches, paginate
 
 CATALOG = load_catalog()
