@@ -30,7 +30,7 @@ class ColumnSpec:
     label: str
     precision: int = 18
     scale: int = 2
-    searchable: bool = False  # text a request's ``search`` looks in (export_pipelines/query/search.py)
+    searchable: bool = False  # text a request's ``search`` looks in (export_pipelines/request/query/search.py)
 
     @property
     def arrow_type(self) -> pa.DataType:
@@ -151,7 +151,7 @@ def _parse_dataset(name: str, spec: dict, where: str) -> DatasetSpec:
         raise CatalogError(f"{where}.retention_days: {retention_days!r} is not a whole number of days (1 or more)")
     fulltext = spec.get("fulltext")
     if fulltext is not None:
-        from export_pipelines.query.search import FULLTEXT_CONFIG
+        from export_pipelines.request.query.search import FULLTEXT_CONFIG
 
         if not isinstance(fulltext, str) or not FULLTEXT_CONFIG.match(fulltext):
             raise CatalogError(f"{where}.fulltext: {fulltext!r} is not a text search configuration such as english")

@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from export_pipelines.errors import ExportRequestError
+from export_pipelines.request.query.tree import filters_shape, sort_keys, sort_shape
 
 # Choices are Literal types, so the launchpad offers them and flags a typo before a run is made.
 FilterOp = Literal[
@@ -163,8 +164,7 @@ class ExportRequest(Config):
     columns: list[str] = Field(
         default_factory=list, description="Columns in output order; empty means every catalog column."
     )
-    # Any: a list or a tree of groups, which Dagster's config types cannot express; query.tree reads it,
-    # and validation checks every column, operator and value against the catalog before a row is read.
+    # Any: a list or a tree of groups, which Dagster's config types cannot express; request/query/ checks it.
     filters: Any = Field(
         default_factory=list,
         description="Conditions {column, op, value} (op: " + ", ".join(get_args(FilterOp)) + "). A list: all "
@@ -213,25 +213,12 @@ class ExportRequest(Config):
     @field_validator("filters")
     @classmethod
     def _filters_shape(cls, value: Any) -> Any:
-        if value is None:
-            return []
-        if not isinstance(value, (list, Mapping)):
-            raise ValueError("must be a list of conditions, or a group such as {any: [...]}")
-        # Refused here, counted without recursion: Dagster's Config walks a mapping recursively right after
-        # validation, and a tree ten thousand levels deep would end that walk in a RecursionError.
-        # validate_request applies the deployment's far smaller EXPORT_MAX_FILTER_DEPTH.
-        if _nesting(value) > MAX_NESTING:
-            raise ValueError(f"is nested more than {MAX_NESTING} levels of lists and mappings deep")
-        return value
+        return filters_shape(value)
 
     @field_validator("sort")
     @classmethod
     def _sort_shape(cls, value: Any) -> Any:
-        if value is None or isinstance(value, str):
-            return value
-        if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
-            return list(value)
-        raise ValueError("must be 'column[:desc]' or a list of them")
+        return sort_shape(value)
 
     @field_validator("format_options", mode="wrap")
     @classmethod
@@ -267,37 +254,7 @@ class ExportRequest(Config):
 
     def sort_keys(self) -> tuple[tuple[str, bool], ...]:
         """((column, descending), ...) from ``sort``: a string (commas separate columns) or a list of strings."""
-        items = self.sort.split(",") if isinstance(self.sort, str) else list(self.sort or ())
-        keys = []
-        for index, item in enumerate(items):
-            column, _, direction = item.partition(":")
-            direction = direction.strip().lower() or "asc"
-            if direction not in ("asc", "desc"):
-                field = "sort" if len(items) == 1 else f"sort[{index}]"
-                raise ExportRequestError(field, f"direction {direction!r} is not valid", "asc, desc")
-            keys.append((column.strip(), direction == "desc"))
-        return tuple(keys)
-
-
-MAX_NESTING = 256
-
-
-def _nesting(value: Any) -> int:
-    """How deep lists and mappings are nested in ``value``, counted with a stack of its own."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, Mapping):
-            children = item.values()
-        elif isinstance(item, (list, tuple)):
-            children = item
-        else:
-            continue
-        deepest = max(deepest, depth)
-        if deepest > MAX_NESTING:
-            return deepest
-        stack.extend((child, depth + 1) for child in children)
-    return deepest
+        return sort_keys(self.sort)
 
 
 def _unknown_option(name: str, format_name: str) -> ExportRequestError:

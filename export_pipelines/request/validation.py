@@ -16,7 +16,6 @@ import sqlalchemy as sa
 from export_pipelines.errors import ExportRequestError, RowLimitExceeded
 from export_pipelines.formats import Renderer, renderer_class
 from export_pipelines.formats.compression import SUFFIXES, check_compression, choose_compression
-from export_pipelines.query.check import check_filters
 from export_pipelines.request.catalog import Catalog, DatasetSpec
 from export_pipelines.request.limits import (
     COLUMN_CEILING,
@@ -29,8 +28,10 @@ from export_pipelines.request.limits import (
 from export_pipelines.request.model import COMPRESSIONS, ExportRequest
 from export_pipelines.request.permissions import granted_tenants
 from export_pipelines.request.plan import ExportPlan
+from export_pipelines.request.query.check import check_filters
 from export_pipelines.request.recipients import check_recipients
 from export_pipelines.source.query import ExportQuery
+from export_pipelines.source.values import coerce_value
 
 _USER = re.compile(r"^[A-Za-z0-9._@+-]{1,128}$")
 MAX_CHUNK_SIZE = 1_000_000
@@ -43,7 +44,7 @@ class CheckedRequest:
     request: ExportRequest
     dataset: DatasetSpec
     columns: tuple[str, ...]
-    conditions: tuple  # filter tree nodes (query.tree, query.search), all of which must hold
+    conditions: tuple  # filter tree nodes (request.query.tree, .search), all of which must hold
     sort: tuple[tuple[str, bool], ...]  # (column, descending), in order
     renderer: type[Renderer]
     now: datetime  # the moment relative dates were resolved at
@@ -63,7 +64,7 @@ def check_request(request: ExportRequest, catalog: Catalog, now: datetime | None
     tz = _timezone(request.timezone)
     columns = _columns(request, dataset)
     now = _relative_to(request, now)
-    conditions = check_filters(request, dataset, tz, limits, now)
+    conditions = check_filters(request, dataset, tz, limits, now, coerce_value)
     sort = _sort(request, dataset, limits)
     renderer = renderer_class(request.format)
     settings = renderer.check_options(request.format_options)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from export_pipelines.errors import ExportRequestError
-from export_pipelines.query.text import parse_where
-from export_pipelines.query.tree import Budget, Not, Term, from_request
 from export_pipelines.request.catalog import load_catalog
 from export_pipelines.request.model import ExportRequest
+from export_pipelines.request.query.text import parse_where
+from export_pipelines.request.query.tree import Budget, Not, Term, from_request
 from export_pipelines.request.validation import check_request
 
 CATALOG = load_catalog()

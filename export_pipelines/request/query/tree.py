@@ -4,7 +4,7 @@ A request may give ``filters`` as today's flat list (all of them must hold), or 
 ``{any: [{column: status, op: eq, value: paid}, {not: {column: note, op: is_null}}]}``, and ``where``
 as text (``query.text``). Both become the same nodes: ``Group`` and ``Not`` over ``Term`` (a condition
 as the requester wrote it, with the place it came from, for error messages). ``validation`` checks
-each term against the catalog and replaces it by a typed ``Condition``; ``query.sql`` builds one SQL
+each term against the catalog and replaces it by a typed ``Condition``; ``source.predicate`` builds one SQL
 predicate from the checked tree, for the count, every chunk and the PostgreSQL COPY path alike.
 
 Sizes are bounded while the tree is read, before anything recurses deeper than the cap: a request
@@ -71,7 +71,7 @@ class Group:
 
 @dataclass(frozen=True)
 class Not:
-    """The item does not hold. For a row whose column is NULL, ``not (x eq 1)`` holds: see ``query.sql``."""
+    """The item does not hold. For a row whose column is NULL, ``not (x eq 1)`` holds: see ``source.predicate``."""
 
     item: Any
 
@@ -190,3 +190,63 @@ def top_level(nodes) -> tuple:
         else:
             flat.append(node)
     return tuple(flat)
+
+
+MAX_NESTING = 256
+
+
+def nesting(value: Any) -> int:
+    """How deep lists and mappings are nested in ``value``, counted with a stack of its own."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_NESTING:
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def filters_shape(value: Any) -> Any:
+    """A request's ``filters`` if it has the shape of one (a list, or a mapping); ValueError otherwise.
+
+    Nesting is counted here without recursion: Dagster's Config walks a mapping recursively right after
+    validation, and a tree ten thousand levels deep would end that walk in a RecursionError. The far
+    smaller EXPORT_MAX_FILTER_DEPTH is applied when the request is checked.
+    """
+    if value is None:
+        return []
+    if not isinstance(value, (list, Mapping)):
+        raise ValueError("must be a list of conditions, or a group such as {any: [...]}")
+    if nesting(value) > MAX_NESTING:
+        raise ValueError(f"is nested more than {MAX_NESTING} levels of lists and mappings deep")
+    return value
+
+
+def sort_shape(value: Any) -> Any:
+    """A request's ``sort`` if it is a string or a list of strings; ValueError otherwise."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
+        return list(value)
+    raise ValueError("must be 'column[:desc]' or a list of them")
+
+
+def sort_keys(sort: Any) -> tuple[tuple[str, bool], ...]:
+    """((column, descending), ...) from a request's ``sort``: a string (commas separate columns) or a list."""
+    items = sort.split(",") if isinstance(sort, str) else list(sort or ())
+    keys = []
+    for index, item in enumerate(items):
+        column, _, direction = item.partition(":")
+        direction = direction.strip().lower() or "asc"
+        if direction not in ("asc", "desc"):
+            field = "sort" if len(items) == 1 else f"sort[{index}]"
+            raise ExportRequestError(field, f"direction {direction!r} is not valid", "asc, desc")
+        keys.append((column.strip(), direction == "desc"))
+    return tuple(keys)

@@ -21,8 +21,8 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from lark.visitors import Transformer_NonRecursive
 
 from export_pipelines.errors import ExportRequestError
-from export_pipelines.query.relative_dates import PHRASE_PATTERN
-from export_pipelines.query.tree import Budget, Group, Not, Term
+from export_pipelines.request.query.relative_dates import PHRASE_PATTERN
+from export_pipelines.request.query.tree import Budget, Group, Not, Term
 
 GRAMMAR = r"""
 start: disjunction

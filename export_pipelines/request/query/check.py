@@ -2,21 +2,22 @@
 
 Whatever form the conditions came in (``filters`` as a list or a tree, ``where`` as text), each is
 checked here the same way: the column must be in the catalog, the operator must suit its type, and
-the value is converted to the column's type (``source.values``) or refused naming the field (and,
+the value is converted to the column's type or refused naming the field (and,
 for ``where``, the column of the text). Relative dates are resolved to absolute ranges at ``now``.
-The result is a tuple of nodes that must all hold; ``query.sql`` turns it into one predicate.
+The result is a tuple of nodes that must all hold; ``source.predicate`` turns it into one predicate.
+The conversion of values, ``coerce``, is ``source.values.coerce_value``, passed in by ``validation``:
+the request's folder does not reach up into the source's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from export_pipelines.errors import ExportRequestError
-from export_pipelines.query import relative_dates
-from export_pipelines.query.search import check_search
-from export_pipelines.query.tree import Budget, Condition, Term, from_request, map_terms, top_level
-from export_pipelines.request.catalog import DatasetSpec
+from export_pipelines.request.catalog import ColumnSpec, DatasetSpec
 from export_pipelines.request.limits import (
     MAX_FILTER_DEPTH_ENV,
     MAX_FILTERS_ENV,
@@ -26,13 +27,19 @@ from export_pipelines.request.limits import (
     Limits,
 )
 from export_pipelines.request.model import FILTER_OPS, ExportRequest
-from export_pipelines.source.values import coerce_value
+from export_pipelines.request.query import relative_dates
+from export_pipelines.request.query.search import check_search
+from export_pipelines.request.query.tree import Budget, Condition, Term, from_request, map_terms, top_level
 
 _TEXT_OPS = ("contains", "startswith")
+# (column, value, field, tz) -> the value as the column's Python type, or ExportRequestError naming field.
+Coerce = Callable[[ColumnSpec, Any, str, ZoneInfo], Any]
 _DATE_TYPES = ("date", "timestamp")
 
 
-def check_filters(request: ExportRequest, dataset: DatasetSpec, tz: ZoneInfo, limits: Limits, now: datetime) -> tuple:
+def check_filters(
+    request: ExportRequest, dataset: DatasetSpec, tz: ZoneInfo, limits: Limits, now: datetime, coerce: Coerce
+) -> tuple:
     """The request's conditions (filters and where and search, all of which must hold), checked and typed."""
     budget = Budget(limits.max_filters, limits.max_filter_depth)
     hint = (
@@ -48,12 +55,12 @@ def check_filters(request: ExportRequest, dataset: DatasetSpec, tz: ZoneInfo, li
                 f"shorter text; an administrator can raise {MAX_WHERE_LENGTH_ENV}",
             )
         # Imported here: Lark and the grammar cost every process that reads a request ~0.2 s otherwise.
-        from export_pipelines.query.text import parse_where
+        from export_pipelines.request.query.text import parse_where
 
         trees.append(parse_where(request.where, budget, hint))
 
     def check(term: Term) -> Condition:
-        return check_condition(term, dataset, tz, limits, now)
+        return check_condition(term, dataset, tz, limits, now, coerce)
 
     checked = [map_terms(tree, check) for tree in trees if tree is not None]
     length_hint = f"at most {limits.max_value_length:,} characters; an administrator can raise {MAX_VALUE_LENGTH_ENV}"
@@ -61,7 +68,9 @@ def check_filters(request: ExportRequest, dataset: DatasetSpec, tz: ZoneInfo, li
     return top_level([*checked, search])
 
 
-def check_condition(term: Term, dataset: DatasetSpec, tz: ZoneInfo, limits: Limits, now: datetime) -> Condition:
+def check_condition(
+    term: Term, dataset: DatasetSpec, tz: ZoneInfo, limits: Limits, now: datetime, coerce: Coerce
+) -> Condition:
     """One condition checked against the catalog; errors name ``term.where`` (``filters[2]``, ``where (column 9)``)."""
     where = term.where
     column = dataset.column(term.column, f"{where}.column" if where.startswith("filters") else where)
@@ -93,16 +102,16 @@ def check_condition(term: Term, dataset: DatasetSpec, tz: ZoneInfo, limits: Limi
                 f"at most {limits.max_in_values:,} values per {op} list; split the export, "
                 f"or ask an administrator to raise {MAX_IN_VALUES_ENV}",
             )
-        return Condition(column.name, op, tuple(coerce_value(column, v, field, tz) for v in value))
+        return Condition(column.name, op, tuple(coerce(column, v, field, tz) for v in value))
     if op == "between":
         if isinstance(value, str):
             value = [item.strip() for item in value.split(",")]
         if not isinstance(value, (list, tuple)) or len(value) != 2:
             raise ExportRequestError(field, "between needs exactly two values", "[low, high]")
-        return Condition(column.name, op, tuple(coerce_value(column, v, field, tz) for v in value))
+        return Condition(column.name, op, tuple(coerce(column, v, field, tz) for v in value))
     if value is None:
         raise ExportRequestError(field, f"{op} needs a value", "a value; use is_null to match missing values")
-    return Condition(column.name, op, coerce_value(column, value, field, tz))
+    return Condition(column.name, op, coerce(column, value, field, tz))
 
 
 def _within(column, value, field: str, op_field: str, tz: ZoneInfo, now: datetime) -> Condition:
