@@ -78,9 +78,16 @@ class AppTokenVerifier:
             )  # fmt: skip
         except jwt.InvalidTokenError:
             raise AppTokenError("the sign-in token is invalid or expired: sign in again") from None
-        roles = claims.get("roles") or []
-        roles = [roles] if isinstance(roles, str) else roles
-        return AppIdentity(str(claims["sub"]), frozenset(str(role) for role in roles if isinstance(role, str)))
+        return AppIdentity(str(claims["sub"]), _roles(claims.get("roles", [])))
+
+
+def _roles(roles) -> frozenset[str]:
+    """``roles`` is a list of strings or the token is refused: an object such as ``{"admin": false}``
+    would otherwise iterate as its keys and grant what it says it does not."""
+    if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
+        raise AppTokenError("the sign-in token's 'roles' must be a list of strings: ask the application's"
+                            " administrator to fix its tokens")  # fmt: skip
+    return frozenset(roles)
 
 
 def _algorithm_for(key, path: str) -> str:

@@ -169,3 +169,28 @@ def test_link_lifetimes_parse(text, seconds):
 def test_bad_link_lifetimes_are_refused(text):
     with pytest.raises(ValueError):
         parse_ttl(text)
+
+
+@pytest.mark.parametrize("roles", [{"admin": False}, {"admin": True}, "admin", ["admin", 1], 7, None])
+def test_roles_that_are_not_a_list_of_strings_are_refused(login_server, roles):
+    from export_pipelines.security.app_tokens import AppTokenError, AppTokenVerifier
+
+    server, key = login_server
+    verifier = server.server.config.app.state.service.login
+    token = jwt.encode({"sub": "auditor", "aud": "export-pipelines", "roles": roles, "exp": int(time.time()) + 600},
+                       key, algorithm="ES256")  # fmt: skip
+
+    assert isinstance(verifier, AppTokenVerifier)
+    with pytest.raises(AppTokenError, match="'roles' must be a list of strings"):
+        verifier.verify(f"Bearer {token}")
+
+
+def test_an_object_of_roles_does_not_open_another_users_export(world, login_server):
+    server, key = login_server
+    url = server.url + urlsplit(world.link(world.small).url).path + "/file"
+    token = jwt.encode({"sub": "auditor", "aud": "export-pipelines", "roles": {"admin": False},
+                        "exp": int(time.time()) + 600}, key, algorithm="ES256")  # fmt: skip
+
+    refused = requests.get(url, headers={**JSON, "Authorization": f"Bearer {token}"}, timeout=30)
+
+    assert refused.status_code == 401 and "roles" in refused.json()["message"]
