@@ -14,6 +14,7 @@ it went through the run queue or was launched in process.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -72,9 +73,18 @@ class UnknownRun(LookupError):
     """The run a verified token names is not in this instance (deleted, or another deployment's)."""
 
 
+MAX_CURSOR = 2**63 - 1
+_CURSOR = re.compile(r"[0-9]{1,19}")
+
+
 def parse_cursor(text: str | None) -> int | None:
-    """``after=`` as sent back by a client: a storage id; anything else starts from the beginning."""
-    if text is None or not text.strip().isdigit():
+    """``after=`` as sent back by a client: a storage id; anything else starts from the beginning.
+
+    Only ASCII digits up to 2**63-1 (a BIGINT storage id): ``str.isdigit`` accepts "²", which ``int`` refuses,
+    and a larger number overflows the database's integer, both of which ended the socket with 1011.
+    """
+    text = (text or "").strip()
+    if not _CURSOR.fullmatch(text) or int(text) > MAX_CURSOR:
         return None
     return int(text)
 

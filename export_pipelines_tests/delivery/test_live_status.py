@@ -165,6 +165,15 @@ def test_a_reconnect_with_after_gets_only_the_events_it_missed(world, watched):
     assert receive_all(ws_url(world, export.run_id, export.token(), after=messages[-1]["cursor"])) == []
 
 
+@pytest.mark.parametrize("after", [str(2**63), str(2**64), "9" * 40, "-1", "%C2%B2", "%D9%A1%D9%A2"])
+def test_an_after_cursor_out_of_range_or_not_ascii_digits_starts_from_the_beginning(world, watched, after):
+    export, messages = watched
+
+    again = receive_all(ws_url(world, export.run_id, export.token(), after=after), timeout=60)
+
+    assert [m["cursor"] for m in again] == [m["cursor"] for m in messages] and again[-1]["event"] == "succeeded"
+
+
 def test_the_status_json_follows_a_token_or_the_exports_link(world, clock, watched):
     export, messages = watched
     by_status = requests.get(f"{world.server.url}/exports/{export.run_id}/status",
