@@ -33,6 +33,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from export_pipelines.delivery import pages
+from export_pipelines.delivery.access_log import redact
 from export_pipelines.delivery.download_log import DownloadAttempt, record_attempt
 from export_pipelines.delivery.exports import DownloadableExport, resolve
 from export_pipelines.delivery.links import TOKEN_SHAPE, LinkClaims, verify_link
@@ -263,7 +264,7 @@ async def _not_found(request: Request, exc: HTTPException) -> Response:
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
-    logger.error("download service error on %s", request.url.path, exc_info=exc)
+    logger.error("download service error on %s", redact(request.url.path), exc_info=exc)
     refusal = Refusal("something went wrong on our side: try again in a minute", "error")
     refusal.status = 500
     return refusal_response(request, refusal)
@@ -295,5 +296,8 @@ def create_app(
     ]
     handlers = {HTTPException: _not_found, Exception: _server_error}
     app = Starlette(routes=routes, exception_handlers=handlers)
+    # A trailing slash is a 404 like any unknown path: Starlette's default answers 307 with a Location built
+    # from the Host header, carrying the token to whatever host the request named.
+    app.router.redirect_slashes = False
     app.state.service = service
     return app

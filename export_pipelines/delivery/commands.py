@@ -76,9 +76,11 @@ def _revoke(args) -> int:
 def _serve(args) -> int:
     import uvicorn
 
+    from export_pipelines.delivery.access_log import log_config
     from export_pipelines.delivery.app import create_app
 
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info", server_header=False)
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info", log_config=log_config(),
+                server_header=False)  # fmt: skip
     return 0
 
 

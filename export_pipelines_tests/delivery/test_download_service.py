@@ -212,3 +212,17 @@ def test_path_traversal_in_the_url_is_a_404_that_touches_no_storage(world, clock
     assert response.status == 404, (path, body)
     assert b"root:" not in body and b"primaryKeyId" not in body
     assert world.storage.calls == []
+
+
+@pytest.mark.parametrize("suffix", ["/", "/file/", "/go/"])
+def test_a_trailing_slash_is_a_404_not_a_redirect_to_the_host_the_request_named(world, clock, suffix):
+    token = world.link(world.small).token
+    host = urlsplit(world.server.url)
+    connection = http.client.HTTPConnection(host.hostname, host.port, timeout=30)
+    connection.request("GET", f"/d/{token}{suffix}", headers={**JSON, "Host": "attacker.example"})
+    response = connection.getresponse()
+    body = response.read()
+    connection.close()
+
+    assert response.status == 404 and response.getheader("Location") is None, (response.status, body)
+    assert token.encode() not in body
