@@ -2,6 +2,8 @@
 
 The outbox (one ``.eml`` file per message) is also the fallback when SMTP keeps failing, so a
 finished export is never announced to nobody: an operator can send the files as they are.
+It is mail text on disk, readable by whoever can read the folder: so the folder is 0700, each file
+0600, and a message filed there carries the download link only, never the exported file itself.
 Sending by SMTP, and which failures a retry may fix, is ``smtp_delivery``'s; how the session is
 secured, ``smtp_session``'s.
 
@@ -25,7 +27,8 @@ from export_pipelines.notifiers.base import DeliveryReceipt, ExportNotification,
 from export_pipelines.notifiers.email_message import build_failure_message, build_message
 from export_pipelines.notifiers.smtp_delivery import NotificationRejected, send_smtp
 from export_pipelines.notifiers.smtp_session import IMPLICIT_TLS_PORT, TLS_MODES, default_port
-from export_pipelines.request.recipients import PLAIN_ADDRESS, AddressError, plain_address
+from export_pipelines.recipients import PLAIN_ADDRESS, AddressError, plain_address
+from export_pipelines.security.private_files import FILE_MODE, FOLDER_MODE, make_private_folder
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 ATTACH_MAX_ENV = "EXPORT_EMAIL_ATTACH_MAX_BYTES"
@@ -149,10 +152,11 @@ class EmailNotifier(Notifier):
         """File the message as ``<UTC timestamp>-<run id>.eml``; also the fallback when SMTP keeps failing.
 
         The file is written under a temporary name and renamed into place, so whatever sends the
-        outbox never picks up half a message.
+        outbox never picks up half a message. Never with the file attached (``attach_max_bytes`` is for
+        SMTP): the outbox would otherwise hold a decrypted copy of every export.
         """
         _check_addresses(notification.recipients)
-        message = build_message(notification, self.settings.smtp_from, self.settings.attach_max_bytes)
+        message = build_message(notification, self.settings.smtp_from, 0)
         return self._file(message, notification.run_id)
 
     def send_failure(self, notice: FailureNotification, outbox: bool = False) -> DeliveryReceipt:
@@ -169,12 +173,15 @@ class EmailNotifier(Notifier):
 
     def _file(self, message: EmailMessage, run_id: str) -> DeliveryReceipt:
         folder = self.settings.outbox_dir
-        folder.mkdir(parents=True, exist_ok=True)
+        make_private_folder(folder)
+        if folder.stat().st_mode & 0o777 != FOLDER_MODE:  # made before, by an older version or by hand
+            os.chmod(folder, FOLDER_MODE)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         final = folder / f"{stamp}-{_UNSAFE_IN_FILE_NAME.sub('_', run_id)}.eml"
         temporary = folder / f".{final.name}.{uuid.uuid4().hex}.tmp"
         try:
-            with open(temporary, "wb") as sink:
+            with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE), "wb") as sink:
+                os.fchmod(sink.fileno(), FILE_MODE)  # the umask may have narrowed it, never widened: be exact
                 sink.write(message.as_bytes(policy=policy.SMTP))
                 sink.flush()
                 os.fsync(sink.fileno())

@@ -144,6 +144,33 @@ def test_outbox_mode_writes_a_parseable_eml_with_the_same_content(tmp_path, smtp
     assert b"\r\n" in path.read_bytes()  # SMTP line endings: the file can be sent as it is
 
 
+def test_the_outbox_is_private_and_holds_the_link_never_the_file(tmp_path, smtp_server, notification):
+    outbox = tmp_path / "var" / "outbox"
+    settings = EmailSettings(smtp_host=smtp_server.host, smtp_port=free_port(), outbox_dir=outbox, timeout=5)
+    exported = with_file(notification, b"id,secret\n1,salary\n")
+
+    filed = [EmailNotifier(EmailSettings(outbox_dir=outbox)).send(exported),
+             EmailNotifier(settings).write_to_outbox(exported)]  # fmt: skip
+
+    assert outbox.stat().st_mode & 0o777 == 0o700
+    for receipt in filed:
+        path = Path(receipt.destination)
+        assert path.stat().st_mode & 0o777 == 0o600
+        message = message_from_bytes(path.read_bytes(), policy=policy.default)
+        assert attachments(message) == [] and b"salary" not in path.read_bytes()
+        assert notification.link in bodies(message)[0]
+
+
+def test_an_outbox_folder_made_before_is_made_private(tmp_path, notification):
+    outbox = tmp_path / "outbox"
+    outbox.mkdir(mode=0o755)
+    os.chmod(outbox, 0o755)
+
+    EmailNotifier(EmailSettings(outbox_dir=outbox)).send(notification)
+
+    assert outbox.stat().st_mode & 0o777 == 0o700
+
+
 def test_write_to_outbox_is_a_fallback_even_when_smtp_is_configured(tmp_path, notification):
     settings = EmailSettings(smtp_host="127.0.0.1", smtp_port=free_port(), outbox_dir=tmp_path)
     receipt = EmailNotifier(settings).write_to_outbox(notification)
@@ -460,14 +487,12 @@ def test_encoded_size_is_what_the_attachment_takes_on_the_wire(notification, siz
     assert len(payload) + payload.count("\n") == encoded_size(size)
 
 
-def test_the_limit_counts_base64_growth_not_the_raw_size(tmp_path, notification):
+def test_the_limit_counts_base64_growth_not_the_raw_size(smtp_server, notification):
     data = os.urandom(30_000)
 
     def sent(limit: int):
-        receipt = EmailNotifier(EmailSettings(outbox_dir=tmp_path, attach_max_bytes=limit)).send(
-            with_file(notification, data)
-        )
-        return message_from_bytes(Path(receipt.destination).read_bytes(), policy=policy.default)
+        EmailNotifier(smtp_settings(smtp_server, attach_max_bytes=limit)).send(with_file(notification, data))
+        return smtp_server.messages[-1]
 
     assert len(data) < len(data) + 1 < encoded_size(len(data)) - 1
     for limit in (len(data) + 1, encoded_size(len(data)) - 1, 0):
@@ -477,10 +502,10 @@ def test_the_limit_counts_base64_growth_not_the_raw_size(tmp_path, notification)
     assert part.get_payload(decode=True) == data
 
 
-def test_a_file_that_is_not_the_recorded_one_is_not_attached_nor_mentioned(tmp_path, notification):
-    receipt = EmailNotifier(EmailSettings(outbox_dir=tmp_path)).send(with_file(notification, b"a,b\n", sha256="0" * 64))
+def test_a_file_that_is_not_the_recorded_one_is_not_attached_nor_mentioned(smtp_server, notification):
+    EmailNotifier(smtp_settings(smtp_server)).send(with_file(notification, b"a,b\n", sha256="0" * 64))
 
-    message = message_from_bytes(Path(receipt.destination).read_bytes(), policy=policy.default)
+    [message] = smtp_server.messages
     assert attachments(message) == [] and "attach" not in str(message).lower()
 
 
