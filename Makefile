@@ -2,8 +2,11 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export EXPORT_DATA_DIR ?= $(CURDIR)/var
+# One instance for every entry point of the embedded default: the command line, typed in a shell without
+# make's variables, falls back to this same folder ($EXPORT_DATA_DIR/dagster_home), so `make demo`,
+# `export-pipelines link`/`serve` and `make dev` share one run history. A DAGSTER_HOME of your own wins.
+export DAGSTER_HOME ?= $(EXPORT_DATA_DIR)/dagster_home
 
 .PHONY: demo test dev lint bench clean lock
 
@@ -30,9 +33,12 @@ lock:
 		--quiet $(if $(filter --all,$(UPGRADE)),--upgrade,$(addprefix --upgrade-package ,$(UPGRADE))) \
 		-o $(LOCK)
 
+# The instance holds every run's history, request and download link in SQLite files: the folder is 0700,
+# the files 0600 (umask 077 for `dagster dev`; the command line sets its own).
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
-	cp dagster.yaml $@
+	chmod 700 $(DAGSTER_HOME)
+	install -m 600 dagster.yaml $@
 
 $(EXPORT_DATA_DIR)/demo.sqlite: | $(BIN)/.installed
 	$(BIN)/export-pipelines seed-demo --rows 100000
@@ -53,7 +59,7 @@ test: $(BIN)/.installed
 # Started in $(DAGSTER_HOME), beside the dagster.yaml in use: from the project folder Dagster would warn that
 # ./dagster.yaml (the template copied there) is not it. `dagster dev` also calls itself superseded by `dg dev`,
 # of the dg command line, which this project does not use; that one notice is hidden, by its text.
-DEV_COMMAND = cd $(abspath $(DAGSTER_HOME)) && DAGSTER_HOME=$(abspath $(DAGSTER_HOME)) \
+DEV_COMMAND = umask 077 && cd $(abspath $(DAGSTER_HOME)) && DAGSTER_HOME=$(abspath $(DAGSTER_HOME)) \
 	EXPORT_DATA_DIR=$(abspath $(EXPORT_DATA_DIR)) PYTHONWARNINGS='ignore:Function `dev_command` is superseded' \
 	$(abspath $(BIN))/dagster dev -w $(CURDIR)/workspace.yaml
 dev: $(BIN)/.installed $(DAGSTER_HOME)/dagster.yaml $(EXPORT_DATA_DIR)/demo.sqlite

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,9 @@ from sqlalchemy.exc import DBAPIError
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Everything the command writes is private to its account: the instance's SQLite files (every request,
+    # its filters and who ran it), decrypted copies (--out), the outbox.
+    os.umask(os.umask(0o077) | 0o077)
     parser = _parser()
     args = parser.parse_args(argv)
     from export_pipelines.errors import ExportError
@@ -99,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
 
     from export_pipelines.automation.commands import add_request_commands, add_subscription_commands
     from export_pipelines.delivery.commands import add_delivery_commands
-    from export_pipelines.demo.commands import add_demo_commands
+    from export_pipelines.demo.seed.commands import add_demo_commands
     from export_pipelines.reports.preview import add_template_commands
     from export_pipelines.security.commands import add_key_commands
 

@@ -27,7 +27,7 @@ from export_pipelines.notifiers.base import DeliveryReceipt, ExportNotification,
 from export_pipelines.notifiers.email_message import build_failure_message, build_message
 from export_pipelines.notifiers.smtp_delivery import NotificationRejected, send_smtp
 from export_pipelines.notifiers.smtp_session import IMPLICIT_TLS_PORT, TLS_MODES, default_port
-from export_pipelines.recipients import PLAIN_ADDRESS, AddressError, plain_address
+from export_pipelines.request.recipients import PLAIN_ADDRESS, AddressError, plain_address
 from export_pipelines.security.private_files import FILE_MODE, FOLDER_MODE, make_private_folder
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")

@@ -13,6 +13,7 @@ from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
 from export_pipelines.observability.audit import AuditRecord, audit_record_for_run
 from export_pipelines.request.model import ExportRequest
+from export_pipelines.security.private_files import make_private_folder, write_private
 from export_pipelines.settings import data_dir
 
 EXECUTORS = ("in_process", "multiprocess", "celery")
@@ -24,16 +25,34 @@ REPOSITORY = "__repository__"
 
 
 def local_instance() -> DagsterInstance:
-    """The instance under $DAGSTER_HOME; with none set, one under the data folder, so history persists."""
+    """The instance under $DAGSTER_HOME; with none set, the embedded default's, ``$EXPORT_DATA_DIR/dagster_home``.
+
+    That is the folder the Makefile uses too, so ``make demo``, the command typed in a shell, ``serve`` and
+    ``make dev`` share one run history. A home made here is private (0700; the command's umask makes its
+    SQLite files 0600) and holds the project's dagster.yaml when this is a checkout of the project.
+    """
     if not os.environ.get("DAGSTER_HOME"):
-        home = data_dir() / "dagster_home"
-        home.mkdir(parents=True, exist_ok=True)
+        home = embedded_home()
+        if not home.is_dir():
+            make_private_folder(home)
         config = home / "dagster.yaml"
         if not config.exists():
-            config.write_text("telemetry:\n  enabled: false\n")
+            write_private(config, _instance_config())
         os.environ["DAGSTER_HOME"] = str(home)
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     return DagsterInstance.get()
+
+
+def embedded_home() -> Path:
+    return data_dir() / "dagster_home"
+
+
+def _instance_config() -> str:
+    """The project's dagster.yaml (what the Makefile copies), or, installed without it, telemetry off alone."""
+    import export_pipelines
+
+    template = Path(export_pipelines.__file__).resolve().parents[1] / "dagster.yaml"
+    return template.read_text() if template.is_file() else "telemetry:\n  enabled: false\n"
 
 
 def _export_job():
