@@ -11,7 +11,7 @@ and the Dagster UI shows the downloads beside the exports.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from dagster import AssetKey, AssetObservation, AssetRecordsFilter, DagsterInstance
@@ -47,17 +47,41 @@ def record_attempt(instance: DagsterInstance, attempt: DownloadAttempt) -> None:
 
 
 def download_attempts(instance: DagsterInstance, run_id: str | None = None, limit: int = 1000) -> list[DownloadAttempt]:
-    """Recorded attempts, newest first; only those of ``run_id`` when given."""
+    """Recorded attempts, newest first; only those of ``run_id`` when given. See ``read_attempts``."""
+    return read_attempts(instance, run_id, limit)[0]
+
+
+def read_attempts(instance: DagsterInstance, run_id: str | None = None, limit: int = 1000):
+    """(attempts, how many records were skipped): newest first, only those of ``run_id`` when given.
+
+    Anyone who may report asset events (``reportRunlessAssetEvents``) can add an observation of
+    ``export_downloads``: a record without this module's fields, or with a value of the wrong type, was
+    not written by ``record_attempt`` and is counted, not read.
+    """
     selection = AssetRecordsFilter(asset_key=DOWNLOADS_ASSET, asset_partitions=[run_id] if run_id else None)
     records = instance.fetch_observations(selection, limit=limit).records
-    known = {field.name for field in fields(DownloadAttempt)}
-    attempts = []
+    attempts, skipped = [], 0
     for record in records:
         values = {name: getattr(value, "value", value) for name, value in record.asset_observation.metadata.items()}
-        values = {name: value for name, value in values.items() if name in known}
+        values = {name: value for name, value in values.items() if name in _TYPES}
         values.setdefault("at", datetime.fromtimestamp(record.timestamp, UTC).isoformat())
+        if not _written_here(values):
+            skipped += 1
+            continue
         attempts.append(DownloadAttempt(**values, run_id=record.partition_key))
-    return attempts
+    return attempts, skipped
+
+
+# The type of each recorded field (run_id is the partition); bool is an int to Python, so it is excluded.
+_TYPES = {"at": str, "status": int, "outcome": str, "what": str, "owner": str, "user": str, "link_id": str,
+          "client": str, "range": str, "bytes_sent": int}  # fmt: skip
+_REQUIRED = ("at", "status", "outcome", "what")
+
+
+def _written_here(values: dict) -> bool:
+    if any(name not in values for name in _REQUIRED):
+        return False
+    return all(isinstance(value, _TYPES[name]) and not isinstance(value, bool) for name, value in values.items())
 
 
 def now_iso() -> str:

@@ -1,9 +1,14 @@
 """Reading run history back as an audit log: who exported what, when, how many rows, and how it ended.
 
-Nothing is kept beside Dagster's own run storage: the run's tags say who/what/how, and the step
-output metadata of ``validate_request`` and ``upload_file`` say how many rows and where the file is
-(``location``: the path or ``s3://`` URL the storage backend gave when the file was published, so it
-stays right after the deployment's storage URL changes; retention's tag says when it was deleted).
+The run's tags say who/what/how, and the step output metadata of ``validate_request`` and
+``upload_file`` say how many rows and where the file is (``location``: the path or ``s3://`` URL the
+storage backend gave when the file was published, so it stays right after the deployment's storage URL
+changes; retention's tag says when it was deleted).
+
+A run can be deleted from Dagster's history (the webserver's "Delete"), and with it its tags and events.
+So when a file is published its record is also kept as an observation of the runless asset
+``export_files`` (``keep_file_record``): deleting a run does not delete runless events, and ``audit``
+lists a kept record whose run is gone as ``RUN_DELETED``, with what was known of the file.
 
 History does not mint download links: whoever shows a record to a requester (the CLI, the delivery
 code) adds one with ``export_pipelines.delivery.links.record_with_link``, so run history never
@@ -12,10 +17,12 @@ depends on delivery.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import json
+import logging
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 
-from dagster import DagsterEventType, DagsterInstance, RunsFilter
+from dagster import AssetKey, AssetObservation, AssetRecordsFilter, DagsterEventType, DagsterInstance, RunsFilter
 
 from export_pipelines.request.model import TAG_DATASET, TAG_FORMAT, TAG_USER
 
@@ -23,6 +30,9 @@ EXPORT_JOB = "export_job"
 # Set on an export run by retention_cleanup_job when it deletes the run's file (automation/retention.py).
 TAG_DELETED_AT = "export/deleted_at"
 _RECORDED_STEPS = ("validate_request", "upload_file", "notify_recipients")
+FILES_ASSET = AssetKey("export_files")
+RUN_DELETED = "RUN_DELETED"
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -87,7 +97,44 @@ def audit_records(
     records = instance.get_run_records(
         filters=RunsFilter(job_name=EXPORT_JOB, tags=tags, created_after=since), limit=limit
     )
-    return [_audit_record(instance, record) for record in records]
+    listed = [_audit_record(instance, record) for record in records]
+    gone = [r for r in _deleted_runs(instance, {r.run_id for r in listed}, limit)
+            if (not user or r.user == user) and (not dataset or r.dataset == dataset)
+            and (not since or (r.started_at or "") >= since.astimezone(UTC).isoformat())]  # fmt: skip
+    if not gone:
+        return listed
+    merged = sorted(listed + gone, key=lambda r: r.started_at or "", reverse=True)
+    return merged[:limit] if limit else merged
+
+
+def keep_file_record(instance: DagsterInstance, run_id: str) -> None:
+    """Keep the audit record of a run whose file was just published, beside its history (see above)."""
+    record = audit_record_for_run(instance, run_id)
+    instance.report_runless_asset_event(AssetObservation(
+        asset_key=FILES_ASSET, partition=run_id, metadata={"record": json.dumps(asdict(record))},
+    ))  # fmt: skip
+
+
+def _deleted_runs(instance: DagsterInstance, listed: set[str], limit: int | None) -> list[AuditRecord]:
+    """Kept file records whose run is no longer in the instance; a record not written here is skipped."""
+    kept: dict[str, AuditRecord] = {}
+    for observation in instance.fetch_observations(AssetRecordsFilter(asset_key=FILES_ASSET), limit=limit or 10_000
+                                                   ).records:  # fmt: skip
+        if observation.partition_key in listed or observation.partition_key in kept:
+            continue  # newest first: the latest record of a run is the one kept
+        try:
+            text = observation.asset_observation.metadata["record"].value
+            record = AuditRecord(**json.loads(text))
+        except (KeyError, AttributeError, TypeError, ValueError):
+            logger.warning("skipped an export_files record that export_pipelines did not write")
+            continue
+        if record.run_id == observation.partition_key:
+            kept[record.run_id] = record
+    if not kept:
+        return []
+    present = {r.dagster_run.run_id for r in instance.get_run_records(RunsFilter(run_ids=list(kept)))}
+    reason = "the run was deleted from Dagster's history; this is the record kept when its file was published"
+    return [replace(r, status=RUN_DELETED, error=reason) for run_id, r in kept.items() if run_id not in present]
 
 
 def _audit_record(instance: DagsterInstance, record) -> AuditRecord:

@@ -1,7 +1,8 @@
-"""Run-level hooks: staged chunks never outlive a failed run, and its requester hears why it failed."""
+"""Run-level hooks: staged chunks never outlive a failed run, its requester hears why it failed, and a
+published file's audit record outlives its run."""
 
 
-from dagster import HookContext, failure_hook
+from dagster import HookContext, failure_hook, success_hook
 
 from export_pipelines.notifiers.failure import tell_requester
 from export_pipelines.request.plan import staging_prefix
@@ -26,3 +27,17 @@ def tell_requester_on_failure(context: HookContext) -> None:
     See ``notifiers.failure`` for the reason the requester reads and how one run sends one mail.
     """
     tell_requester(context)
+
+
+@success_hook
+def keep_file_record_on_upload(context: HookContext) -> None:
+    """``upload_file`` published the file: keep its audit record apart from the run (``audit.keep_file_record``),
+    so deleting the run from Dagster's history does not erase who exported what and where the file went."""
+    if context.op.name != "upload_file":
+        return
+    from export_pipelines.observability.audit import keep_file_record
+
+    try:
+        keep_file_record(context.instance, context.run_id)
+    except Exception as error:  # noqa: BLE001  the file is published: its run history still says so
+        context.log.warning(f"could not keep the audit record of run {context.run_id} beside it: {error}")

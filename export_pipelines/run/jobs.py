@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from dagster import RunConfig, job
 
+from export_pipelines.scaleout.executors import export_executor
+from export_pipelines.run.hooks import keep_file_record_on_upload, remove_staging_on_failure, tell_requester_on_failure
 from export_pipelines.observability.log_format import export_console_logger
 from export_pipelines.observability.monitoring import report_step_failure
-from export_pipelines.request.model import EXPORT_JOB_TAGS, VALIDATE_OP, ExportRequest
-from export_pipelines.run.hooks import remove_staging_on_failure, tell_requester_on_failure
 from export_pipelines.run.ops.collect import collect_chunks
 from export_pipelines.run.ops.deliver import notify_recipients, upload_file
 from export_pipelines.run.ops.render import render_file
 from export_pipelines.run.ops.transform import transform_chunk
 from export_pipelines.run.ops.validate import validate_request
+from export_pipelines.request.model import EXPORT_JOB_TAGS, VALIDATE_OP, ExportRequest
 from export_pipelines.run.resources import default_resources
-from export_pipelines.scaleout.executors import export_executor
 
 # The launchpad opens with this complete, valid request (the demo's user and dataset), ready to edit.
 EXAMPLE_REQUEST = ExportRequest(user="analyst", dataset="orders")
@@ -24,7 +24,8 @@ EXAMPLE_REQUEST = ExportRequest(user="analyst", dataset="orders")
     executor_def=export_executor,
     logger_defs={"console": export_console_logger},  # JSON lines with EXPORT_LOG_FORMAT=json
     # report_step_failure: to Sentry, when configured; tell_requester_on_failure: one mail to the recipients.
-    hooks={remove_staging_on_failure, report_step_failure, tell_requester_on_failure},
+    # keep_file_record_on_upload: the published file's audit record, kept apart from the run.
+    hooks={keep_file_record_on_upload, remove_staging_on_failure, report_step_failure, tell_requester_on_failure},
     resource_defs=default_resources(),
     # The console logger is configured so that it is export_console_logger (JSON lines with EXPORT_LOG_FORMAT=json):
     # Dagster uses its own text console instead when a run's config configures no logger.
