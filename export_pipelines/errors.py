@@ -47,6 +47,10 @@ class RowLimitExceeded(PermanentExportError):
     """The export would exceed the configured row cap; narrow the filters or raise the cap."""
 
 
+class SourceDatabaseError(PermanentExportError):
+    """The source database refused a statement (a missing column, a type, a grant): named by its kind only."""
+
+
 class TransientSourceError(ExportError):
     """The source database failed in a way that a retry may fix (connection lost, timeout)."""
 

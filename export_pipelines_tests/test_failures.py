@@ -17,7 +17,12 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from export_pipelines.errors import PermanentExportError, TransientDeliveryError, TransientSourceError
+from export_pipelines.errors import (
+    PermanentExportError,
+    SourceDatabaseError,
+    TransientDeliveryError,
+    TransientSourceError,
+)
 from export_pipelines.notifiers.email import EmailSettings
 from export_pipelines.run.failures import describe, is_transient
 from export_pipelines.security.streaming_aead import DecryptionError
@@ -231,7 +236,9 @@ def test_permanent(case, components):
 def test_the_real_errors_are_what_the_table_says(pg_url):
     assert serialization_failure(pg_url).sqlstate == "40001"
     assert admin_shutdown(pg_url).sqlstate == "57P01"
-    assert isinstance(through_source_connection(pg_url, "SELECT 1/0"), sa.exc.DataError)
+    divided = through_source_connection(pg_url, "SELECT 1/0")
+    assert isinstance(divided, SourceDatabaseError) and "SQLSTATE 22012" in str(divided)
+    assert "SELECT" not in str(divided)
     refused = refused_source()
     assert isinstance(refused, TransientSourceError) and "refused" in str(refused).lower()
 

@@ -82,9 +82,52 @@ def is_transient(error: BaseException) -> bool:
 
 
 def describe(error: BaseException) -> str:
-    """``Type: message`` of the error, for a failure that names what happened without a stack trace."""
+    """``Type: message`` of the error, for a failure that names what happened without a stack trace.
+
+    A database error is described by its kind alone (``describe_database_error``).
+    """
+    database = describe_database_error(error)
+    if database is not None:
+        return database
     text = str(error).strip()
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def describe_database_error(error: BaseException) -> str | None:
+    """The driver's error class and code (SQLSTATE, or SQLite's result code), or None for another error.
+
+    Never the message: SQLAlchemy's holds the statement and the values bound to it (a requester's filter
+    values), PostgreSQL's may quote a value ('invalid input syntax ...: "<value>"') or a line of the SQL,
+    and a stored failure is read by whoever reads run history.
+    """
+    try:
+        from sqlalchemy import exc
+    except ImportError:  # pragma: no cover - a dependency
+        return None
+    driver = statement_error = None
+    for link in _chain(error):
+        if isinstance(link, exc.StatementError):
+            statement_error = statement_error or link
+        elif _driver_code(link) is not None:
+            driver = link
+            break
+    if driver is None and statement_error is None:
+        return None
+    if driver is None:
+        return f"{type(statement_error).__name__} from the database (the statement is not recorded)"
+    name = f"{type(driver).__module__.split('.')[0]}.{type(driver).__name__}"
+    return f"{name} ({_driver_code(driver)}) from the database (the statement and its values are not recorded)"
+
+
+def _driver_code(error: BaseException) -> str | None:
+    sqlstate = getattr(error, "sqlstate", None)  # psycopg
+    if sqlstate and type(error).__module__.startswith("psycopg"):
+        return f"SQLSTATE {sqlstate}"
+    if isinstance(error, sqlite3.Error):
+        return getattr(error, "sqlite_errorname", None) or "SQLite error"
+    if type(error).__module__.startswith("psycopg"):
+        return "no SQLSTATE"
+    return None
 
 
 def _chain(error: BaseException):

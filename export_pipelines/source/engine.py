@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import sqlalchemy as sa
 
-from export_pipelines.errors import TransientSourceError
-from export_pipelines.run.failures import is_transient
+from export_pipelines.errors import SourceDatabaseError, TransientSourceError
+from export_pipelines.run.failures import describe, is_transient
 
 _ENGINES: dict[str, sa.Engine] = {}
 _LOCK = threading.Lock()
@@ -57,14 +58,40 @@ def _postgres_session(dbapi_connection, _record):
 
 @contextmanager
 def source_connection(url: str) -> Iterator[sa.Connection]:
-    """A connection whose transient failures (see ``failures.is_transient``) surface as TransientSourceError.
+    """A connection whose failures surface as TransientSourceError (see ``failures.is_transient``) or
+    SourceDatabaseError, each worded by ``failures.describe``: the SQL text and the values bound to it (a
+    requester's filter values) never reach the run's stored failure. They are raised ``from None`` because
+    Dagster stores the messages of an error's whole chain.
 
-    Others (a missing table, a refused password) pass unchanged: a retry cannot fix them.
+    A connection that cannot be made keeps the driver's own words (host, port, what refused it): there is
+    no statement in them.
     """
     try:
         with source_engine(url).connect() as connection:
             yield connection
-    except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError) as error:
-        if not is_transient(error):
-            raise
-        raise TransientSourceError(f"source database unavailable: {getattr(error, 'orig', None) or error}") from error
+    except (sa.exc.DBAPIError, sa.exc.StatementError, *_driver_errors()) as error:
+        transient = is_transient(error)
+        if transient and _connecting(error):
+            raise TransientSourceError(f"source database unavailable: {getattr(error, 'orig', None) or error}"
+                                       ) from None  # fmt: skip
+        if transient:
+            raise TransientSourceError(f"source database unavailable: {describe(error)}") from None
+        raise SourceDatabaseError(f"the source database refused the export's query: {describe(error)}; check that"
+                                  " the catalog matches the database's tables and grants") from None  # fmt: skip
+
+
+def _connecting(error: BaseException) -> bool:
+    """A failure to connect or a lost connection: libpq's own error, which carries no SQLSTATE and no SQL."""
+    orig = getattr(error, "orig", error)
+    return isinstance(error, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.DisconnectionError) and (
+        getattr(orig, "sqlstate", None) is None and not isinstance(orig, sqlite3.Error)
+    )
+
+
+def _driver_errors() -> tuple[type[BaseException], ...]:
+    """Errors raised by the drivers themselves (the COPY fast path talks to psycopg directly)."""
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - a dependency
+        return (sqlite3.Error,)
+    return (sqlite3.Error, psycopg.Error)
