@@ -133,3 +133,32 @@ def test_a_nul_byte_in_a_filter_value_is_a_bad_request_not_a_database_error(sour
 
     assert error.field == "filters[1].value"
     assert "NUL" in error.problem
+
+
+@pytest.mark.parametrize(("fields", "where"), [
+    ({"filters": [{"column": "status", "op": "eq", "value": "x" * (5 << 20)}]}, "filters[0].value"),
+    ({"filters": [{"column": "status", "op": "in", "value": ["paid", "é" * 3000]}]}, "filters[0].value[1]"),
+    ({"sort": "amount" + " " * 5000}, "sort"),
+    ({"timezone": "Europe/" + "x" * 5000}, "timezone"),
+    ({"title": "t" * 5000}, "title"),
+])  # fmt: skip
+def test_every_string_of_a_request_has_a_byte_cap(sqlite_url, monkeypatch, fields, where):
+    monkeypatch.delenv("EXPORT_MAX_STRING_BYTES", raising=False)
+
+    error = refusal(sqlite_url, **fields)
+
+    assert error.field == where and "bytes" in error.problem and "is over the limit of 4,096 bytes" in error.problem
+    assert "EXPORT_MAX_STRING_BYTES" in error.allowed
+
+
+def test_the_whole_request_has_a_byte_cap(sqlite_url, monkeypatch):
+    monkeypatch.setenv("EXPORT_MAX_REQUEST_BYTES", "20000")
+    values = [f"customer-{i:05}@example.com" for i in range(900)]  # each small, 900 of them: ~27 kB
+
+    error = refusal(sqlite_url, filters=[{"column": "status", "op": "in", "value": values}])
+
+    assert error.field == "request" and "over the limit of 20,000 bytes" in error.problem
+    assert "EXPORT_MAX_REQUEST_BYTES" in error.allowed
+    monkeypatch.setenv("EXPORT_MAX_REQUEST_BYTES", "0")
+    with pytest.raises(SettingsError, match="EXPORT_MAX_REQUEST_BYTES"):
+        plan(sqlite_url)

@@ -26,6 +26,8 @@ MAX_FILTER_DEPTH_ENV = "EXPORT_MAX_FILTER_DEPTH"
 MAX_VALUE_LENGTH_ENV = "EXPORT_MAX_VALUE_LENGTH"
 MAX_WHERE_LENGTH_ENV = "EXPORT_MAX_WHERE_LENGTH"
 MAX_SORT_COLUMNS_ENV = "EXPORT_MAX_SORT_COLUMNS"
+MAX_STRING_BYTES_ENV = "EXPORT_MAX_STRING_BYTES"
+MAX_REQUEST_BYTES_ENV = "EXPORT_MAX_REQUEST_BYTES"
 DEFAULT_MAX_RECIPIENTS = 20
 DEFAULT_MAX_FILTERS = 50
 DEFAULT_MAX_IN_VALUES = 1_000
@@ -34,6 +36,11 @@ DEFAULT_MAX_FILTER_DEPTH = 8  # all/any/not groups inside each other
 DEFAULT_MAX_VALUE_LENGTH = 1_000  # characters of one text value (filters, where, search)
 DEFAULT_MAX_WHERE_LENGTH = 10_000  # characters of the text form of filters
 DEFAULT_MAX_SORT_COLUMNS = 5
+# Bytes (UTF-8) of any one string of a request (a filter value, the sort, the time zone, an address...) and
+# of the whole request as JSON: a 5 MiB filter value is bound into every chunk's query, stored in the run's
+# config and tags, and shown in the UI; the largest legitimate ones (an address, a name) are far shorter.
+DEFAULT_MAX_STRING_BYTES = 4_096
+DEFAULT_MAX_REQUEST_BYTES = 1 << 20
 # Past this many columns no format is readable (and XLSX/PDF layouts degrade long before).
 COLUMN_CEILING = 500
 # Filter trees are walked recursively once checked; no one writes groups 64 deep on purpose.
@@ -53,6 +60,8 @@ class Limits:
     max_value_length: int = DEFAULT_MAX_VALUE_LENGTH
     max_where_length: int = DEFAULT_MAX_WHERE_LENGTH
     max_sort_columns: int = DEFAULT_MAX_SORT_COLUMNS
+    max_string_bytes: int = DEFAULT_MAX_STRING_BYTES
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Limits:
@@ -73,6 +82,8 @@ class Limits:
             max_value_length=_positive_int(environ, MAX_VALUE_LENGTH_ENV, DEFAULT_MAX_VALUE_LENGTH),
             max_where_length=_positive_int(environ, MAX_WHERE_LENGTH_ENV, DEFAULT_MAX_WHERE_LENGTH),
             max_sort_columns=_positive_int(environ, MAX_SORT_COLUMNS_ENV, DEFAULT_MAX_SORT_COLUMNS),
+            max_string_bytes=_positive_int(environ, MAX_STRING_BYTES_ENV, DEFAULT_MAX_STRING_BYTES),
+            max_request_bytes=_positive_int(environ, MAX_REQUEST_BYTES_ENV, DEFAULT_MAX_REQUEST_BYTES),
         )
 
     def column_limit(self, catalog_columns: int) -> int:

@@ -6,6 +6,7 @@ row is read.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +22,9 @@ from export_pipelines.request.limits import (
     COLUMN_CEILING,
     MAX_COLUMNS_ENV,
     MAX_FILTERS_ENV,
+    MAX_REQUEST_BYTES_ENV,
     MAX_SORT_COLUMNS_ENV,
+    MAX_STRING_BYTES_ENV,
     MAX_TITLE_LENGTH_ENV,
     Limits,
 )
@@ -56,10 +59,11 @@ def check_request(request: ExportRequest, catalog: Catalog, now: datetime | None
     The submission gate calls this before a run is queued, and ``plan_export`` again when it runs:
     relative dates are resolved at ``request.relative_to``, else at ``now`` (default: this moment).
     """
+    limits = Limits.from_env()
+    _check_bytes(request, limits)  # first: no other check reads (or quotes) an oversized value
     if not _USER.match(request.user or ""):
         raise ExportRequestError("user", f"{request.user!r} is not a valid user name", "letters, digits and ._@+-")
     dataset = catalog.dataset(request.dataset)
-    limits = Limits.from_env()
     _check_sizes(request, dataset, limits)
     tz = _timezone(request.timezone)
     columns = _columns(request, dataset)
@@ -111,6 +115,40 @@ def plan_export(
         visible_rows=int(visible),
         resolved_at=checked.now,
     )
+
+
+def _check_bytes(request: ExportRequest, limits: Limits) -> None:
+    """Every string of the request, then the whole request (as JSON), within their byte caps (UTF-8)."""
+    dumped = request.model_dump(mode="json")
+    for where, text in _strings(dumped):
+        if where == "where":  # the text form of filters has its own cap, EXPORT_MAX_WHERE_LENGTH
+            continue
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > limits.max_string_bytes:
+            raise ExportRequestError(
+                where, f"{size:,} bytes is over the limit of {limits.max_string_bytes:,} bytes for one value",
+                f"at most {limits.max_string_bytes:,} bytes (UTF-8) per value; an administrator can change "
+                f"{MAX_STRING_BYTES_ENV}",
+            )
+    size = len(json.dumps(dumped, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+    if size > limits.max_request_bytes:
+        raise ExportRequestError(
+            "request", f"the request takes {size:,} bytes, over the limit of {limits.max_request_bytes:,} bytes",
+            f"at most {limits.max_request_bytes:,} bytes as JSON; split the export, or ask an administrator to "
+            f"raise {MAX_REQUEST_BYTES_ENV}",
+        )
+
+
+def _strings(value, where: str = ""):
+    """(path, text) of every string in a dumped request: ``filters[0].value[3]``, ``format_options.delimiter``."""
+    if isinstance(value, str):
+        yield where, value
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            yield from _strings(item, f"{where}.{name}" if where else str(name))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _strings(item, f"{where}[{index}]")
 
 
 def _check_sizes(request: ExportRequest, dataset: DatasetSpec, limits: Limits) -> None:
