@@ -34,7 +34,8 @@ class DagsterDev:
     """The project's dagster.yaml (changed by ``configure``) and workspace.yaml (plus ``locations``), in ``work``.
 
     ``env`` is set for its processes (and ``DAGSTER_HOME``, the home in ``work``); ``webserver_only``
-    runs dagster-webserver without the daemon, so nothing is dequeued, retried or ticked.
+    runs dagster-webserver without the daemon, so nothing is dequeued, retried or ticked; ``read_only`` runs it
+    with ``--read-only`` (the viewers' webserver of deploy/webservers).
     """
 
     def __init__(
@@ -45,10 +46,12 @@ class DagsterDev:
         *,
         locations: Iterable[dict] = (),
         webserver_only: bool = False,
+        read_only: bool = False,
     ):
         self.work, self.home = work, work / "dagster_home"
         self.env = {**env, "DAGSTER_HOME": str(self.home)}
-        self.command = ["dagster-webserver"] if webserver_only else ["dagster", "dev"]
+        self.command = ["dagster-webserver"] if webserver_only or read_only else ["dagster", "dev"]
+        self.command += ["--read-only"] if read_only else []
         self.name = " ".join(self.command)
         self.home.mkdir(parents=True, exist_ok=True)
         config = yaml.safe_load((PROJECT / "dagster.yaml").read_text())
