@@ -1,6 +1,6 @@
 """The download service: a Starlette app that turns a signed link into the export's page and its file.
 
-Routes, and nothing else (every other path is a 404 that reads nothing):
+Routes, and nothing else (every other path, a trailing slash included, is a 404 that reads nothing):
 
 - ``GET /d/<token>``: the export's page (facts and a download button), or a page saying why not;
 - ``GET|HEAD /d/<token>/file``: the file, decrypted on the fly, whole (200) or one range (206);
@@ -8,7 +8,6 @@ Routes, and nothing else (every other path is a 404 that reads nothing):
 - ``GET /exports/<run_id>/status``, WebSocket ``/exports/<run_id>/events``: live status (``status_routes``).
 
 A status token opens ``/d/<token>`` too: the export's progress while it runs, then its download.
-
 The only storage key ever read is the ``file_key`` of the verified token, and only once it equals the
 one the run recorded. Decryption runs in Starlette's thread pool, a few MiB at a time, so one large
 download neither blocks the event loop nor holds the file in memory; only the segments covering a
@@ -296,8 +295,6 @@ def create_app(
     ]
     handlers = {HTTPException: _not_found, Exception: _server_error}
     app = Starlette(routes=routes, exception_handlers=handlers)
-    # A trailing slash is a 404 like any unknown path: Starlette's default answers 307 with a Location built
-    # from the Host header, carrying the token to whatever host the request named.
-    app.router.redirect_slashes = False
+    app.router.redirect_slashes = False  # else a 307 to a Location built from the Host header, token included
     app.state.service = service
     return app
