@@ -23,8 +23,8 @@ from export_pipelines.errors import (
     TransientDeliveryError,
     TransientSourceError,
 )
+from export_pipelines.failures import describe, is_transient
 from export_pipelines.notifiers.email import EmailSettings
-from export_pipelines.run.failures import describe, is_transient
 from export_pipelines.security.streaming_aead import DecryptionError
 from export_pipelines.source.engine import source_connection
 from export_pipelines.storage.s3_client import S3Settings

@@ -26,9 +26,6 @@ KNOWN_UPWARD_IMPORTS = {
     # security/ holds the key material (imported by storage) and the key commands, which read storage.
     ("export_pipelines.security.key_usage", "storage"),
     ("export_pipelines.security.commands", "run"),
-    # run/failures.py (which failures are retried) is needed below run.
-    ("export_pipelines.source.engine", "run"),
-    ("export_pipelines.notifiers.failure", "run"),
     # the Sentry release is the code version.
     ("export_pipelines.observability.monitoring", "scaleout"),
     # delivery's commands and app find the Dagster instance, storage and progress through run/.

@@ -23,10 +23,10 @@ import threading
 from dagster import DagsterInstance, Failure, HookContext
 
 from export_pipelines.errors import ExportRequestError, PermissionDenied, RowLimitExceeded
+from export_pipelines.failures import describe
 from export_pipelines.notifiers.base import DeliveryReceipt, FailureNotification
 from export_pipelines.request.model import request_from_run_config
 from export_pipelines.request.recipients import check_recipients
-from export_pipelines.run.failures import describe
 
 log = logging.getLogger(__name__)
 

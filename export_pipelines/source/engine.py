@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 
 from export_pipelines.errors import SourceDatabaseError, TransientSourceError
-from export_pipelines.run.failures import describe, is_transient
+from export_pipelines.failures import describe, is_transient
 
 _ENGINES: dict[str, sa.Engine] = {}
 _LOCK = threading.Lock()

@@ -14,7 +14,7 @@ import os
 import pytest
 
 from export_pipelines.errors import TransientDeliveryError
-from export_pipelines.run.failures import is_transient
+from export_pipelines.failures import is_transient
 from export_pipelines.storage import storage_from_url
 from export_pipelines_tests.faults.conftest import attempts, sha256_of
 

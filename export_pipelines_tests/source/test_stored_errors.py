@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from export_pipelines.demo.seed import seed_demo
 from export_pipelines.errors import PermanentExportError
-from export_pipelines.run.failures import describe, is_transient
+from export_pipelines.failures import describe, is_transient
 from export_pipelines.source.engine import source_connection
 
 SECRET = "SECRET-VALUE-4711"

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from dagster import Backoff, Failure, Jitter, RetryPolicy, RetryRequested
 from dagster._core.errors import DagsterInvalidPropertyError
 
-from export_pipelines.run.failures import describe, is_transient
+from export_pipelines.failures import describe, is_transient
 from export_pipelines.scaleout.code_version import CODE_VERSION_TAG, check_code_version
 
 # Transient failures (database, storage, SMTP) get 3 more tries after 1 s, 2 s, 4 s (with jitter).

@@ -8,6 +8,7 @@ from pathlib import PurePosixPath
 from dagster import MetadataValue, OpExecutionContext, Out, op
 
 from export_pipelines.delivery.links import mint_link
+from export_pipelines.failures import describe, is_transient
 from export_pipelines.formats import renderer_class
 from export_pipelines.notifiers import ExportNotification
 from export_pipelines.notifiers.base import AttachmentSource, DeliveryReceipt
@@ -20,7 +21,6 @@ from export_pipelines.request.plan import (
     published_key,
     staging_prefix,
 )
-from export_pipelines.run.failures import describe, is_transient
 from export_pipelines.run.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
 from export_pipelines.run.resources import ExportLimitsResource, ExportStorageResource, NotifierResource
 from export_pipelines.storage import FileAttributes
