@@ -14,7 +14,8 @@ before it runs an export in its own process. It decides:
   run is queued, so the per-user concurrency limit applies on every path; other ``export/`` tags
   are the deployment's and cannot be typed at the webserver;
 - the user has fewer than ``EXPORT_MAX_QUEUED_PER_USER`` exports waiting;
-- whether the same user asked for the same export within ``EXPORT_DEDUPE_WINDOW_SECONDS``.
+- whether the same user asked for the same export within ``EXPORT_DEDUPE_WINDOW_SECONDS``;
+- and, for the run it admits, signs its admission receipt (``receipts``), which every step checks.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from pydantic import ValidationError
 
+from export_pipelines.automation.receipts import Receipt, sign_receipt
 from export_pipelines.errors import ExportRequestError, PermanentExportError, SettingsError
 from export_pipelines.request.catalog import load_catalog
 from export_pipelines.request.model import (
@@ -125,6 +127,7 @@ def admit(
     dedupe: bool = True,
     check_fields: bool = True,
     parent_tags: Mapping[str, str] | None = None,
+    parent_run_id: str | None = None,
 ) -> Admission:
     """Admit one export run or raise SubmissionRefused (or the SettingsError of a broken deployment).
 
@@ -133,7 +136,8 @@ def admit(
     that run as soon as the token is verified, so a submission refused after that (queue full)
     spends its token too. ``check_fields`` False leaves the request's fields to ``validate_request``,
     the run's first step, which checks them with the same ``check_request`` before a row is read.
-    ``parent_tags`` are the tags of the run a re-execution repeats.
+    ``parent_tags`` are the tags of the run a re-execution repeats, ``parent_run_id`` its id. With a
+    ``run_id``, the admission's tags include the run's signed receipt (not for a duplicate, never run).
     """
     refuse_deployment_settings(run_config)
     config = request_config(run_config)
@@ -162,6 +166,10 @@ def admit(
             f"{settings.max_queued_per_user}): wait for some to finish, or cancel some, then submit again"
         )
     duplicate_of = _same_export(instance, request, gate_tags[TAG_REQUEST_DIGEST], settings, run_id) if dedupe else None
+    if run_id is not None and duplicate_of is None:
+        receipt = Receipt(run_id, request.user, request.dataset, request.digest(), gate_tags[TAG_SUBMITTED_VIA],
+                          parent_run_id)  # fmt: skip
+        gate_tags.update(sign_receipt(receipt))
     return Admission(request, gate_tags, duplicate_of)
 
 

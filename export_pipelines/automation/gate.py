@@ -88,7 +88,7 @@ class ExportSubmissionGate(QueuedRunCoordinator):
                 self._instance, run.run_config, run.tags, via,
                 GateSettings.from_env(trust_unsigned=self._trust_unsigned),
                 run_id=run.run_id, dedupe=not _asked_for_on_purpose(run, via),
-                parent_tags=self._parent_tags(run),
+                parent_tags=self._parent_tags(run), parent_run_id=run.parent_run_id,
             )  # fmt: skip
         except SubmissionRefused as error:
             refusal = error.reason
