@@ -47,6 +47,7 @@ from export_pipelines.automation.admission import (
     admit,
 )
 from export_pipelines.errors import PermanentExportError
+from export_pipelines.request.model import VALIDATE_OP
 
 EXPORT_JOB = "export_job"
 
@@ -82,13 +83,15 @@ class ExportSubmissionGate(QueuedRunCoordinator):
         if run.job_name != EXPORT_JOB or run.status != DagsterRunStatus.NOT_STARTED:
             return super().submit_run(context)
         via = VIA_WEBSERVER if getattr(context.workspace, "source", None) is not None else VIA_DAEMON
-        refusal = None
+        refusal = _partial_reexecution(self._instance, run)
         try:
+            if refusal is not None:
+                raise SubmissionRefused(refusal)
             admission = admit(
                 self._instance, run.run_config, run.tags, via,
                 GateSettings.from_env(trust_unsigned=self._trust_unsigned),
                 run_id=run.run_id, dedupe=not _asked_for_on_purpose(run, via),
-                parent_tags=self._parent_tags(run), parent_run_id=run.parent_run_id,
+                parent_tags=self._parent_tags(run), parent_run_id=run.parent_run_id, root_run_id=run.root_run_id,
             )  # fmt: skip
         except SubmissionRefused as error:
             refusal = error.reason
@@ -138,3 +141,30 @@ class ExportSubmissionGate(QueuedRunCoordinator):
 def _asked_for_on_purpose(run: DagsterRun, via: str) -> bool:
     """A re-execution, or a subscription's tick sent by the daemon: runs the dedupe window never cancels."""
     return bool(run.parent_run_id) or (via == VIA_DAEMON and TAG_SUBSCRIPTION in run.tags)
+
+
+def _partial_reexecution(instance, run: DagsterRun) -> str | None:
+    """Why a run of only some steps is refused: a re-execution runs every step, a new run starts at the first.
+
+    Steps left out take their inputs from the parent's stored outputs; nothing good comes of that
+    for an export (a from-failure re-execution also skips mapped steps that never started, see
+    ``plan.complete_chunks``). Dagster's "re-execute from failure" or "selected steps" is refused,
+    saying to re-execute all steps; the daemon's retries already run all steps (the job's retry strategy).
+    """
+    steps = run.step_keys_to_execute
+    if steps is None:  # every step
+        return None
+    selected = {key.split("[")[0] for key in steps}  # transform_chunk[chunk_000001] is a step of transform_chunk
+    if run.parent_run_id and not _every_op(instance, run) <= selected:
+        return (
+            f"a re-execution of export_job runs every step from {VALIDATE_OP}: re-execute all steps, not from "
+            "failure or selected steps (the steps left out would use what the earlier run stored)"
+        )
+    if VALIDATE_OP not in selected:
+        return f"a run of export_job starts at its first step, {VALIDATE_OP}: launch it with all steps"
+    return None
+
+
+def _every_op(instance, run: DagsterRun) -> set[str]:
+    snapshot = instance.get_job_snapshot(run.job_snapshot_id)
+    return {node.node_name for node in snapshot.dep_structure_snapshot.node_invocation_snaps}

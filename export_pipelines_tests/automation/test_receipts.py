@@ -1,4 +1,5 @@
-"""Admission receipts: a run exports only what the gate admitted for it, whatever door it came through."""
+"""Admission receipts, re-executions, retries and typed tags: a run exports only what the gate admitted for it,
+whatever door it came through."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus
 
+from export_pipelines.automation.admission import TAG_SUBMITTED_VIA, SubmissionRefused
 from export_pipelines.automation.receipts import AUDIENCE, ISSUER, TAG_ADMISSION, Receipt, read_receipt, sign_receipt
 from export_pipelines.request.model import ExportRequest
 from export_pipelines.run.jobs import export_job
@@ -20,6 +22,7 @@ THIEF = ExportRequest(user="analyst", dataset="orders", format="csv")
 # The step after validate_request that reads rows. (Selecting its dynamic downstream steps too makes Dagster's
 # in-process executor wait forever once collect_chunks fails in a re-execution; the gate refuses those anyway.)
 AFTER_VALIDATION = ["collect_chunks"]
+TOKEN = "export/request_token"
 
 
 @pytest.fixture
@@ -124,3 +127,88 @@ def test_a_plan_from_another_users_run_is_refused_before_a_row_is_read(instance,
     assert _published(tmp_path) == []
     staged = tmp_path / "var" / "exports" / "_staging" / thief / "data"
     assert not staged.exists() or not any(staged.rglob("*.*"))
+
+
+
+def _refusal(instance, run_id, workspace=FROM_WEBSERVER) -> str:
+    with pytest.raises(SubmissionRefused) as refused:
+        instance.submit_run(run_id, workspace)
+    assert instance.get_run_by_id(run_id).status == DagsterRunStatus.FAILURE
+    return refused.value.reason
+
+
+def test_re_executing_another_users_run_is_refused_at_submission(instance, application):
+    victim = _victim_with_stored_plan(instance, application)
+    tags = {**THIEF.run_tags(), TOKEN: application.token(THIEF)}
+    every_step = new_run(instance, THIEF.run_config(), tags, parent_run_id=victim)
+
+    assert "is another user's export" in _refusal(instance, every_step)
+
+
+def test_a_re_execution_of_some_steps_is_refused_saying_to_re_execute_all(instance, application):
+    victim = _victim_with_stored_plan(instance, application)
+    own = new_run(instance, VICTIM.run_config(), {TOKEN: application.token(VICTIM)}, parent_run_id=victim,
+                  steps=["collect_chunks*"])  # fmt: skip
+
+    assert "re-execute all steps, not from failure or selected steps" in _refusal(instance, own)
+
+
+def test_a_re_execution_with_another_request_is_refused(instance, application):
+    victim = _victim_with_stored_plan(instance, application)
+    wider = VICTIM.model_copy(update={"format": "jsonl"})
+    tags = {**wider.run_tags(), TOKEN: application.token(wider)}
+    changed = new_run(instance, wider.run_config(), tags, parent_run_id=victim)
+
+    assert "holds another request" in _refusal(instance, changed)
+
+
+def test_ones_own_run_is_re_executed_with_a_receipt_naming_its_parent(instance, application):
+    victim = _victim_with_stored_plan(instance, application)
+    again = new_run(instance, VICTIM.run_config(), {TOKEN: application.token(VICTIM)}, parent_run_id=victim)
+
+    run = instance.submit_run(again, FROM_WEBSERVER)
+
+    assert run.status == DagsterRunStatus.QUEUED
+    receipt = read_receipt(run.tags, again)
+    assert (receipt.user, receipt.parent_run_id, receipt.via) == ("admin", victim, "webserver")
+
+
+def test_a_retry_by_the_daemon_keeps_its_parents_provenance(instance, application):
+    parent = new_run(instance, THIEF.run_config(), {TOKEN: application.token(THIEF)})
+    assert instance.submit_run(parent, FROM_WEBSERVER).status == DagsterRunStatus.QUEUED
+    # The retry carries its parent's tags and whatever else is on it; a sensor name says nothing.
+    forged = {"dagster/sensor_name": "export_request_sensor"}
+    retry = new_run(instance, THIEF.run_config(), forged, parent_run_id=parent)
+
+    run = instance.submit_run(retry, FROM_DAEMON)
+
+    assert run.tags[TAG_SUBMITTED_VIA] == "webserver"
+    assert read_receipt(run.tags, retry).via == "webserver"
+
+
+@pytest.mark.parametrize(
+    ("tag", "value"),
+    [
+        ("dagster/sensor_name", "export_request_sensor"),
+        ("dagster/schedule_name", "nightly"),
+        ("dagster/max_retries", "5"),
+        ("dagster/priority", "10"),
+        ("dagster-celery/run_priority", "9"),
+        ("dagster/max_runtime", "999999"),
+        ("dagster/retry_strategy", "FROM_FAILURE"),
+        ("export/admission", "x.y.z"),
+        ("export/subscription", "every_five_minutes"),
+    ],
+)
+def test_a_tag_only_the_deployment_sets_is_refused_by_name(instance, application, tag, value):
+    run_id = new_run(instance, THIEF.run_config(), {TOKEN: application.token(THIEF), tag: value})
+
+    assert f"run tag {tag}" in _refusal(instance, run_id)
+
+
+def test_a_submitter_may_ask_for_a_smaller_runtime_cap_and_fewer_retries(instance, application):
+    tags = {TOKEN: application.token(THIEF), "dagster/max_runtime": "2", "dagster/max_retries": "0", "team": "x"}
+
+    run = instance.submit_run(new_run(instance, THIEF.run_config(), tags), FROM_WEBSERVER)
+
+    assert run.status == DagsterRunStatus.QUEUED
