@@ -46,6 +46,7 @@ from export_pipelines.automation.admission import (
     SubmissionRefused,
     admit,
 )
+from export_pipelines.automation.admission_lock import admission_lock
 from export_pipelines.errors import PermanentExportError
 from export_pipelines.request.model import VALIDATE_OP
 
@@ -83,26 +84,29 @@ class ExportSubmissionGate(QueuedRunCoordinator):
         if run.job_name != EXPORT_JOB or run.status != DagsterRunStatus.NOT_STARTED:
             return super().submit_run(context)
         via = VIA_WEBSERVER if getattr(context.workspace, "source", None) is not None else VIA_DAEMON
-        refusal = _partial_reexecution(self._instance, run)
-        try:
+        # Counting the user's queue, looking for a repeat and queueing happen under one lock, shared by every
+        # thread and process of the deployment (admission_lock), so that concurrent submissions cannot all pass.
+        with admission_lock(self._instance, _requested_user(run)):
+            refusal = _partial_reexecution(self._instance, run)
+            try:
+                if refusal is not None:
+                    raise SubmissionRefused(refusal)
+                admission = admit(
+                    self._instance, run.run_config, run.tags, via,
+                    GateSettings.from_env(trust_unsigned=self._trust_unsigned),
+                    run_id=run.run_id, dedupe=not _asked_for_on_purpose(run, via),
+                    parent_tags=self._parent_tags(run), parent_run_id=run.parent_run_id, root_run_id=run.root_run_id,
+                )  # fmt: skip
+            except SubmissionRefused as error:
+                refusal = error.reason
+            except PermanentExportError as error:  # a broken deployment setting, named in the message
+                refusal = str(error)
             if refusal is not None:
-                raise SubmissionRefused(refusal)
-            admission = admit(
-                self._instance, run.run_config, run.tags, via,
-                GateSettings.from_env(trust_unsigned=self._trust_unsigned),
-                run_id=run.run_id, dedupe=not _asked_for_on_purpose(run, via),
-                parent_tags=self._parent_tags(run), parent_run_id=run.parent_run_id, root_run_id=run.root_run_id,
-            )  # fmt: skip
-        except SubmissionRefused as error:
-            refusal = error.reason
-        except PermanentExportError as error:  # a broken deployment setting, named in the message
-            refusal = str(error)
-        if refusal is not None:
-            return self._refuse(run, refusal, via)
-        self._instance.add_run_tags(run.run_id, admission.tags)
-        if admission.duplicate_of:
-            return self._cancel_duplicate(run, admission.duplicate_of)
-        return super().submit_run(context)
+                return self._refuse(run, refusal, via)
+            self._instance.add_run_tags(run.run_id, admission.tags)
+            if admission.duplicate_of:
+                return self._cancel_duplicate(run, admission.duplicate_of)
+            return super().submit_run(context)
 
     def _parent_tags(self, run: DagsterRun) -> Mapping[str, str] | None:
         parent = self._instance.get_run_by_id(run.parent_run_id) if run.parent_run_id else None
@@ -136,6 +140,13 @@ class ExportSubmissionGate(QueuedRunCoordinator):
             "that run or wait for the dedupe window (EXPORT_DEDUPE_WINDOW_SECONDS) to pass.",
         )
         return self._instance.get_run_by_id(run.run_id)
+
+
+def _requested_user(run: DagsterRun) -> str:
+    """The user a run's request names, for the lock only (admit checks the request); '' when there is none."""
+    config = ((run.run_config.get("ops") or {}).get(VALIDATE_OP) or {}).get("config")
+    user = config.get("user") if isinstance(config, Mapping) else None
+    return user if isinstance(user, str) else ""
 
 
 def _asked_for_on_purpose(run: DagsterRun, via: str) -> bool:
