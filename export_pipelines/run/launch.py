@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dagster import DagsterInstance, reconstructable
+from dagster import DagsterInstance, DagsterRunStatus, reconstructable
 from dagster._core.execution.api import execute_run
 from dagster._core.remote_origin import ManagedGrpcPythonEnvCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
 from dagster._core.storage.tags import MAX_RETRIES_TAG
@@ -94,19 +94,27 @@ def run_export(
         "loggers": {"console": {"config": {"log_level": log_level}}},
         "execution": {"config": {executor: executor_config or {}}},
     }
+    from export_pipelines.automation.admission_lock import admission_lock
+    from export_pipelines.automation.running_limit import refuse_over_running_limit
+
     run_id = make_new_run_id()
-    tags = _admitted_tags(instance, request, run_config, run_id)
     job = reconstructable(_export_job)
     definition = job.get_definition()
-    run = instance.create_run_for_job(
-        job_def=definition,
-        run_id=run_id,
-        run_config=run_config,
-        # Not retried by the daemon: this command waits for the run and reports how it ended.
-        tags={**definition.run_tags, **tags, MAX_RETRIES_TAG: "0"},
-        remote_job_origin=workspace_job_origin(definition.name),
-        job_code_origin=job.get_python_origin(),
-    )
+    # The user's running limit holds for the command line too: checked, and the run created STARTING (so
+    # that it counts), under the lock every submission of this user takes.
+    with admission_lock(instance, request.user):
+        tags = _admitted_tags(instance, request, run_config, run_id)
+        refuse_over_running_limit(instance, request.user)
+        run = instance.create_run_for_job(
+            job_def=definition,
+            run_id=run_id,
+            run_config=run_config,
+            status=DagsterRunStatus.STARTING,
+            # Not retried by the daemon: this command waits for the run and reports how it ended.
+            tags={**definition.run_tags, **tags, MAX_RETRIES_TAG: "0"},
+            remote_job_origin=workspace_job_origin(definition.name),
+            job_code_origin=job.get_python_origin(),
+        )
     result = execute_run(job, run, instance)  # not entered: that would build the resources again for outputs
     run_id, success = result.run_id, result.success
     record = audit_record_for_run(instance, run_id)

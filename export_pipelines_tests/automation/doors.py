@@ -4,7 +4,8 @@
 code origin), optionally as a re-execution of a parent's steps: the execution plan then comes from
 Dagster's own re-execution code (``ReexecutionOptions``' step selection), which makes the steps load
 their inputs from the parent's stored step outputs. ``start`` then runs a queued run in this
-process the way the queue daemon and the run worker would (dequeued, then executed).
+process the way the queue daemon and the run worker would (started, then executed). ``receipt_tags``
+admits a run a test executes directly.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import uuid
 from dagster import DagsterEvent, DagsterEventType, DagsterInstance, DagsterRunStatus, reconstructable
 from dagster._core.execution.api import _resolve_reexecute_step_selection, create_execution_plan, execute_run
 
+from export_pipelines.automation.receipts import Receipt, sign_receipt
+from export_pipelines.request.model import ExportRequest
 from export_pipelines.run.launch import _export_job, workspace_job_origin
 
 FROM_DAEMON = type("DaemonWorkspace", (), {})()  # the daemon's workspace has no HTTP request
@@ -52,3 +55,10 @@ def start(instance: DagsterInstance, run_id: str):
     instance.report_dagster_event(event, run_id)
     execute_run(reconstructable(_export_job), instance.get_run_by_id(run_id), instance)
     return instance.get_run_by_id(run_id)
+
+
+def receipt_tags(run_id: str, request: ExportRequest, via: str = "cli") -> dict[str, str]:
+    """The export tags and the gate's receipt for run ``run_id``: for tests that execute export_job directly,
+    as the command line does after running the gate's checks itself."""
+    receipt = Receipt(run_id, request.user, request.dataset, request.digest(), via)
+    return {**request.run_tags(), **sign_receipt(receipt)}

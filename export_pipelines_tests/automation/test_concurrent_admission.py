@@ -18,7 +18,7 @@ import yaml
 from dagster import DagsterInstance, DagsterRunStatus
 
 from export_pipelines.automation.admission import SubmissionRefused
-from export_pipelines.request import ExportRequest
+from export_pipelines.request.model import ExportRequest
 from export_pipelines_tests.automation.doors import FROM_WEBSERVER, new_run
 
 PROJECT_DAGSTER_YAML = Path(__file__).parents[2] / "dagster.yaml"
