@@ -40,8 +40,10 @@ def admission_keys_for_signing(environ: Mapping[str, str] = os.environ, *, data_
     """The gate's key set; created in the data folder on first use when ``EXPORT_ADMISSION_KEYS`` is unset."""
     if not environ.get(ADMISSION_KEYS_ENV):
         path = default_admission_keys_path(data_dir)
+        # Info, not a warning: the embedded default's gate and steps share the data folder, so this file is
+        # all it needs, and the command line prints warnings as plain lines among its JSON log lines.
         if create_once(path, lambda: SigningKeys.generate().to_json()):
-            logger.warning(
+            logger.info(
                 "Created a new admission key at %s because %s is not set. Every process that runs export steps "
                 "must read the same file: deployments supply one through %s.",
                 path, ADMISSION_KEYS_ENV, ADMISSION_KEYS_ENV,
