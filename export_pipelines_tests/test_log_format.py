@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from dagster import DagsterInstance
 from export_pipelines.observability.log_format import LOG_FORMAT_ENV, log_format
 from export_pipelines.request.model import ExportRequest
 from export_pipelines.run.jobs import export_job
+from export_pipelines_tests.automation.doors import receipt_tags
 
 PROJECT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).with_name("export-pipelines"))
@@ -68,7 +70,10 @@ def test_a_run_config_that_names_no_logger_logs_json_with_every_dagster_event(en
         monkeypatch.setenv(name, value)
     request = ExportRequest(user="admin", dataset="customers")
     with DagsterInstance.get() as instance:
-        result = export_job.execute_in_process(run_config=request.run_config(), instance=instance)
+        run_id = str(uuid.uuid4())
+        result = export_job.execute_in_process(
+            run_config=request.run_config(), instance=instance, run_id=run_id, tags=receipt_tags(run_id, request)
+        )
 
     lines = [json.loads(line) for line in capfd.readouterr().err.splitlines()]
     assert {line["run_id"] for line in lines} == {result.run_id}

@@ -14,7 +14,8 @@ before it runs an export in its own process. It decides:
   run is queued, so the per-user concurrency limit applies on every path; other ``export/`` tags
   are the deployment's and cannot be typed at the webserver;
 - the user has fewer than ``EXPORT_MAX_QUEUED_PER_USER`` exports waiting;
-- whether the same user asked for the same export within ``EXPORT_DEDUPE_WINDOW_SECONDS``.
+- whether the same user asked for the same export within ``EXPORT_DEDUPE_WINDOW_SECONDS``;
+- and, for the run it admits, signs its admission receipt (``receipts``), which every step checks.
 """
 
 from __future__ import annotations
@@ -28,12 +29,11 @@ from typing import Any
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from pydantic import ValidationError
 
+from export_pipelines.automation.receipts import NotAdmitted, Receipt, read_receipt, sign_receipt
+from export_pipelines.automation.typed_tags import JOB_TAGS, TAG_REQUEST_TOKEN, TagContext, untypable_tag
 from export_pipelines.errors import ExportRequestError, PermanentExportError, SettingsError
 from export_pipelines.request.catalog import load_catalog
 from export_pipelines.request.model import (
-    EXPORT_JOB_TAGS,
-    TAG_DATASET,
-    TAG_FORMAT,
     TAG_USER,
     VALIDATE_OP,
     ExportRequest,
@@ -45,13 +45,10 @@ from export_pipelines.security.request_tokens import RequestTokenError, verify_r
 
 TAG_REQUEST_DIGEST = "export/request_sha256"
 TAG_SUBMITTED_VIA = "export/submitted_via"
-TAG_REQUEST_TOKEN = "export/request_token"
 TAG_REQUEST_JTI = "export/request_jti"
 TAG_DUPLICATE_OF = "export/duplicate_of"
 TAG_SUBSCRIPTION = "export/subscription"  # set by subscription schedules and their sensor
 
-EXPORT_TAG_PREFIX = "export/"
-TYPABLE_TAGS = frozenset({TAG_USER, TAG_DATASET, TAG_FORMAT, TAG_REQUEST_TOKEN})
 
 VIA_WEBSERVER = "webserver"
 VIA_DAEMON = "daemon"
@@ -125,6 +122,8 @@ def admit(
     dedupe: bool = True,
     check_fields: bool = True,
     parent_tags: Mapping[str, str] | None = None,
+    parent_run_id: str | None = None,
+    root_run_id: str | None = None,
 ) -> Admission:
     """Admit one export run or raise SubmissionRefused (or the SettingsError of a broken deployment).
 
@@ -133,7 +132,9 @@ def admit(
     that run as soon as the token is verified, so a submission refused after that (queue full)
     spends its token too. ``check_fields`` False leaves the request's fields to ``validate_request``,
     the run's first step, which checks them with the same ``check_request`` before a row is read.
-    ``parent_tags`` are the tags of the run a re-execution repeats.
+    ``parent_tags`` are the tags of the run a re-execution repeats, ``parent_run_id`` its id: the parent's
+    receipt must name the same user and request (one re-executes only one's own export, as it was). With a
+    ``run_id``, the admission's tags include the run's signed receipt (not for a duplicate, never run).
     """
     refuse_deployment_settings(run_config)
     config = request_config(run_config)
@@ -151,8 +152,11 @@ def admit(
                 "tags from the request: remove the tag"
             )
     if via == VIA_WEBSERVER:
-        refuse_deployment_tags(tags, parent_tags)
-    gate_tags = {**export_tags, TAG_REQUEST_DIGEST: request.digest(), TAG_SUBMITTED_VIA: _via_label(via, tags)}
+        refuse_deployment_tags(instance, tags, parent_tags, parent_run_id, root_run_id)
+    parent = _same_request_as_parent(request, parent_tags, parent_run_id) if parent_run_id else None
+    # A retry by the daemon keeps its parent's provenance; typed tags never decide it.
+    via_label = parent.via if parent is not None and via == VIA_DAEMON else _via_label(via, tags)
+    gate_tags = {**export_tags, TAG_REQUEST_DIGEST: request.digest(), TAG_SUBMITTED_VIA: via_label}
     if via == VIA_WEBSERVER and not settings.trust_unsigned:
         gate_tags[TAG_REQUEST_JTI] = _spend_token(instance, tags.get(TAG_REQUEST_TOKEN), config, request, run_id)
     queued = instance.get_runs_count(RunsFilter(tags={TAG_USER: request.user}, statuses=WAITING))
@@ -162,6 +166,10 @@ def admit(
             f"{settings.max_queued_per_user}): wait for some to finish, or cancel some, then submit again"
         )
     duplicate_of = _same_export(instance, request, gate_tags[TAG_REQUEST_DIGEST], settings, run_id) if dedupe else None
+    if run_id is not None and duplicate_of is None:
+        receipt = Receipt(run_id, request.user, request.dataset, request.digest(), gate_tags[TAG_SUBMITTED_VIA],
+                          parent_run_id)  # fmt: skip
+        gate_tags.update(sign_receipt(receipt))
     return Admission(request, gate_tags, duplicate_of)
 
 
@@ -184,24 +192,54 @@ def refuse_deployment_settings(run_config: Mapping[str, Any]) -> None:
             )
 
 
-def refuse_deployment_tags(tags: Mapping[str, str], parent_tags: Mapping[str, str] | None) -> None:
-    """Refuse ``export/`` tags typed at the webserver that only the deployment sets.
+def refuse_deployment_tags(
+    instance: DagsterInstance,
+    tags: Mapping[str, str],
+    parent_tags: Mapping[str, str] | None,
+    parent_run_id: str | None = None,
+    root_run_id: str | None = None,
+) -> None:
+    """Refuse tags typed at the webserver that only the deployment sets (``typed_tags``' allow-list).
 
-    Those tags mean something to the deployment's own code: ``export/request_id`` makes the request
-    sensor write the run's status to that row of the application's table, ``export/subscription``
-    counts the run as that subscription's last success. A new submission may carry only the export
-    tags (checked against the request) and its request token; a re-execution carries its parent's.
+    ``export/request_id`` makes the request sensor write the run's status to that row of the
+    application's table, ``dagster/max_retries`` buys retries, ``dagster/sensor_name`` claims a
+    provenance: a new submission may carry only the export tags (checked against the request), its
+    request token and smaller caps; a re-execution also carries its parent's tags.
     """
-    parent_tags = parent_tags or {}
-    for key, value in tags.items():
-        if not key.startswith(EXPORT_TAG_PREFIX) or key in TYPABLE_TAGS:
-            continue
-        if EXPORT_JOB_TAGS.get(key) == value or parent_tags.get(key) == value:
-            continue
+    context = TagContext(
+        job_tags=JOB_TAGS, parent_tags=parent_tags or {}, parent_run_id=parent_run_id, root_run_id=root_run_id,
+        max_runtime_seconds=instance.run_monitoring_max_runtime_seconds if instance.run_monitoring_enabled else 0,
+        max_retries=instance.run_retries_max_retries if instance.run_retries_enabled else 0,
+    )  # fmt: skip
+    reason = untypable_tag(tags, context)
+    if reason:
+        raise SubmissionRefused(reason)
+
+
+def _same_request_as_parent(request: ExportRequest, parent_tags, parent_run_id: str) -> Receipt:
+    """The parent's receipt, when it admitted the same user's same request; else SubmissionRefused.
+
+    A re-execution loads what its parent's steps stored: only the parent's own user may re-execute
+    it, with the very request it was admitted for (a new request is a new submission).
+    """
+    try:
+        parent = read_receipt(parent_tags or {}, parent_run_id)
+    except NotAdmitted:
         raise SubmissionRefused(
-            f"run tag {key} is set by the deployment, not by a submission ({', '.join(sorted(TYPABLE_TAGS))} "
-            "are the export/ tags a submission may carry): remove the tag"
+            f"run {parent_run_id} was never admitted by the gate, so it cannot be re-executed: submit the export "
+            "as a new run"
+        ) from None
+    if parent.user != request.user:
+        raise SubmissionRefused(
+            f"run {parent_run_id} is another user's export: a re-execution repeats one's own run only; submit "
+            "your export as a new run"
         )
+    if parent.digest != request.digest():
+        raise SubmissionRefused(
+            f"a re-execution repeats run {parent_run_id} with the request it was admitted for, and this run config "
+            "holds another request: re-execute without changing the config, or submit the changed export as a new run"
+        )
+    return parent
 
 
 def request_config(run_config: Mapping[str, Any]) -> Mapping[str, Any]:

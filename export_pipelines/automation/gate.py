@@ -46,7 +46,9 @@ from export_pipelines.automation.admission import (
     SubmissionRefused,
     admit,
 )
+from export_pipelines.automation.admission_lock import admission_lock
 from export_pipelines.errors import PermanentExportError
+from export_pipelines.request.model import VALIDATE_OP
 
 EXPORT_JOB = "export_job"
 
@@ -82,24 +84,29 @@ class ExportSubmissionGate(QueuedRunCoordinator):
         if run.job_name != EXPORT_JOB or run.status != DagsterRunStatus.NOT_STARTED:
             return super().submit_run(context)
         via = VIA_WEBSERVER if getattr(context.workspace, "source", None) is not None else VIA_DAEMON
-        refusal = None
-        try:
-            admission = admit(
-                self._instance, run.run_config, run.tags, via,
-                GateSettings.from_env(trust_unsigned=self._trust_unsigned),
-                run_id=run.run_id, dedupe=not _asked_for_on_purpose(run, via),
-                parent_tags=self._parent_tags(run),
-            )  # fmt: skip
-        except SubmissionRefused as error:
-            refusal = error.reason
-        except PermanentExportError as error:  # a broken deployment setting, named in the message
-            refusal = str(error)
-        if refusal is not None:
-            return self._refuse(run, refusal, via)
-        self._instance.add_run_tags(run.run_id, admission.tags)
-        if admission.duplicate_of:
-            return self._cancel_duplicate(run, admission.duplicate_of)
-        return super().submit_run(context)
+        # Counting the user's queue, looking for a repeat and queueing happen under one lock, shared by every
+        # thread and process of the deployment (admission_lock), so that concurrent submissions cannot all pass.
+        with admission_lock(self._instance, _requested_user(run)):
+            refusal = _partial_reexecution(self._instance, run)
+            try:
+                if refusal is not None:
+                    raise SubmissionRefused(refusal)
+                admission = admit(
+                    self._instance, run.run_config, run.tags, via,
+                    GateSettings.from_env(trust_unsigned=self._trust_unsigned),
+                    run_id=run.run_id, dedupe=not _asked_for_on_purpose(run, via),
+                    parent_tags=self._parent_tags(run), parent_run_id=run.parent_run_id, root_run_id=run.root_run_id,
+                )  # fmt: skip
+            except SubmissionRefused as error:
+                refusal = error.reason
+            except PermanentExportError as error:  # a broken deployment setting, named in the message
+                refusal = str(error)
+            if refusal is not None:
+                return self._refuse(run, refusal, via)
+            self._instance.add_run_tags(run.run_id, admission.tags)
+            if admission.duplicate_of:
+                return self._cancel_duplicate(run, admission.duplicate_of)
+            return super().submit_run(context)
 
     def _parent_tags(self, run: DagsterRun) -> Mapping[str, str] | None:
         parent = self._instance.get_run_by_id(run.parent_run_id) if run.parent_run_id else None
@@ -135,6 +142,40 @@ class ExportSubmissionGate(QueuedRunCoordinator):
         return self._instance.get_run_by_id(run.run_id)
 
 
+def _requested_user(run: DagsterRun) -> str:
+    """The user a run's request names, for the lock only (admit checks the request); '' when there is none."""
+    config = ((run.run_config.get("ops") or {}).get(VALIDATE_OP) or {}).get("config")
+    user = config.get("user") if isinstance(config, Mapping) else None
+    return user if isinstance(user, str) else ""
+
+
 def _asked_for_on_purpose(run: DagsterRun, via: str) -> bool:
     """A re-execution, or a subscription's tick sent by the daemon: runs the dedupe window never cancels."""
     return bool(run.parent_run_id) or (via == VIA_DAEMON and TAG_SUBSCRIPTION in run.tags)
+
+
+def _partial_reexecution(instance, run: DagsterRun) -> str | None:
+    """Why a run of only some steps is refused: a re-execution runs every step, a new run starts at the first.
+
+    Steps left out take their inputs from the parent's stored outputs; nothing good comes of that
+    for an export (a from-failure re-execution also skips mapped steps that never started, see
+    ``plan.complete_chunks``). Dagster's "re-execute from failure" or "selected steps" is refused,
+    saying to re-execute all steps; the daemon's retries already run all steps (the job's retry strategy).
+    """
+    steps = run.step_keys_to_execute
+    if steps is None:  # every step
+        return None
+    selected = {key.split("[")[0] for key in steps}  # transform_chunk[chunk_000001] is a step of transform_chunk
+    if run.parent_run_id and not _every_op(instance, run) <= selected:
+        return (
+            f"a re-execution of export_job runs every step from {VALIDATE_OP}: re-execute all steps, not from "
+            "failure or selected steps (the steps left out would use what the earlier run stored)"
+        )
+    if VALIDATE_OP not in selected:
+        return f"a run of export_job starts at its first step, {VALIDATE_OP}: launch it with all steps"
+    return None
+
+
+def _every_op(instance, run: DagsterRun) -> set[str]:
+    snapshot = instance.get_job_snapshot(run.job_snapshot_id)
+    return {node.node_name for node in snapshot.dep_structure_snapshot.node_invocation_snaps}

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dagster import RunConfig, job
 
+from export_pipelines.automation.typed_tags import JOB_TAGS
 from export_pipelines.observability.log_format import export_console_logger
 from export_pipelines.observability.monitoring import report_step_failure
-from export_pipelines.request.model import EXPORT_JOB_TAGS, VALIDATE_OP, ExportRequest
+from export_pipelines.request.model import VALIDATE_OP, ExportRequest
 from export_pipelines.run.hooks import keep_file_record_on_upload, remove_staging_on_failure, tell_requester_on_failure
 from export_pipelines.run.ops.collect import collect_chunks
 from export_pipelines.run.ops.deliver import notify_recipients, upload_file
@@ -32,7 +33,7 @@ EXAMPLE_REQUEST = ExportRequest(user="analyst", dataset="orders")
     config=RunConfig(ops={VALIDATE_OP: EXAMPLE_REQUEST}, loggers={"console": {"config": {"log_level": "DEBUG"}}}),
     # A run that died is retried from scratch: Dagster's from-failure re-execution skips mapped steps
     # that had not started, and render_file would then publish a file missing their chunks.
-    tags={**EXPORT_JOB_TAGS, "dagster/retry_strategy": "ALL_STEPS"},
+    tags=JOB_TAGS,
     description="Export a dataset to a file: validate the request, stage chunks, render, upload, notify. "
     "The export runs as the request's user. From the launchpad or GraphQL that user is believed only with a "
     "request token signed by the application (run tag export/request_token), unless the instance trusts "

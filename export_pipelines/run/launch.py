@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dagster import DagsterInstance, reconstructable
+from dagster import DagsterInstance, DagsterRunStatus, reconstructable
 from dagster._core.execution.api import execute_run
 from dagster._core.remote_origin import ManagedGrpcPythonEnvCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
 from dagster._core.storage.tags import MAX_RETRIES_TAG
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+from dagster._core.utils import make_new_run_id
 
 from export_pipelines.observability.audit import AuditRecord, audit_record_for_run
 from export_pipelines.request.model import ExportRequest
@@ -73,8 +74,8 @@ def workspace_job_origin(job_name: str) -> RemoteJobOrigin:
     return RemoteJobOrigin(RemoteRepositoryOrigin(location, REPOSITORY), job_name)
 
 
-def _admitted_tags(instance: DagsterInstance, request: ExportRequest, run_config: dict) -> dict[str, str]:
-    """The submission gate's checks, as for a queued run; raises SubmissionRefused.
+def _admitted_tags(instance: DagsterInstance, request: ExportRequest, run_config: dict, run_id: str) -> dict[str, str]:
+    """The submission gate's checks, as for a queued run, and the receipt of run ``run_id``; raises SubmissionRefused.
 
     The command line runs in this process, past any run coordinator, so it calls the gate's checks
     itself. A shell on the deployment is trusted to say who the export is for. It does not dedupe: an
@@ -84,8 +85,9 @@ def _admitted_tags(instance: DagsterInstance, request: ExportRequest, run_config
     from export_pipelines.automation.admission import VIA_CLI, GateSettings, admit
 
     admission = admit(
-        instance, run_config, request.run_tags(), VIA_CLI, GateSettings.from_env(), dedupe=False, check_fields=False
-    )
+        instance, run_config, request.run_tags(), VIA_CLI, GateSettings.from_env(),
+        run_id=run_id, dedupe=False, check_fields=False,
+    )  # fmt: skip
     return admission.tags
 
 
@@ -111,17 +113,27 @@ def run_export(
         "loggers": {"console": {"config": {"log_level": log_level}}},
         "execution": {"config": {executor: executor_config or {}}},
     }
-    tags = _admitted_tags(instance, request, run_config)
+    from export_pipelines.automation.admission_lock import admission_lock
+    from export_pipelines.automation.running_limit import refuse_over_running_limit
+
+    run_id = make_new_run_id()
     job = reconstructable(_export_job)
     definition = job.get_definition()
-    run = instance.create_run_for_job(
-        job_def=definition,
-        run_config=run_config,
-        # Not retried by the daemon: this command waits for the run and reports how it ended.
-        tags={**definition.run_tags, **tags, MAX_RETRIES_TAG: "0"},
-        remote_job_origin=workspace_job_origin(definition.name),
-        job_code_origin=job.get_python_origin(),
-    )
+    # The user's running limit holds for the command line too: checked, and the run created STARTING (so
+    # that it counts), under the lock every submission of this user takes.
+    with admission_lock(instance, request.user):
+        tags = _admitted_tags(instance, request, run_config, run_id)
+        refuse_over_running_limit(instance, request.user)
+        run = instance.create_run_for_job(
+            job_def=definition,
+            run_id=run_id,
+            run_config=run_config,
+            status=DagsterRunStatus.STARTING,
+            # Not retried by the daemon: this command waits for the run and reports how it ended.
+            tags={**definition.run_tags, **tags, MAX_RETRIES_TAG: "0"},
+            remote_job_origin=workspace_job_origin(definition.name),
+            job_code_origin=job.get_python_origin(),
+        )
     result = execute_run(job, run, instance)  # not entered: that would build the resources again for outputs
     run_id, success = result.run_id, result.success
     record = audit_record_for_run(instance, run_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -36,6 +37,7 @@ from export_pipelines.automation.alerts import AlertDeliveryError, alert_reason,
 from export_pipelines.request.model import ExportRequest
 from export_pipelines.run.launch import _export_job, run_export
 from export_pipelines_tests.automation.conftest import _origin
+from export_pipelines_tests.automation.doors import receipt_tags
 
 PROJECT = Path(__file__).resolve().parents[2]
 REFUSED = ExportRequest(user="auditor", dataset="orders", format="csv")  # auditor holds no grant
@@ -121,8 +123,10 @@ def _run_with_origin(instance: DagsterInstance, tags: dict, parent: str | None =
     """Run the refused export the way a run worker does: a run with a code location origin (so retryable)."""
     job = _export_job()
     family = {PARENT_RUN_ID_TAG: parent, ROOT_RUN_ID_TAG: parent} if parent else {}  # as the retry daemon tags
+    run_id = str(uuid.uuid4())
     run = instance.create_run_for_job(
-        job_def=job, run_config=REFUSED.run_config(), tags={**REFUSED.run_tags(), **tags, **family},
+        job_def=job, run_id=run_id, run_config=REFUSED.run_config(),
+        tags={**receipt_tags(run_id, REFUSED), **tags, **family},
         remote_job_origin=_origin(), job_code_origin=reconstructable(_export_job).get_python_origin(),
         parent_run_id=parent, root_run_id=parent,
     )  # fmt: skip

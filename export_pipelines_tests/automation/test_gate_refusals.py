@@ -80,11 +80,11 @@ def test_the_webserver_is_answered_with_the_refusal(instance):
 def test_a_typed_request_id_is_refused_but_a_re_execution_keeps_its_parents(instance):
     request = ExportRequest(user="analyst", dataset="orders")
     tags = {**request.run_tags(), "export/request_id": "7"}  # would make the run report to request row 7
-    parent = _new_run(instance, request.run_config(), tags)
     with pytest.raises(SubmissionRefused, match="run tag export/request_id is set by the deployment"):
-        instance.submit_run(parent, FROM_WEBSERVER)
+        instance.submit_run(_new_run(instance, request.run_config(), tags), FROM_WEBSERVER)
+    parent = instance.submit_run(_new_run(instance, request.run_config(), tags), FROM_DAEMON)  # the request sensor
 
-    again = instance.submit_run(_new_run(instance, request.run_config(), tags, parent_run_id=parent), FROM_WEBSERVER)
+    again = instance.submit_run(_new_run(instance, request.run_config(), parent.tags, parent.run_id), FROM_WEBSERVER)
 
     assert again.status == DagsterRunStatus.QUEUED
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+
 from dagster import DagsterInstance
 
 from export_pipelines.request.model import TAG_USER, ExportRequest
 from export_pipelines.run.jobs import export_job
+from export_pipelines_tests.automation.doors import receipt_tags
 
 REQUEST = ExportRequest(user="analyst", dataset="orders", format="jsonl")
 
@@ -15,9 +18,11 @@ def test_a_run_whose_user_tag_disagrees_with_its_request_fails_before_reading(da
     monkeypatch.setenv("EXPORT_SOURCE_DB_URL", f"sqlite:///{tmp_path / 'absent.sqlite'}")  # never opened
     instance = DagsterInstance.get()
 
+    run_id = str(uuid.uuid4())  # admitted as the gate would, so only the tag is wrong
     result = export_job.execute_in_process(
-        run_config=REQUEST.run_config(), instance=instance, tags={TAG_USER: "admin"}, raise_on_error=False
-    )
+        run_config=REQUEST.run_config(), instance=instance, run_id=run_id,
+        tags={**receipt_tags(run_id, REQUEST), TAG_USER: "admin"}, raise_on_error=False,
+    )  # fmt: skip
 
     assert not result.success
     (failure,) = [event for event in result.all_events if event.is_step_failure]

@@ -30,6 +30,7 @@ class RunningExport:
         from dagster import DagsterInstance
 
         from export_pipelines.run.jobs import export_job
+        from export_pipelines_tests.automation.doors import receipt_tags
 
         self.run_id = str(uuid.uuid4())
         self.instance = DagsterInstance.get()
@@ -38,7 +39,7 @@ class RunningExport:
 
         def run():
             self.result = export_job.execute_in_process(run_config=config, instance=self.instance,
-                                                        tags=request.run_tags(), run_id=self.run_id,
+                                                        tags=receipt_tags(self.run_id, request), run_id=self.run_id,
                                                         raise_on_error=False)  # fmt: skip
 
         self.result = None

@@ -24,6 +24,7 @@ from export_pipelines.run.launch import run_export
 from export_pipelines.scaleout.code_version import code_version
 from export_pipelines.security.keyset import Keyset
 from export_pipelines.security.keyset_store import save_keyset
+from export_pipelines.security.signing_keys import SigningKeys, save_signing_keys
 from export_pipelines_tests.exported import decrypted_copy
 from export_pipelines_tests.jobs.celery_workers import PROJECT, start_workers, step_hosts
 from export_pipelines_tests.services import unavailable
@@ -45,18 +46,21 @@ def instance_config(postgres_url: str) -> str:
     return yaml.safe_dump(config)
 
 
-def make_machine(root: Path, name: str, config: str, keyset: Keyset) -> dict:
-    """A machine's own folders and keyset copy; returns the environment variables that point at them."""
+def make_machine(root: Path, name: str, config: str, keyset: Keyset, admission_keys: SigningKeys) -> dict:
+    """A machine's own folders, keyset and admission key copies; returns the environment variables that point
+    at them."""
     machine = root / name
     for folder in (machine, machine / "home", machine / "var", machine / "cwd"):
         folder.mkdir(mode=0o700)
     (machine / "home" / "dagster.yaml").write_text(config)
     save_keyset(keyset, machine / "keys" / "keyset.json")
+    save_signing_keys(admission_keys, machine / "keys" / "admission_keys.json")
     return {
         "HOME": str(machine),
         "DAGSTER_HOME": str(machine / "home"),
         "EXPORT_DATA_DIR": str(machine / "var"),
         "EXPORT_ENCRYPTION_KEYSET": str(machine / "keys" / "keyset.json"),
+        "EXPORT_ADMISSION_KEYS": str(machine / "keys" / "admission_keys.json"),
         "MACHINE_CWD": str(machine / "cwd"),
     }
 
@@ -88,9 +92,9 @@ def machines(tmp_path, source_200k, postgres_database, redis_server, s3_env, mon
         "EXPORT_MAX_CONCURRENT_RUNS": "20",
     }
     config = instance_config(shared["DAGSTER_POSTGRES_URL"])
-    keyset = Keyset.generate()
-    launcher = make_machine(tmp_path, "launcher", config, keyset)
-    workers_env = {name: make_machine(tmp_path, name, config, keyset) for name in ("w1", "w2")}
+    keyset, admission_keys = Keyset.generate(), SigningKeys.generate()
+    launcher = make_machine(tmp_path, "launcher", config, keyset, admission_keys)
+    workers_env = {name: make_machine(tmp_path, name, config, keyset, admission_keys) for name in ("w1", "w2")}
     for name, value in {**shared, **launcher}.items():
         monkeypatch.setenv(name, value)
     code_version.cache_clear()  # the launcher's code version comes from EXPORT_CODE_VERSION, as the workers' does

@@ -10,6 +10,7 @@ from dagster import DynamicOut, DynamicOutput, OpExecutionContext, op
 
 from export_pipelines.formats.base import ChunkEncodingRenderer
 from export_pipelines.request.plan import ChunkRef, ExportPlan, data_prefix
+from export_pipelines.run.ops.admitted import require_admission
 from export_pipelines.run.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
 from export_pipelines.run.ops.progress import ProgressReporter
 from export_pipelines.run.resources import ExportStorageResource, SourceDatabaseResource
@@ -35,6 +36,7 @@ def collect_chunks(
 
     Rows staged of the plan's ``visible_rows`` are published about once a second (``ops.progress``).
     """
+    require_admission(context, plan.request)
     index, total, pending = 0, 0, None
     # Everything inside the guard: a bug or a bad setting fails at once, not after three retries.
     with permanent_errors_fail_fast(context):

@@ -21,6 +21,7 @@ from export_pipelines.request.plan import (
     published_key,
     staging_prefix,
 )
+from export_pipelines.run.ops.admitted import require_admission
 from export_pipelines.run.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
 from export_pipelines.run.resources import ExportLimitsResource, ExportStorageResource, NotifierResource
 from export_pipelines.storage import FileAttributes
@@ -60,6 +61,7 @@ def upload_file(
 
     Its output metadata (rows, skipped rows, bytes, file key, sha256, key id, expiry) is the audit record.
     """
+    require_admission(context, plan.request)
     target = storage.get()
     key = published_key(context.run_id, rendered.file_name)
     expires_at = datetime.now(UTC) + timedelta(days=limits.retention(plan.request.dataset))
@@ -111,6 +113,7 @@ def notify_recipients(
     destination, reason). The last step of the run removes the step outputs every earlier step
     needed, whatever became of the mail.
     """
+    require_admission(context, plan.request)
     receipt = _notify(context, plan, result, notifier, storage)
     context.add_output_metadata(receipt.metadata() | plan.withheld.metadata())
     storage.get().delete_prefix(staging_prefix(context.run_id))

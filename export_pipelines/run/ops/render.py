@@ -15,6 +15,7 @@ from export_pipelines.request.plan import (
     data_prefix,
     published_key,
 )
+from export_pipelines.run.ops.admitted import require_admission
 from export_pipelines.run.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
 from export_pipelines.run.ops.progress import ProgressReporter
 from export_pipelines.run.resources import ExportStorageResource
@@ -45,6 +46,7 @@ def render_file(
     It is encrypted bound to the key it will be published under, so publishing moves ciphertext.
     Rows written are published about once a second (``ops.progress``).
     """
+    require_admission(context, plan.request)
     request = plan.request
     name = export_file_name(plan, datetime.now(UTC))
     key = f"{data_prefix(context.run_id)}/{name}"

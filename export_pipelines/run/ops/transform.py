@@ -6,6 +6,7 @@ import dataclasses
 from dagster import OpExecutionContext, Out, op
 
 from export_pipelines.request.plan import ChunkRef, ExportPlan, data_prefix
+from export_pipelines.run.ops.admitted import require_admission
 from export_pipelines.run.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
 from export_pipelines.run.resources import ExportStorageResource
 from export_pipelines.run.shaping import shape_table, shaped_schema
@@ -22,6 +23,7 @@ def transform_chunk(
     encode chunks on their own), and chunks already in the output's shape (every column, in
     order, UTC requested), which their header tells without a row being read.
     """
+    require_admission(context, plan.request)
     if chunk.encoded:
         return chunk
     with permanent_errors_fail_fast(context):

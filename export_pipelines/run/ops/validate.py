@@ -10,6 +10,7 @@ from export_pipelines.request.model import ExportRequest
 from export_pipelines.request.plan import ExportPlan
 from export_pipelines.request.validation import plan_export
 from export_pipelines.request.withheld import withheld_detail
+from export_pipelines.run.ops.admitted import require_admission
 from export_pipelines.run.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
 from export_pipelines.run.resources import CatalogResource, ExportLimitsResource, SourceDatabaseResource
 
@@ -26,7 +27,9 @@ def validate_request(
 
     Tags the run with user, dataset and format whichever way it was launched, so the audit log
     finds it. A bad request fails here, without retries, naming the field and what is allowed.
+    A run without the gate's receipt for this very request fails here before anything else.
     """
+    require_admission(context, config, what="request")
     with permanent_errors_fail_fast(context):
         _tag_run(context, config.run_tags())
         detail = withheld_detail()  # the deployment's, read at the gate: a bad value fails before a row is read

@@ -1,0 +1,214 @@
+"""Admission receipts, re-executions, retries and typed tags: a run exports only what the gate admitted for it,
+whatever door it came through."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance, DagsterRunStatus
+
+from export_pipelines.automation.admission import TAG_SUBMITTED_VIA, SubmissionRefused
+from export_pipelines.automation.receipts import AUDIENCE, ISSUER, TAG_ADMISSION, Receipt, read_receipt, sign_receipt
+from export_pipelines.request.model import ExportRequest
+from export_pipelines.run.jobs import export_job
+from export_pipelines.security.signing_keys import SigningKeys
+from export_pipelines_tests.automation.doors import FROM_DAEMON, FROM_WEBSERVER, new_run, start
+
+PROJECT_DAGSTER_YAML = Path(__file__).parents[2] / "dagster.yaml"
+VICTIM = ExportRequest(user="admin", dataset="customers", format="csv")  # every tenant's customers
+THIEF = ExportRequest(user="analyst", dataset="orders", format="csv")
+# The step after validate_request that reads rows. (Selecting its dynamic downstream steps too makes Dagster's
+# in-process executor wait forever once collect_chunks fails in a re-execution; the gate refuses those anyway.)
+AFTER_VALIDATION = ["collect_chunks"]
+TOKEN = "export/request_token"
+
+
+@pytest.fixture
+def instance(dagster_home, tmp_path, monkeypatch, sqlite_url, application):
+    """The project's instance (the gate in front), signed submissions required, a seeded source."""
+    for name in ("EXPORT_TRUST_UNSIGNED_SUBMISSIONS", "EXPORT_MAX_QUEUED_PER_USER", "EXPORT_DEDUPE_WINDOW_SECONDS",
+                 "EXPORT_STORAGE_URL", "EXPORT_ADMISSION_KEYS", "SMTP_HOST"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("EXPORT_SOURCE_DB_URL", sqlite_url)
+    monkeypatch.setenv("EXPORT_DATA_DIR", str(tmp_path / "var"))
+    shutil.copy(PROJECT_DAGSTER_YAML, dagster_home / "dagster.yaml")
+    config = dagster_home / "dagster.yaml"
+    config.write_text(config.read_text().replace("unsigned_submissions: true", "unsigned_submissions: false"))
+    with DagsterInstance.get() as instance:
+        yield instance
+
+
+def _failure(instance, run_id) -> tuple[str, str]:
+    """The step that failed first and its message."""
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is not None and event.is_step_failure:
+            return event.step_key, event.step_failure_data.user_failure_data.description
+    raise AssertionError(f"run {run_id} has no step failure")
+
+
+def _published(tmp_path) -> list[Path]:
+    return [p for p in (tmp_path / "var" / "exports" / "files").rglob("*") if p.is_file()]
+
+
+def _victim_with_stored_plan(instance, application) -> str:
+    """The admin's export, admitted and stopped after validate_request: its plan is in stored step outputs."""
+    tags = {**VICTIM.run_tags(), "export/request_token": application.token(VICTIM)}
+    victim = new_run(instance, VICTIM.run_config(), tags, steps=["validate_request"])
+    assert instance.submit_run(victim, FROM_WEBSERVER).status == DagsterRunStatus.QUEUED
+    assert start(instance, victim).status == DagsterRunStatus.SUCCESS
+    return victim
+
+
+def test_a_run_the_gate_never_admitted_reads_nothing(instance, tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPORT_SOURCE_DB_URL", f"sqlite:///{tmp_path / 'absent.sqlite'}")  # never opened
+
+    result = export_job.execute_in_process(run_config=THIEF.run_config(), instance=instance, raise_on_error=False)
+
+    assert not result.success
+    step, message = _failure(instance, result.run_id)
+    assert step == "validate_request" and "was not admitted by the submission gate" in message
+    assert not (tmp_path / "absent.sqlite").exists()
+
+
+def test_the_gate_signs_a_receipt_for_the_run_it_admits(instance, application):
+    run_id = new_run(instance, THIEF.run_config(), {"export/request_token": application.token(THIEF)})
+
+    run = instance.submit_run(run_id, FROM_WEBSERVER)
+
+    receipt = read_receipt(run.tags, run_id)
+    assert receipt == Receipt(run_id, "analyst", "orders", THIEF.digest(), "webserver", None)
+
+
+def test_a_receipt_copied_to_another_run_admits_nothing(instance, tmp_path):
+    admitted = instance.submit_run(new_run(instance, THIEF.run_config()), FROM_DAEMON)
+    copy = new_run(instance, THIEF.run_config(), {TAG_ADMISSION: admitted.tags[TAG_ADMISSION]})
+
+    ended = start(instance, copy)
+
+    assert ended.status == DagsterRunStatus.FAILURE
+    step, message = _failure(instance, copy)
+    assert step == "validate_request" and f"carries the admission receipt of run {admitted.run_id}" in message
+    assert _published(tmp_path) == []
+
+
+def test_a_receipt_signed_with_any_other_key_admits_nothing(instance, tmp_path):
+    instance.submit_run(new_run(instance, THIEF.run_config()), FROM_DAEMON)  # the deployment has its key
+    run_id = new_run(instance, THIEF.run_config())
+    forged = SigningKeys.generate().sign(
+        {**Receipt(run_id, "analyst", "orders", THIEF.digest(), "daemon").claims(), "aud": AUDIENCE, "iss": ISSUER}
+    )
+    instance.add_run_tags(run_id, {TAG_ADMISSION: forged})
+
+    assert start(instance, run_id).status == DagsterRunStatus.FAILURE
+    assert "is not a receipt signed by this deployment's gate" in _failure(instance, run_id)[1]
+
+
+def test_a_plan_from_another_users_run_is_refused_before_a_row_is_read(instance, application, tmp_path):
+    """The theft: re-execute the step after validate_request of the admin's run, with one's own request.
+
+    Even admitted for itself (as the gate did before it checked re-executions), the thief's run is
+    handed the admin's plan from the stored step outputs: the first step refuses it.
+    """
+    victim = _victim_with_stored_plan(instance, application)
+    thief = new_run(instance, THIEF.run_config(), THIEF.run_tags(), parent_run_id=victim, steps=AFTER_VALIDATION)
+    assert "validate_request" not in instance.get_run_by_id(thief).step_keys_to_execute
+    instance.add_run_tags(thief, sign_receipt(Receipt(thief, "analyst", "orders", THIEF.digest(), "webserver", victim)))
+
+    ended = start(instance, thief)
+
+    assert ended.status == DagsterRunStatus.FAILURE
+    step, message = _failure(instance, thief)
+    assert step == "collect_chunks" and "another user's request, not the one the gate admitted" in message
+    outputs = [r for r in instance.all_logs(thief) if r.dagster_event and r.dagster_event.is_successful_output]
+    assert outputs == [], "no step produced anything"
+    assert _published(tmp_path) == []
+    staged = tmp_path / "var" / "exports" / "_staging" / thief / "data"
+    assert not staged.exists() or not any(staged.rglob("*.*"))
+
+
+
+def _refusal(instance, run_id, workspace=FROM_WEBSERVER) -> str:
+    with pytest.raises(SubmissionRefused) as refused:
+        instance.submit_run(run_id, workspace)
+    assert instance.get_run_by_id(run_id).status == DagsterRunStatus.FAILURE
+    return refused.value.reason
+
+
+def test_re_executing_another_users_run_is_refused_at_submission(instance, application):
+    victim = _victim_with_stored_plan(instance, application)
+    tags = {**THIEF.run_tags(), TOKEN: application.token(THIEF)}
+    every_step = new_run(instance, THIEF.run_config(), tags, parent_run_id=victim)
+
+    assert "is another user's export" in _refusal(instance, every_step)
+
+
+def test_a_re_execution_of_some_steps_is_refused_saying_to_re_execute_all(instance, application):
+    victim = _victim_with_stored_plan(instance, application)
+    own = new_run(instance, VICTIM.run_config(), {TOKEN: application.token(VICTIM)}, parent_run_id=victim,
+                  steps=["collect_chunks*"])  # fmt: skip
+
+    assert "re-execute all steps, not from failure or selected steps" in _refusal(instance, own)
+
+
+def test_a_re_execution_with_another_request_is_refused(instance, application):
+    victim = _victim_with_stored_plan(instance, application)
+    wider = VICTIM.model_copy(update={"format": "jsonl"})
+    tags = {**wider.run_tags(), TOKEN: application.token(wider)}
+    changed = new_run(instance, wider.run_config(), tags, parent_run_id=victim)
+
+    assert "holds another request" in _refusal(instance, changed)
+
+
+def test_ones_own_run_is_re_executed_with_a_receipt_naming_its_parent(instance, application):
+    victim = _victim_with_stored_plan(instance, application)
+    again = new_run(instance, VICTIM.run_config(), {TOKEN: application.token(VICTIM)}, parent_run_id=victim)
+
+    run = instance.submit_run(again, FROM_WEBSERVER)
+
+    assert run.status == DagsterRunStatus.QUEUED
+    receipt = read_receipt(run.tags, again)
+    assert (receipt.user, receipt.parent_run_id, receipt.via) == ("admin", victim, "webserver")
+
+
+def test_a_retry_by_the_daemon_keeps_its_parents_provenance(instance, application):
+    parent = new_run(instance, THIEF.run_config(), {TOKEN: application.token(THIEF)})
+    assert instance.submit_run(parent, FROM_WEBSERVER).status == DagsterRunStatus.QUEUED
+    # The retry carries its parent's tags and whatever else is on it; a sensor name says nothing.
+    forged = {"dagster/sensor_name": "export_request_sensor"}
+    retry = new_run(instance, THIEF.run_config(), forged, parent_run_id=parent)
+
+    run = instance.submit_run(retry, FROM_DAEMON)
+
+    assert run.tags[TAG_SUBMITTED_VIA] == "webserver"
+    assert read_receipt(run.tags, retry).via == "webserver"
+
+
+@pytest.mark.parametrize(
+    ("tag", "value"),
+    [
+        ("dagster/sensor_name", "export_request_sensor"),
+        ("dagster/schedule_name", "nightly"),
+        ("dagster/max_retries", "5"),
+        ("dagster/priority", "10"),
+        ("dagster-celery/run_priority", "9"),
+        ("dagster/max_runtime", "999999"),
+        ("dagster/retry_strategy", "FROM_FAILURE"),
+        ("export/admission", "x.y.z"),
+        ("export/subscription", "every_five_minutes"),
+    ],
+)
+def test_a_tag_only_the_deployment_sets_is_refused_by_name(instance, application, tag, value):
+    run_id = new_run(instance, THIEF.run_config(), {TOKEN: application.token(THIEF), tag: value})
+
+    assert f"run tag {tag}" in _refusal(instance, run_id)
+
+
+def test_a_submitter_may_ask_for_a_smaller_runtime_cap_and_fewer_retries(instance, application):
+    tags = {TOKEN: application.token(THIEF), "dagster/max_runtime": "2", "dagster/max_retries": "0", "team": "x"}
+
+    run = instance.submit_run(new_run(instance, THIEF.run_config(), tags), FROM_WEBSERVER)
+
+    assert run.status == DagsterRunStatus.QUEUED
