@@ -61,3 +61,11 @@ class TransientDeliveryError(ExportError):
 
 class IncompleteExport(PermanentExportError):
     """A step received fewer staged chunks than were collected: the file would miss rows, so none is made."""
+
+
+class SubmissionRefused(PermanentExportError):
+    """The gate refused to queue or run an export; the message says why and what to do."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(f"export refused: {reason}")

@@ -29,9 +29,9 @@ from typing import Any
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from pydantic import ValidationError
 
-from export_pipelines.automation.receipts import NotAdmitted, Receipt, read_receipt, sign_receipt
-from export_pipelines.automation.typed_tags import JOB_TAGS, TAG_REQUEST_TOKEN, TagContext, untypable_tag
-from export_pipelines.errors import ExportRequestError, PermanentExportError, SettingsError
+from export_pipelines.automation.deployment_only import refuse_deployment_settings, refuse_deployment_tags
+from export_pipelines.automation.typed_tags import TAG_REQUEST_TOKEN
+from export_pipelines.errors import ExportRequestError, SettingsError, SubmissionRefused
 from export_pipelines.request.catalog import load_catalog
 from export_pipelines.request.model import (
     TAG_USER,
@@ -41,6 +41,7 @@ from export_pipelines.request.model import (
     describe_problems,
 )
 from export_pipelines.request.validation import check_request
+from export_pipelines.security.receipts import NotAdmitted, Receipt, read_receipt, sign_receipt
 from export_pipelines.security.request_tokens import RequestTokenError, verify_request_token
 
 TAG_REQUEST_DIGEST = "export/request_sha256"
@@ -60,24 +61,8 @@ DEDUPE_WINDOW_ENV = "EXPORT_DEDUPE_WINDOW_SECONDS"
 DEFAULT_MAX_QUEUED = 50
 DEFAULT_DEDUPE_WINDOW = 300
 
-# What a requester may not set: these are the deployment's, from its environment.
-RESOURCE_SETTINGS = {
-    "source": "EXPORT_SOURCE_DB_URL",
-    "catalog": "EXPORT_CATALOG_PATH",
-    "storage": "EXPORT_STORAGE_URL",
-    "limits": "EXPORT_MAX_ROWS, EXPORT_RETENTION_DAYS",
-}
-CELERY_DEPLOYMENT_KEYS = ("broker", "backend", "include", "config_source")
 WAITING = [DagsterRunStatus.QUEUED]
 REUSABLE = [DagsterRunStatus.QUEUED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.SUCCESS]
-
-
-class SubmissionRefused(PermanentExportError):
-    """The gate refused to queue or run an export; the message says why and what to do."""
-
-    def __init__(self, reason: str):
-        self.reason = reason
-        super().__init__(f"export refused: {reason}")
 
 
 @dataclass(frozen=True)
@@ -171,49 +156,6 @@ def admit(
                           parent_run_id)  # fmt: skip
         gate_tags.update(sign_receipt(receipt))
     return Admission(request, gate_tags, duplicate_of)
-
-
-def refuse_deployment_settings(run_config: Mapping[str, Any]) -> None:
-    """Refuse run config that configures what only the deployment may: resources, the Celery broker."""
-    for name, value in (run_config.get("resources") or {}).items():
-        if value not in (None, {}) and value != {"config": {}} and value != {"config": None}:
-            setting = RESOURCE_SETTINGS.get(name)
-            where = f" (set by {setting} in the deployment's environment)" if setting else ""
-            raise SubmissionRefused(
-                f"run config may not configure resource {name!r}: resources are the deployment's{where}; "
-                "remove the resources section"
-            )
-    executor = ((run_config.get("execution") or {}).get("config") or {}).get("celery") or {}
-    for key in CELERY_DEPLOYMENT_KEYS:
-        if key in executor:
-            raise SubmissionRefused(
-                f"run config may not set the Celery executor's {key!r}: the broker and its settings are the "
-                "deployment's (EXPORT_CELERY_BROKER_URL, EXPORT_CELERY_BACKEND_URL); remove it"
-            )
-
-
-def refuse_deployment_tags(
-    instance: DagsterInstance,
-    tags: Mapping[str, str],
-    parent_tags: Mapping[str, str] | None,
-    parent_run_id: str | None = None,
-    root_run_id: str | None = None,
-) -> None:
-    """Refuse tags typed at the webserver that only the deployment sets (``typed_tags``' allow-list).
-
-    ``export/request_id`` makes the request sensor write the run's status to that row of the
-    application's table, ``dagster/max_retries`` buys retries, ``dagster/sensor_name`` claims a
-    provenance: a new submission may carry only the export tags (checked against the request), its
-    request token and smaller caps; a re-execution also carries its parent's tags.
-    """
-    context = TagContext(
-        job_tags=JOB_TAGS, parent_tags=parent_tags or {}, parent_run_id=parent_run_id, root_run_id=root_run_id,
-        max_runtime_seconds=instance.run_monitoring_max_runtime_seconds if instance.run_monitoring_enabled else 0,
-        max_retries=instance.run_retries_max_retries if instance.run_retries_enabled else 0,
-    )  # fmt: skip
-    reason = untypable_tag(tags, context)
-    if reason:
-        raise SubmissionRefused(reason)
 
 
 def _same_request_as_parent(request: ExportRequest, parent_tags, parent_run_id: str) -> Receipt:

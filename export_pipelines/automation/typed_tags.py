@@ -34,16 +34,13 @@ from dagster._core.storage.tags import (
     PARENT_RUN_ID_TAG,
     REPOSITORY_LABEL_TAG,
     RESUME_RETRY_TAG,
-    RETRY_STRATEGY_TAG,
     ROOT_RUN_ID_TAG,
     STEP_SELECTION_TAG,
 )
 
-from export_pipelines.request.model import EXPORT_JOB_TAGS, TAG_DATASET, TAG_FORMAT, TAG_USER
+from export_pipelines.request.model import TAG_DATASET, TAG_FORMAT, TAG_USER
 
 TAG_REQUEST_TOKEN = "export/request_token"
-# export_job's own tags: a run that died is retried from scratch (see jobs.py).
-JOB_TAGS = {**EXPORT_JOB_TAGS, RETRY_STRATEGY_TAG: "ALL_STEPS"}
 GUARDED_PREFIXES = ("dagster/", "dagster-celery/", "export/")
 TYPABLE = frozenset({TAG_USER, TAG_DATASET, TAG_FORMAT, TAG_REQUEST_TOKEN})
 # Added by Dagster itself: where the job's code lives, and a re-execution's kind (the gate refuses a

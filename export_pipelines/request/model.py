@@ -14,6 +14,7 @@ from enum import Enum
 from typing import Any, Literal, get_args
 
 from dagster import Config
+from dagster._core.storage.tags import RETRY_STRATEGY_TAG
 from pydantic import (
     ConfigDict,
     Field,
@@ -45,6 +46,8 @@ TAG_USER = "export/user"
 TAG_DATASET = "export/dataset"
 TAG_FORMAT = "export/format"
 EXPORT_JOB_TAGS = {"export/kind": "export"}  # export_job's own tags: every run of it carries them
+# export_job's tags as the job declares them: a run that died is retried from scratch (see run/jobs.py).
+JOB_TAGS = {**EXPORT_JOB_TAGS, RETRY_STRATEGY_TAG: "ALL_STEPS"}
 
 
 def _choices(name: str, *values: str) -> type[Enum]:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dagster import RunConfig, job
 
-from export_pipelines.automation.typed_tags import JOB_TAGS
 from export_pipelines.observability.log_format import export_console_logger
 from export_pipelines.observability.monitoring import report_step_failure
-from export_pipelines.request.model import VALIDATE_OP, ExportRequest
+from export_pipelines.request.model import JOB_TAGS, VALIDATE_OP, ExportRequest
 from export_pipelines.run.hooks import keep_file_record_on_upload, remove_staging_on_failure, tell_requester_on_failure
 from export_pipelines.run.ops.collect import collect_chunks
 from export_pipelines.run.ops.deliver import notify_recipients, upload_file

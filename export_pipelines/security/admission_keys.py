@@ -1,6 +1,6 @@
 """The keys that sign admission receipts: an Ed25519 key set like the link signing keys, in a file of its own.
 
-The submission gate signs a receipt for every export it admits (``automation.receipts``); every step
+The submission gate signs a receipt for every export it admits (``security.receipts``); every step
 of the run verifies it before it reads a row or writes a byte. The receipt is only worth something if
 nobody but the deployment can sign one, so its key is the deployment's, read here and only here, and
 handled exactly like the link signing keys (``signing_keys``: the same JWK Set format, rotation and

@@ -10,9 +10,9 @@ import pytest
 from dagster import DagsterInstance, DagsterRunStatus
 
 from export_pipelines.automation.admission import TAG_SUBMITTED_VIA, SubmissionRefused
-from export_pipelines.automation.receipts import AUDIENCE, ISSUER, TAG_ADMISSION, Receipt, read_receipt, sign_receipt
 from export_pipelines.request.model import ExportRequest
 from export_pipelines.run.jobs import export_job
+from export_pipelines.security.receipts import AUDIENCE, ISSUER, TAG_ADMISSION, Receipt, read_receipt, sign_receipt
 from export_pipelines.security.signing_keys import SigningKeys
 from export_pipelines_tests.automation.doors import FROM_DAEMON, FROM_WEBSERVER, new_run, start
 

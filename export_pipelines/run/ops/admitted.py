@@ -4,7 +4,7 @@ A plan is a step output, and a re-execution loads its parent's step outputs from
 this check, a run admitted for one user's request could be handed another user's plan (all of its
 tenants) by re-executing that user's run from after ``validate_request``. So before a step reads a
 row, writes a file, publishes, mails or mints a link, it reads the run's admission receipt
-(``automation.receipts``) as the instance holds it now, checks it is for this run id, and that the
+(``security.receipts``) as the instance holds it now, checks it is for this run id, and that the
 request it was handed (``validate_request``'s config, or the plan's request) is the receipt's user
 and digest. Anything else fails the step at once, never retried.
 
@@ -17,9 +17,9 @@ from __future__ import annotations
 from dagster import Failure
 from dagster._core.errors import DagsterInvalidPropertyError
 
-from export_pipelines.automation.receipts import Receipt, check_admitted, read_receipt
 from export_pipelines.errors import PermanentExportError
 from export_pipelines.request.model import ExportRequest
+from export_pipelines.security.receipts import Receipt, check_admitted, read_receipt
 
 
 def require_admission(context, request: ExportRequest, what: str = "plan") -> Receipt | None:
