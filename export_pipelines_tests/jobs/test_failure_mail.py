@@ -114,3 +114,17 @@ def test_one_run_is_claimed_once_across_threads(dagster_home):
         thread.join()
     assert sorted(results) == [False] * 7 + [True]
     assert claim_failure_mail(instance, "run-2", "step") is True
+
+
+def test_a_run_the_gate_never_admitted_mails_nobody(export_env, mail):
+    """Its recipients were typed by whoever made the run: the failure of an unadmitted run is not mailed."""
+    from export_pipelines.request.model import ExportRequest
+    from export_pipelines.run.jobs import export_job
+
+    request = ExportRequest(user="admin", dataset="orders", recipients=[RECIPIENT])
+    result = export_job.execute_in_process(
+        run_config=request.run_config(), instance=DagsterInstance.get(), raise_on_error=False
+    )
+
+    assert not result.success
+    assert mail.envelopes == []
