@@ -22,6 +22,21 @@ pytest_plugins = [
 for _name in ("SENTRY_DSN", "EXPORT_SENTRY_DSN"):
     os.environ.pop(_name, None)
 
+@pytest.fixture(scope="session", autouse=True)
+def own_homes(tmp_path_factory):
+    """A Dagster home and a data folder of this test process's own, for tests that set neither.
+
+    `make test` exports the project's `.dagster_home` and `var/`; with the suite spread over several
+    processes those would be one instance and one data folder written by all of them at once.
+    """
+    home = tmp_path_factory.mktemp("default_dagster_home")
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DAGSTER_HOME", str(home))
+        patch.setenv("EXPORT_DATA_DIR", str(tmp_path_factory.mktemp("default_var")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def fresh_code_version():
     """Each test computes the code version from its own environment: a release id a Celery test sets
