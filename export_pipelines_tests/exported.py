@@ -6,7 +6,6 @@ resource of the environment the export ran in, which authenticates every segment
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 from dagster import DagsterInstance
@@ -16,15 +15,16 @@ from export_pipelines.request.model import ExportRequest
 from export_pipelines.run.launch import run_export
 
 
-def decrypted_copy(file_key: str, folder: Path | None = None) -> str:
-    """Decrypt the stored export ``file_key`` into ``folder`` (a fresh temporary one by default)."""
-    folder = Path(folder or tempfile.mkdtemp(prefix="decrypted-"))
-    target = folder / file_key
+def decrypted_copy(file_key: str, folder: Path) -> str:
+    """Decrypt the stored export ``file_key`` into ``folder``: the test's own (``tmp_path``), so that no
+    plaintext copy outlives the test."""
+    target = Path(folder) / "decrypted" / file_key
     target.parent.mkdir(parents=True, exist_ok=True)
     return str(save_decrypted(file_key, target))
 
 
-def run_decrypted(request: ExportRequest, instance: DagsterInstance | None = None, **options) -> tuple:
-    """``run_export``, with the plaintext file's path (a decrypted copy) in place of the stored location."""
+def run_decrypted(request: ExportRequest, instance: DagsterInstance | None, folder: Path, **options) -> tuple:
+    """``run_export``, with the plaintext file's path (a decrypted copy in ``folder``) in place of the stored
+    location."""
     record, location = run_export(request, instance or DagsterInstance.get(), **options)
-    return record, decrypted_copy(record.file_key) if location else None
+    return record, decrypted_copy(record.file_key, folder) if location else None

@@ -105,7 +105,7 @@ def _worker_pid(run_id: str) -> int | None:
     return None
 
 
-def test_a_killed_run_is_failed_then_retried_once_with_its_tags_and_its_staging_cleaned_up(server):
+def test_a_killed_run_is_failed_then_retried_once_with_its_tags_and_its_staging_cleaned_up(server, tmp_path):
     run_id = server.client.submit_job_execution(
         "export_job", run_config=SLOW_REQUEST.run_config(), tags={"ops/ticket": "OPS-1"}, **LOCATION
     )
@@ -126,7 +126,7 @@ def test_a_killed_run_is_failed_then_retried_once_with_its_tags_and_its_staging_
     for key in (TAG_USER, TAG_DATASET, "export/request_sha256", "ops/ticket"):
         assert retry.tags[key] == killed.tags[key]
     record = audit_record_for_run(instance, retry_id)
-    with open(decrypted_copy(record.file_key), encoding="utf-8", newline="") as exported:
+    with open(decrypted_copy(record.file_key, tmp_path), encoding="utf-8", newline="") as exported:
         header, *rows = csv.reader(exported)
     assert record.rows == len(rows) == len({row[0] for row in rows}) == 20_000  # every order, once
 

@@ -186,7 +186,7 @@ def run(seeded_source, dagster_home, tmp_path, monkeypatch):
 
     def run_one(**fields):
         request = ExportRequest(user="admin", dataset="orders", chunk_size=400, **fields)
-        return run_decrypted(request, DagsterInstance.get())
+        return run_decrypted(request, DagsterInstance.get(), tmp_path)
 
     return run_one
 

@@ -256,7 +256,7 @@ def test_export_job_writes_an_xlsx_that_matches_the_source(seeded_sqlite, dagste
         title="Orders: Q4/2024 [draft]", format_options={"max_rows_per_sheet": 100},
     )  # fmt: skip
 
-    record, location = run_decrypted(request, DagsterInstance.get())
+    record, location = run_decrypted(request, DagsterInstance.get(), tmp_path)
 
     assert record.status == "SUCCESS", record.error
     assert location.endswith(".xlsx") and record.rows == SEED_ROWS

@@ -45,11 +45,11 @@ def export_env(source_url, dagster_home, tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def run(export_env):
+def run(export_env, tmp_path):
     """Run one export like the CLI does; return (audit record, path of a decrypted copy or None)."""
 
     def run_one(**fields):
-        return run_decrypted(ExportRequest(**fields), DagsterInstance.get())
+        return run_decrypted(ExportRequest(**fields), DagsterInstance.get(), tmp_path)
 
     return run_one
 

@@ -116,7 +116,7 @@ def machines(tmp_path, source_200k, postgres_database, redis_server, s3_env, mon
         code_version.cache_clear()
 
 
-def test_an_export_spans_two_worker_machines_that_share_nothing_on_disk(machines):
+def test_an_export_spans_two_worker_machines_that_share_nothing_on_disk(machines, tmp_path):
     instance = DagsterInstance.get()
     request = ExportRequest(**REQUEST)
 
@@ -128,7 +128,7 @@ def test_an_export_spans_two_worker_machines_that_share_nothing_on_disk(machines
     assert {host.split("@")[0] for host in hosts.values()} == {"w1", "w2"}, hosts
     embedded, _ = run_export(request, instance)
     assert embedded.status == "SUCCESS", embedded.error
-    assert Path(decrypted_copy(record.file_key)).read_bytes() == Path(decrypted_copy(embedded.file_key)).read_bytes()
+    assert Path(decrypted_copy(record.file_key, tmp_path)).read_bytes() == Path(decrypted_copy(embedded.file_key, tmp_path)).read_bytes()
     assert record.sha256 == embedded.sha256
     for own in machines["workers"].values():
         left = [p for p in Path(own["EXPORT_DATA_DIR"]).rglob("*")]

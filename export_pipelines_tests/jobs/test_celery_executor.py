@@ -73,7 +73,7 @@ def _lines(location: str) -> list[str]:
     return Path(location).read_text(encoding="utf-8").splitlines()
 
 
-def test_celery_two_workers_share_steps_and_the_file_matches_in_process(celery_env, two_workers):
+def test_celery_two_workers_share_steps_and_the_file_matches_in_process(celery_env, two_workers, tmp_path):
     instance = DagsterInstance.get()
     request = ExportRequest(**REQUEST)
 
@@ -85,7 +85,7 @@ def test_celery_two_workers_share_steps_and_the_file_matches_in_process(celery_e
     transform_hosts = {host.split("@")[0] for key, host in hosts.items() if key.startswith("transform_chunk")}
     assert transform_hosts == {"w1", "w2"}, hosts
     assert hosts["render_file"].split("@")[0] in {"w1", "w2"}
-    assert Path(decrypted_copy(record.file_key)).read_bytes() == Path(decrypted_copy(embedded.file_key)).read_bytes()
+    assert Path(decrypted_copy(record.file_key, tmp_path)).read_bytes() == Path(decrypted_copy(embedded.file_key, tmp_path)).read_bytes()
     assert record.sha256 == embedded.sha256 and record.rows == embedded.rows > 0
 
 
@@ -143,7 +143,7 @@ def test_a_step_failing_on_a_celery_worker_reaches_sentry_from_that_worker(
     assert b"Quixotic Zebra" not in sentry_receiver.everything()
 
 
-def test_celery_run_survives_a_worker_killed_mid_run(celery_env, two_workers):
+def test_celery_run_survives_a_worker_killed_mid_run(celery_env, two_workers, tmp_path):
     instance = DagsterInstance.get()
     earlier = {run.run_id for run in instance.get_runs()}
     launcher = subprocess.Popen(
@@ -166,12 +166,12 @@ def test_celery_run_survives_a_worker_killed_mid_run(celery_env, two_workers):
     # The step the victim died in was sent again and ran to the end on the other worker, once.
     assert [h.split("@")[0] for h in step_host_history(instance, run_id)[held]] == [victim.name, survivor.name]
     assert _step_events(instance, run_id, held, DagsterEventType.STEP_SUCCESS) == 1
-    exported = _lines(decrypted_copy(result["file_key"]))
+    exported = _lines(decrypted_copy(result["file_key"], tmp_path))
     keys = [json.loads(line)["order_id"] for line in exported]
     assert len(keys) == len(set(keys)) == result["rows"] > 0
     assert keys == sorted(keys)
     embedded, _ = run_export(ExportRequest(**REQUEST), instance)
-    assert exported == _lines(decrypted_copy(embedded.file_key))
+    assert exported == _lines(decrypted_copy(embedded.file_key, tmp_path))
 
 
 def _new_run_id(instance: DagsterInstance, earlier: set[str]) -> str:
@@ -253,7 +253,7 @@ def test_a_celery_run_completes_when_the_broker_restarts_while_it_is_in_flight(
     result = json.loads(stdout)
     assert result["status"] == "SUCCESS" and result["run_id"] == run_id, stderr
     embedded, _ = run_export(ExportRequest(**REQUEST), instance)
-    assert _lines(decrypted_copy(result["file_key"])) == _lines(decrypted_copy(embedded.file_key))
+    assert _lines(decrypted_copy(result["file_key"], tmp_path)) == _lines(decrypted_copy(embedded.file_key, tmp_path))
 
 
 def _wait_for_a_step_on_celery(instance: DagsterInstance, run_id: str) -> None:

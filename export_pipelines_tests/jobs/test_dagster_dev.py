@@ -31,7 +31,7 @@ def dagster_dev(sqlite_source, tmp_path, monkeypatch):
         dev.stop()
 
 
-def test_export_submitted_through_graphql_runs_and_is_audited(dagster_dev):
+def test_export_submitted_through_graphql_runs_and_is_audited(dagster_dev, tmp_path):
     request = ExportRequest(user="analyst", dataset="orders", format="jsonl", columns=["order_id", "tenant_id"])
 
     # No tags on purpose: a launchpad user rarely adds them, so the run must tag itself.
@@ -42,5 +42,5 @@ def test_export_submitted_through_graphql_runs_and_is_audited(dagster_dev):
     record = audit_record_for_run(instance, run_id)
     assert instance.get_run_by_id(run_id).tags[TAG_USER] == "analyst"
     assert record.rows > 0 and record.skipped_rows > 0
-    exported = Path(decrypted_copy(record.file_key))
+    exported = Path(decrypted_copy(record.file_key, tmp_path))
     assert len(exported.read_text(encoding="utf-8").splitlines()) == record.rows

@@ -39,8 +39,8 @@ def hostile_env(tmp_path, dagster_home, monkeypatch):
 
 
 @pytest.mark.parametrize("user", HOSTILE, ids=["_staging", "dot", "dotdot", "files", "long", "dots-inside"])
-def test_a_hostile_user_name_exports_to_its_own_run_folder(hostile_env, user):
-    record, decrypted = run_decrypted(ExportRequest(user=user, dataset="orders", format="jsonl"), DagsterInstance.get())
+def test_a_hostile_user_name_exports_to_its_own_run_folder(hostile_env, user, tmp_path):
+    record, decrypted = run_decrypted(ExportRequest(user=user, dataset="orders", format="jsonl"), DagsterInstance.get(), tmp_path)
 
     assert record.status == "SUCCESS", record.error
     assert record.file_key.startswith(f"files/{record.run_id}/")
@@ -49,9 +49,9 @@ def test_a_hostile_user_name_exports_to_its_own_run_folder(hostile_env, user):
     assert not staging.exists() or not any(staging.rglob("*")), "staging is gone, the published file stays"
 
 
-def test_a_look_alike_user_name_is_refused_before_anything_is_read(hostile_env):
+def test_a_look_alike_user_name_is_refused_before_anything_is_read(hostile_env, tmp_path):
     look_alike = "\u0430dmin"  # Cyrillic a
-    record, decrypted = run_decrypted(ExportRequest(user=look_alike, dataset="orders"), DagsterInstance.get())
+    record, decrypted = run_decrypted(ExportRequest(user=look_alike, dataset="orders"), DagsterInstance.get(), tmp_path)
 
     assert record.status == "FAILURE" and decrypted is None
     assert "user" in record.error and "letters, digits" in record.error

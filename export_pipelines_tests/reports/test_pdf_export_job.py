@@ -28,14 +28,14 @@ def export_env(small_source, dagster_home, tmp_path, monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
-def test_pdf_export_runs_end_to_end(export_env):
+def test_pdf_export_runs_end_to_end(export_env, tmp_path):
     request = ExportRequest(
         user="admin", dataset="orders", format="pdf", title="Paid and shipped orders",
         filters=[{"column": "status", "op": "in", "value": ["paid", "shipped"]}],
         timezone="Europe/Berlin", chunk_size=40,
     )  # fmt: skip
 
-    record, location = run_decrypted(request, DagsterInstance.get(), log_level="CRITICAL")
+    record, location = run_decrypted(request, DagsterInstance.get(), tmp_path, log_level="CRITICAL")
 
     assert record.status == "SUCCESS", record.error
     assert location.endswith(".pdf")
@@ -49,11 +49,11 @@ def test_pdf_export_runs_end_to_end(export_env):
     assert "cancelled" not in body and "pending" not in body
 
 
-def test_a_bad_template_fails_the_run_at_validation(export_env):
+def test_a_bad_template_fails_the_run_at_validation(export_env, tmp_path):
     request = ExportRequest(user="admin", dataset="orders", format="pdf", format_options={"template": "nope"})
 
     instance = DagsterInstance.get()
-    record, location = run_decrypted(request, instance, log_level="CRITICAL")
+    record, location = run_decrypted(request, instance, tmp_path, log_level="CRITICAL")
 
     assert record.status == "FAILURE" and location is None
     assert "format_options.template: no template named 'nope'" in record.error
