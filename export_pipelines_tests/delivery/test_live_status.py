@@ -8,14 +8,13 @@ import threading
 import time
 import uuid
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 import pytest
 import requests
 import websockets
 from websockets.exceptions import InvalidStatus
 
-from export_pipelines.delivery.links import AUDIENCE, ISSUER, mint_status_token
+from export_pipelines.delivery.links import mint_status_token
 from export_pipelines.request.model import ExportRequest
 from export_pipelines.run.ops.progress import PROGRESS_ASSET, ProgressReporter
 from export_pipelines_tests.delivery.conftest import BIG_ROWS
@@ -216,7 +215,7 @@ def test_tokens_that_are_not_for_this_export_are_refused(world, clock, watched):
     status = requests.get(f"{world.server.url}/exports/{export.run_id}/status", params={"token": app_token},
                           headers=JSON, timeout=30)  # fmt: skip
     assert status.status_code == 403 and status.json()["error"] == "wrong_audience"
-    assert "traceback" not in status.text.lower() and ISSUER and AUDIENCE
+    assert "traceback" not in status.text.lower()
 
 
 def test_a_failed_export_says_why_in_words_not_a_traceback(world, clock):
@@ -233,4 +232,3 @@ def test_a_failed_export_says_why_in_words_not_a_traceback(world, clock):
     assert "no_such_column" in status["reason"] and "Traceback" not in status["reason"]
     assert 'File "' not in status["reason"] and "\n" not in status["reason"]
     assert page.status_code == 200 and "The export failed" in page.text and "no_such_column" in page.text
-    assert urlsplit(world.server.url).hostname == "127.0.0.1"

@@ -215,10 +215,9 @@ def test_reader_and_identify_key_pick_the_key_that_authenticates(sample):
 def test_errors_and_reprs_carry_no_key_material(sample):
     key, data, ciphertext = sample
     assert key.key_value.hex() not in repr(key) and repr(key.key_value) not in repr(key)
-    try:
+    with pytest.raises(DecryptionError) as raised:
         DecryptingReader(io.BytesIO(ciphertext), [key], b"other").read()
-    except DecryptionError as error:
-        assert key.key_value.hex() not in str(error) and data[:8].hex() not in str(error)
+    assert key.key_value.hex() not in str(raised.value) and data[:8].hex() not in str(raised.value)
 
 
 def test_decrypt_range_reads_only_the_covering_segments(sample, monkeypatch):
