@@ -61,6 +61,9 @@ class S3Settings:
     read_timeout: float = 60.0  # EXPORT_S3_READ_TIMEOUT, seconds
     part_size: int = 8 * MIB  # EXPORT_S3_PART_SIZE_MB: files up to 10,000 parts (80 GB at 8 MiB)
     concurrency: int = 4  # EXPORT_S3_CONCURRENCY: parts uploading while the writer goes on
+    # EXPORT_S3_COPY_PART_SIZE_MB: server-side copies (publishing a file) of more than this are multipart,
+    # in parts of this size; large parts keep the request count low, since no byte passes through us.
+    copy_part_size: int = 256 * MIB
 
     def __post_init__(self):
         if self.sse not in (None, *_SSE_MODES):
@@ -69,6 +72,10 @@ class S3Settings:
             raise StorageConfigurationError("EXPORT_S3_SSE_KMS_KEY_ID is set: set EXPORT_S3_SSE=aws:kms as well")
         if not 5 * MIB <= self.part_size <= 5 * 1024 * MIB:
             raise StorageConfigurationError("EXPORT_S3_PART_SIZE_MB must be between 5 and 5120 (S3's part limits)")
+        if not 5 * MIB <= self.copy_part_size <= 5 * 1024 * MIB:
+            raise StorageConfigurationError(
+                "EXPORT_S3_COPY_PART_SIZE_MB must be between 5 and 5120 (S3's part limits)"
+            )
         if self.max_attempts < 1 or self.concurrency < 1:
             raise StorageConfigurationError("EXPORT_S3_MAX_ATTEMPTS and EXPORT_S3_CONCURRENCY must be at least 1")
 
@@ -93,6 +100,7 @@ class S3Settings:
             read_timeout=number("EXPORT_S3_READ_TIMEOUT", float, cls.read_timeout),
             part_size=number("EXPORT_S3_PART_SIZE_MB", int, cls.part_size // MIB) * MIB,
             concurrency=number("EXPORT_S3_CONCURRENCY", int, cls.concurrency),
+            copy_part_size=number("EXPORT_S3_COPY_PART_SIZE_MB", int, cls.copy_part_size // MIB) * MIB,
         )
 
     def encryption_args(self) -> dict[str, str]:
@@ -148,7 +156,9 @@ def upload_config(settings: S3Settings) -> TransferConfig:
 def copy_config(settings: S3Settings) -> TransferConfig:
     """Server-side copies move no bytes through us: large parts keep the request count low."""
     return TransferConfig(
-        multipart_threshold=256 * MIB, multipart_chunksize=256 * MIB, max_request_concurrency=settings.concurrency
+        multipart_threshold=settings.copy_part_size,
+        multipart_chunksize=settings.copy_part_size,
+        max_request_concurrency=settings.concurrency,
     )
 
 

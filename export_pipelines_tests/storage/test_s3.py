@@ -24,6 +24,7 @@ from export_pipelines.errors import PermanentExportError, TransientDeliveryError
 from export_pipelines.storage import storage_from_url
 from export_pipelines.storage.base import FileAttributes
 from export_pipelines.storage.s3 import S3Storage, StorageConfigurationError
+from export_pipelines.storage.s3_client import S3Settings
 from export_pipelines_tests.services import free_port
 
 MIB = 1 << 20
@@ -50,10 +51,12 @@ expected = hashlib.sha256()
 baseline = peak_mb()
 with storage.open_write(key) as target:
     for index in range(megabytes):
+        if index == megabytes // 2:
+            halfway = peak_mb()
         piece = block[index:] + block[:index]
         expected.update(piece)
         target.write(piece)
-print(json.dumps({"baseline_mb": baseline, "peak_mb": peak_mb(), "bytes": target.result.bytes,
+print(json.dumps({"baseline_mb": baseline, "halfway_mb": halfway, "peak_mb": peak_mb(), "bytes": target.result.bytes,
                   "sha256": target.result.sha256, "expected_sha256": expected.hexdigest()}))
 """
 
@@ -78,26 +81,45 @@ def sha256_of_object(client, bucket: str, key: str) -> str:
     return digest.hexdigest()
 
 
-def test_a_300_mb_file_uploads_in_parts_with_flat_memory_and_moves_server_side(s3_env, bucket, storage):
+def test_a_file_of_many_parts_uploads_with_flat_memory_and_moves_by_a_multipart_copy(
+    s3_env, bucket, storage, monkeypatch
+):
+    """40 MiB with the smallest parts S3 allows (5 MiB, one in flight) and copies in 16 MiB parts: the
+    same code paths as a 300 MiB file at the defaults, an eighth of the bytes through moto."""
+    monkeypatch.setenv("EXPORT_S3_PART_SIZE_MB", "5")
+    monkeypatch.setenv("EXPORT_S3_CONCURRENCY", "1")
+    monkeypatch.setenv("EXPORT_S3_COPY_PART_SIZE_MB", "16")
+    storage = storage_from_url(storage.url)  # with those settings
     done = subprocess.run(
-        [sys.executable, "-c", UPLOAD_SCRIPT, storage.url, "_staging/big/data.bin", "300"],
+        [sys.executable, "-c", UPLOAD_SCRIPT, storage.url, "_staging/big/data.bin", "40"],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     child = json.loads(done.stdout.splitlines()[-1])
 
-    assert child["peak_mb"] - child["baseline_mb"] < 100, f"memory grew with the file: {child}"
-    assert child["bytes"] == 300 * MIB and child["sha256"] == child["expected_sha256"]
+    # Flat: the second half adds nothing to the peak of the first (buffering would add 20 MiB). The first
+    # fills the pipe (2 MiB), the part being gathered and joined, one in flight and one waiting.
+    assert child["peak_mb"] - child["halfway_mb"] < 12, f"memory grew with the file: {child}"
+    assert child["peak_mb"] - child["baseline_mb"] < 40, f"more memory than a few parts: {child}"
+    assert child["bytes"] == 40 * MIB and child["sha256"] == child["expected_sha256"]
     head = s3_env.client.head_object(Bucket=bucket, Key="root/_staging/big/data.bin")
-    assert head["ETag"].strip('"').endswith("-38"), "300 MiB in 8 MiB parts is a 38-part multipart upload"
-    assert head["ContentLength"] == 300 * MIB
+    assert head["ETag"].strip('"').endswith("-8"), "40 MiB in 5 MiB parts is an 8-part multipart upload"
+    assert head["ContentLength"] == 40 * MIB
 
-    # Past the copy threshold (256 MiB): a multipart server-side copy, attributes on the new object.
+    # Past the copy part size: a multipart server-side copy (16 + 16 + 8 MiB), attributes on the new object.
     storage.move("_staging/big/data.bin", "alice/big/data.bin", FileAttributes("application/x-test", "data.bin"))
     moved = s3_env.client.head_object(Bucket=bucket, Key="root/alice/big/data.bin")
-    assert (moved["ContentLength"], moved["ContentType"]) == (300 * MIB, "application/x-test")
+    assert (moved["ContentLength"], moved["ContentType"]) == (40 * MIB, "application/x-test")
+    assert moved["ETag"].strip('"').endswith("-3"), "a 3-part copy"
     assert sha256_of_object(s3_env.client, bucket, "root/alice/big/data.bin") == child["expected_sha256"]
     assert not storage.exists("_staging/big/data.bin")
+
+
+def test_the_copy_part_size_is_read_from_the_environment_and_checked():
+    assert S3Settings.from_env({}).copy_part_size == 256 * MIB
+    assert S3Settings.from_env({"EXPORT_S3_COPY_PART_SIZE_MB": "64"}).copy_part_size == 64 * MIB
+    with pytest.raises(StorageConfigurationError, match="EXPORT_S3_COPY_PART_SIZE_MB must be between 5 and 5120"):
+        S3Settings.from_env({"EXPORT_S3_COPY_PART_SIZE_MB": "4"})
 
 
 def test_an_interrupted_multipart_upload_is_aborted_and_leaves_nothing(s3_env, bucket, storage):
