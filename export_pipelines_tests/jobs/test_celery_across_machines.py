@@ -128,7 +128,8 @@ def test_an_export_spans_two_worker_machines_that_share_nothing_on_disk(machines
     assert {host.split("@")[0] for host in hosts.values()} == {"w1", "w2"}, hosts
     embedded, _ = run_export(request, instance)
     assert embedded.status == "SUCCESS", embedded.error
-    assert Path(decrypted_copy(record.file_key, tmp_path)).read_bytes() == Path(decrypted_copy(embedded.file_key, tmp_path)).read_bytes()
+    exported, in_process = decrypted_copy(record.file_key, tmp_path), decrypted_copy(embedded.file_key, tmp_path)
+    assert Path(exported).read_bytes() == Path(in_process).read_bytes()
     assert record.sha256 == embedded.sha256
     for own in machines["workers"].values():
         left = [p for p in Path(own["EXPORT_DATA_DIR"]).rglob("*")]

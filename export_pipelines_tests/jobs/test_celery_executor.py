@@ -85,7 +85,8 @@ def test_celery_two_workers_share_steps_and_the_file_matches_in_process(celery_e
     transform_hosts = {host.split("@")[0] for key, host in hosts.items() if key.startswith("transform_chunk")}
     assert transform_hosts == {"w1", "w2"}, hosts
     assert hosts["render_file"].split("@")[0] in {"w1", "w2"}
-    assert Path(decrypted_copy(record.file_key, tmp_path)).read_bytes() == Path(decrypted_copy(embedded.file_key, tmp_path)).read_bytes()
+    exported, in_process = decrypted_copy(record.file_key, tmp_path), decrypted_copy(embedded.file_key, tmp_path)
+    assert Path(exported).read_bytes() == Path(in_process).read_bytes()
     assert record.sha256 == embedded.sha256 and record.rows == embedded.rows > 0
 
 

@@ -40,7 +40,8 @@ def hostile_env(tmp_path, dagster_home, monkeypatch):
 
 @pytest.mark.parametrize("user", HOSTILE, ids=["_staging", "dot", "dotdot", "files", "long", "dots-inside"])
 def test_a_hostile_user_name_exports_to_its_own_run_folder(hostile_env, user, tmp_path):
-    record, decrypted = run_decrypted(ExportRequest(user=user, dataset="orders", format="jsonl"), DagsterInstance.get(), tmp_path)
+    request = ExportRequest(user=user, dataset="orders", format="jsonl")
+    record, decrypted = run_decrypted(request, DagsterInstance.get(), tmp_path)
 
     assert record.status == "SUCCESS", record.error
     assert record.file_key.startswith(f"files/{record.run_id}/")
