@@ -22,13 +22,16 @@ class TcpProxy:
     - ``reset_next(n)``: the next ``n`` connections are accepted and reset at once (RST), the
       way a server that is not ready refuses a client; ``reset`` counts them.
     - ``cut_after(n, direction)``: once ``n`` more bytes have gone ``"down"`` (server to client)
-      or ``"up"`` (client to server), every open connection is reset; then the proxy passes again.
+      or ``"up"`` (client to server), every open connection is reset; then the proxy passes again,
+      or, with ``for_good``, resets every connection from then on (a server that is gone).
     """
 
     target: tuple[str, int]
     port: int = 0
     reset: int = 0
     cuts: int = 0
+    # What the client had sent on the connection whose traffic triggered the cut (its first 64 KiB).
+    sent_before_cut: bytes = b""
     _to_reset: int = 0
     _cut: dict | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -50,11 +53,11 @@ class TcpProxy:
         with self._lock:
             self._to_reset = count
 
-    def cut_after(self, count: int, direction: str = "down") -> None:
+    def cut_after(self, count: int, direction: str = "down", for_good: bool = False) -> None:
         if direction not in ("up", "down"):
             raise ValueError("direction is 'up' (client to server) or 'down' (server to client)")
         with self._lock:
-            self._cut = {"left": count, "direction": direction}
+            self._cut = {"left": count, "direction": direction, "for_good": for_good}
 
     def _accept(self) -> None:
         while True:
@@ -78,13 +81,16 @@ class TcpProxy:
                 continue
             with self._lock:
                 self._open.update((client, server))
+            sent = bytearray()  # what this client sends upwards, kept to say what was in flight at a cut
             for source, sink, direction in ((client, server, "up"), (server, client, "down")):
-                threading.Thread(target=self._pump, args=(source, sink, direction), daemon=True).start()
+                threading.Thread(target=self._pump, args=(source, sink, direction, sent), daemon=True).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket, direction: str) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, direction: str, sent: bytearray) -> None:
         try:
             while block := source.recv(_BLOCK):
-                block = self._allowance(block, direction)
+                if direction == "up" and len(sent) < _BLOCK:
+                    sent += block[: _BLOCK - len(sent)]
+                block = self._allowance(block, direction, sent)
                 if block is None:
                     self._drop_all()
                     return
@@ -94,7 +100,7 @@ class TcpProxy:
             _reset(sink)
             _reset(source)
 
-    def _allowance(self, block: bytes, direction: str) -> bytes | None:
+    def _allowance(self, block: bytes, direction: str, sent: bytearray) -> bytes | None:
         """The part of ``block`` that may pass; None when the connections are to be cut now."""
         with self._lock:
             cut = self._cut
@@ -105,6 +111,9 @@ class TcpProxy:
                 return block
             self._cut = None
             self.cuts += 1
+            self.sent_before_cut = bytes(sent)
+            if cut["for_good"]:
+                self._to_reset = 1 << 30
             return None
 
     def _drop_all(self) -> None:

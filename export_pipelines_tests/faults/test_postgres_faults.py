@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+from dagster import DagsterEventType, DagsterInstance
 
 from export_pipelines_tests.faults.conftest import attempts, sha256_of, via_proxy
 
-REQUEST = {"user": "analyst", "dataset": "orders", "format": "csv", "chunk_size": 200}
+# Chunks of 50 rows (a few kB each): a cut after 40 kB of rows comes with several chunks staged.
+REQUEST = {"user": "analyst", "dataset": "orders", "format": "csv", "chunk_size": 50}
 
 
 @pytest.fixture
@@ -24,6 +26,21 @@ def undisturbed(run):
     record, location = run(**REQUEST)
     assert record.status == "SUCCESS", record.error
     return record, sha256_of(location)
+
+
+def staged_before_first_retry(run_id: str, step_key: str = "collect_chunks") -> tuple[int, int]:
+    """(chunks the step staged in its first attempt, chunks it staged in all), from the run's event log."""
+    first, total, retried = 0, 0, False
+    for entry in DagsterInstance.get().all_logs(run_id):
+        event = entry.dagster_event
+        if event is None or event.step_key != step_key:
+            continue
+        if event.event_type == DagsterEventType.STEP_UP_FOR_RETRY:
+            retried = True
+        elif event.event_type == DagsterEventType.STEP_OUTPUT:
+            total += 1
+            first += not retried
+    return first, total
 
 
 def proxied(source_url, tcp_proxy, monkeypatch):
@@ -57,9 +74,11 @@ def test_a_connection_cut_in_the_middle_of_collect_is_collected_again_into_the_s
     record, location = run(**REQUEST)
 
     assert record.status == "SUCCESS", record.error
-    assert proxy.cuts == 1
+    assert proxy.cuts == 1 and b"COPY" in proxy.sent_before_cut  # the cut connection was in a COPY
     assert attempts(record.run_id, "validate_request") == 1
     assert attempts(record.run_id, "collect_chunks") == 2
+    first, total = staged_before_first_retry(record.run_id)
+    assert 0 < first < total, (first, total)  # the cut came mid-COPY: some chunks were staged, not all
     expected, expected_sha = undisturbed
     assert (record.rows, record.sha256, sha256_of(location)) == (expected.rows, expected.sha256, expected_sha)
 
@@ -73,3 +92,21 @@ def test_a_source_that_never_comes_back_fails_with_a_clear_reason(run, source_ur
     assert record.status == "FAILURE" and location is None
     assert record.error.startswith("validate_request: TransientSourceError: source database unavailable")
     assert "still failing after 4 attempts" in record.error
+
+
+def test_a_source_that_goes_down_for_good_in_the_middle_of_collect_fails_with_a_clear_reason(
+    run, source_url, tcp_proxy, monkeypatch
+):
+    proxy = proxied(source_url, tcp_proxy, monkeypatch)
+    proxy.cut_after(40_000, "down", for_good=True)  # past validation, in the COPY of the rows; then gone
+
+    record, location = run(**REQUEST)
+
+    assert record.status == "FAILURE" and location is None
+    assert proxy.cuts == 1 and proxy.reset > 0  # cut once, then every reconnection refused
+    assert b"COPY" in proxy.sent_before_cut
+    assert attempts(record.run_id, "validate_request") == 1
+    assert attempts(record.run_id, "collect_chunks") > 1
+    assert staged_before_first_retry(record.run_id)[0] > 0  # it went down with rows already staged
+    assert record.error.startswith("collect_chunks: TransientSourceError: source database unavailable"), record.error
+    assert "Traceback" not in record.error
