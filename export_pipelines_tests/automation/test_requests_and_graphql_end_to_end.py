@@ -23,6 +23,10 @@ from export_pipelines.request.model import TAG_USER, ExportRequest
 from export_pipelines_tests.automation.conftest import Application
 from export_pipelines_tests.automation.dagster_dev import PROJECT, DagsterDev
 
+# End to end through real servers: left out of `make test-fast`; one process takes the whole module, so its
+# servers start once and its timings are its own.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("automation-test_requests_and_graphql_end_to_end")]
+
 ROWS = 60_000
 USER_LIMIT = 10  # dagster.yaml: tag_concurrency_limits on export/user
 
