@@ -1,6 +1,7 @@
 """One export over three "machines" that share nothing on disk: a launcher and two Celery workers.
 
-Each machine has its own Dagster home, data folder, working directory and copy of the keyset, and
+Each machine has its own Dagster home, data folder, temporary folder, working directory and copy of the
+keyset, and
 each worker runs in a mount namespace of its own where the other machines' folders are covered by
 an empty read-only file system: a worker that tried to read or write the launcher's files would
 fail. What they share is what a deployment shares: Redis (broker), PostgreSQL (Dagster instance
@@ -54,7 +55,7 @@ def make_machine(root: Path, name: str, config: str, keyset: Keyset, admission_k
     """A machine's own folders, keyset and admission key copies; returns the environment variables that point
     at them."""
     machine = root / name
-    for folder in (machine, machine / "home", machine / "var", machine / "cwd"):
+    for folder in (machine, machine / "home", machine / "var", machine / "cwd", machine / "tmp"):
         folder.mkdir(mode=0o700)
     (machine / "home" / "dagster.yaml").write_text(config)
     save_keyset(keyset, machine / "keys" / "keyset.json")
@@ -66,6 +67,7 @@ def make_machine(root: Path, name: str, config: str, keyset: Keyset, admission_k
         "EXPORT_ENCRYPTION_KEYSET": str(machine / "keys" / "keyset.json"),
         "EXPORT_ADMISSION_KEYS": str(machine / "keys" / "admission_keys.json"),
         "MACHINE_CWD": str(machine / "cwd"),
+        "TMPDIR": str(machine / "tmp"),  # not the system's /tmp, which another machine would not see
     }
 
 
@@ -100,7 +102,8 @@ def machines(tmp_path, source_200k, postgres_database, redis_server, s3_env, mon
     launcher = make_machine(tmp_path, "launcher", config, keyset, admission_keys)
     workers_env = {name: make_machine(tmp_path, name, config, keyset, admission_keys) for name in ("w1", "w2")}
     for name, value in {**shared, **launcher}.items():
-        monkeypatch.setenv(name, value)
+        if name != "TMPDIR":  # the launcher is this process, whose temporary folder is already chosen
+            monkeypatch.setenv(name, value)
     code_version.cache_clear()  # the launcher's code version comes from EXPORT_CODE_VERSION, as the workers' does
     monkeypatch.chdir(launcher["MACHINE_CWD"])
     base = {k: v for k, v in os.environ.items() if not k.startswith(("EXPORT_", "DAGSTER_"))}

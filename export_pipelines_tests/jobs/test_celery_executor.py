@@ -245,9 +245,11 @@ def test_a_celery_run_completes_when_the_broker_restarts_while_it_is_in_flight(
     try:
         run_id = _new_run_id(instance, earlier)
         _wait_for_a_step_on_celery(instance, run_id)
+        stopped = time.time()
         broker.stop()
         time.sleep(2)  # steps in flight meet a broker that is gone
         broker.start()
+        restarted = time.time()
         stdout, stderr = launcher.communicate(timeout=300)
     finally:
         if launcher.poll() is None:
@@ -257,6 +259,13 @@ def test_a_celery_run_completes_when_the_broker_restarts_while_it_is_in_flight(
 
     result = json.loads(stdout)
     assert result["status"] == "SUCCESS" and result["run_id"] == run_id, stderr
+    # The outage overlapped the run's work: steps had gone to Celery before it, and steps were sent and
+    # finished after it (had the run ended before the broker stopped, this would prove nothing).
+    sent = [entry.timestamp for entry in instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT)
+            if celery_worker(entry)]  # fmt: skip
+    finished = [entry.timestamp for entry in instance.all_logs(run_id, of_type=DagsterEventType.STEP_SUCCESS)]
+    assert min(sent) < stopped and max(sent) > restarted, (stopped, restarted, sorted(sent))
+    assert sum(at > restarted for at in finished) >= 2, (stopped, restarted, sorted(finished))
     embedded, _ = run_export(ExportRequest(**REQUEST), instance)
     assert _lines(decrypted_copy(result["file_key"], tmp_path)) == _lines(decrypted_copy(embedded.file_key, tmp_path))
 
