@@ -28,6 +28,12 @@ PROJECT = Path(__file__).resolve().parents[2]
 CLEARED = ("SMTP_HOST", "EXPORT_SOURCE_DB_URL", "EXPORT_STORAGE_URL", "EXPORT_TRUST_UNSIGNED_SUBMISSIONS",
            "EXPORT_CATALOG_PATH", "EXPORT_SUBSCRIPTIONS_PATH")  # fmt: skip
 T = TypeVar("T")
+SENSOR_TICKS_QUERY = """query SensorTicks($selector: SensorSelector!) {
+  sensorOrError(sensorSelector: $selector) {
+    __typename
+    ... on Sensor { sensorState { ticks(limit: 20) { timestamp status } } }
+  }
+}"""
 
 
 class DagsterDev:
@@ -145,6 +151,22 @@ class DagsterDev:
             return status if status in statuses else None
 
         return self.wait_until(reached, seconds, f"run {run_id} to reach {sorted(statuses)}", interval)
+
+    def sensor_ticks(self, sensor: str, location: str = "export_pipelines") -> list[tuple[float, str]]:
+        """The sensor's recent ticks as the daemon recorded them: (start time, status), newest first."""
+        selector = {"repositoryLocationName": location, "repositoryName": "__repository__", "sensorName": sensor}
+        data = self.graphql(SENSOR_TICKS_QUERY, {"selector": selector})["sensorOrError"]
+        assert data["__typename"] == "Sensor", data
+        return [(tick["timestamp"], tick["status"]) for tick in data["sensorState"]["ticks"]]
+
+    def wait_for_sensor_ticks(self, sensor: str, after: float, count: int = 1, seconds: float = 180) -> None:
+        """Waits until the daemon has finished ``count`` evaluations of ``sensor`` begun after ``after`` (epoch
+        seconds): the evidence that it did its rounds, for a test that then asserts what they did not do."""
+
+        def done() -> bool:
+            return sum(at > after and status != "STARTED" for at, status in self.sensor_ticks(sensor)) >= count
+
+        self.wait_until(done, seconds, f"{count} tick(s) of {sensor} after {after:.0f}", interval=1)
 
     @property
     def log(self) -> Path:

@@ -8,7 +8,7 @@ where the test can look at them. The launchpad submits through the same GraphQL 
 
 from __future__ import annotations
 
-import time
+import uuid
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -92,8 +92,11 @@ def test_a_signed_request_is_tagged_by_the_gate_before_it_is_queued(server):
     run_id = _submit(dev, request, application.token(request))  # no export tags typed
 
     assert dev.wait_for_run(run_id, {"QUEUED", *FINISHED}) == "QUEUED"
-    time.sleep(3)  # several dequeue rounds: the per-user limit (0 for parked users) holds it back
-    run = DagsterInstance.get().get_run_by_id(run_id)
+    # Evidence of a dequeue round after it: a run of another user, submitted later, leaves the queue.
+    control = ExportRequest(user="analyst", dataset="orders", format="jsonl", title=f"control {uuid.uuid4()}")
+    control_id = _submit(dev, control, application.token(control))
+    dev.wait_for_run(control_id, {"STARTING", "STARTED", *FINISHED})
+    run = DagsterInstance.get().get_run_by_id(run_id)  # the per-user limit (0 for parked users) held it back
     assert run.status == DagsterRunStatus.QUEUED
     assert {key: run.tags[key] for key in (TAG_USER, TAG_DATASET, TAG_FORMAT)} == request.run_tags()
     assert run.tags[TAG_REQUEST_DIGEST] == request.digest() and run.tags[TAG_SUBMITTED_VIA] == "webserver"

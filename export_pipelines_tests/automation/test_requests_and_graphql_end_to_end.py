@@ -143,7 +143,7 @@ def test_request_rows_become_exports_and_each_is_launched_once_through_a_cursor_
     dev.start()
 
     rows = _settled(dev, table, ids)
-    time.sleep(25)  # two more ticks of the request sensor
+    dev.wait_for_sensor_ticks("export_request_sensor", after=time.time(), count=2)  # two more evaluations
 
     assert [len(_runs_for(request_id)) for request_id in ids] == [1, 1, 0]  # an invalid request makes no run
     assert table.get(ids[0]).status == SUCCEEDED and table.get(ids[0]).run_id == _runs_for(ids[0])[0].run_id
