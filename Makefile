@@ -8,7 +8,7 @@ export EXPORT_DATA_DIR ?= $(CURDIR)/var
 # `export-pipelines link`/`serve` and `make dev` share one run history. A DAGSTER_HOME of your own wins.
 export DAGSTER_HOME ?= $(EXPORT_DATA_DIR)/dagster_home
 
-.PHONY: demo test dev lint bench clean lock
+.PHONY: demo test test-fast dev lint bench clean lock
 
 # Every target installs exactly requirements.lock: the whole resolved environment (runtime and dev) with
 # hashes, made by uv's `uv pip compile` (make lock). uv is pinned here and bootstrapped with pip; then the
@@ -51,9 +51,20 @@ demo: $(BIN)/.installed $(DAGSTER_HOME)/dagster.yaml $(EXPORT_DATA_DIR)/demo.sql
 
 ## test: the whole test suite (services it cannot find are skipped, or fail with EXPORT_REQUIRE_SERVICES=1),
 ## with coverage of export_pipelines/: the per-module table, and a failure under the floor
+# In TEST_PROCESSES processes (pytest-xdist). Most of the suite's time is waiting on servers it started
+# (dagster dev, Celery workers, a browser), so more processes than cores pay. --dist loadfile keeps each
+# module in one process: a module's servers start once, and tests of one module never race each other.
+# (xdist's loadgroup would be finer, but xdist 3.8 cannot rename pytest 9.2's node ids, so it groups nothing.)
+# The 25 slowest tests are listed at the end; each test fails after 300 s (pyproject.toml) unless marked.
 COVERAGE_FLOOR ?= 89
+TEST_PROCESSES ?= 4
+PYTEST_PARALLEL = $(BIN)/pytest -n $(TEST_PROCESSES) --dist loadfile --durations=25
 test: $(BIN)/.installed
-	$(BIN)/pytest --cov=export_pipelines --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)
+	$(PYTEST_PARALLEL) --cov=export_pipelines --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)
+
+## test-fast: the suite without its end-to-end tests (marked e2e: dagster dev, Celery workers, a browser)
+test-fast: $(BIN)/.installed
+	$(PYTEST_PARALLEL) -m "not e2e"
 
 ## dev: the Dagster UI with the export job (http://127.0.0.1:3000)
 # Started in $(DAGSTER_HOME), beside the dagster.yaml in use: from the project folder Dagster would warn that

@@ -21,9 +21,8 @@ import pytest
 
 from export_pipelines_tests.services import free_port, port_open, unavailable
 
-# End to end through real servers: left out of `make test-fast`; one process takes the whole module, so its
-# servers start once and its timings are its own.
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("test_make_dev")]
+# End to end through real servers (left out of `make test-fast`).
+pytestmark = pytest.mark.e2e
 
 PROJECT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).with_name("export-pipelines"))

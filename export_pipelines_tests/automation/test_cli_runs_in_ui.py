@@ -19,9 +19,8 @@ import yaml
 from export_pipelines.run.launch import CODE_LOCATION, DEFINITIONS_MODULE, REPOSITORY
 from export_pipelines_tests.automation.dagster_dev import PROJECT, DagsterDev
 
-# End to end through real servers: left out of `make test-fast`; one process takes the whole module, so its
-# servers start once and its timings are its own.
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("automation-test_cli_runs_in_ui")]
+# End to end through real servers (left out of `make test-fast`).
+pytestmark = pytest.mark.e2e
 
 CLI = str(Path(sys.executable).with_name("export-pipelines"))
 

@@ -28,9 +28,8 @@ from export_pipelines_tests.automation.conftest import Application
 from export_pipelines_tests.automation.dagster_dev import PROJECT, DagsterDev
 from export_pipelines_tests.automation.sensor_location import SENSOR_REQUEST
 
-# End to end through real servers: left out of `make test-fast`; one process takes the whole module, so its
-# servers start once and its timings are its own.
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("automation-test_gate_through_webserver")]
+# End to end through real servers (left out of `make test-fast`).
+pytestmark = pytest.mark.e2e
 
 PARKED = ("parked", "parked-cap", "parked-reuse", "parked-dedupe", "parked-sensor")
 FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}

@@ -32,9 +32,8 @@ from export_pipelines.run.resources import ExportStorageResource
 from export_pipelines_tests.automation.dagster_dev import PROJECT, DagsterDev
 from export_pipelines_tests.exported import decrypted_copy
 
-# End to end through real servers: left out of `make test-fast`; one process takes the whole module, so its
-# servers start once and its timings are its own.
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("automation-test_run_lifecycle")]
+# End to end through real servers (left out of `make test-fast`).
+pytestmark = pytest.mark.e2e
 
 LOCATION = {"repository_location_name": "export_pipelines", "repository_name": "__repository__"}
 SIX_HOURS = 6 * 60 * 60

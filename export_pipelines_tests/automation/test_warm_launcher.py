@@ -18,9 +18,8 @@ from export_pipelines.observability.audit import audit_record_for_run
 from export_pipelines.request.model import TAG_DATASET, TAG_FORMAT, TAG_USER, ExportRequest
 from export_pipelines_tests.automation.dagster_dev import DagsterDev
 
-# End to end through real servers: left out of `make test-fast`; one process takes the whole module, so its
-# servers start once and its timings are its own.
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("automation-test_warm_launcher")]
+# End to end through real servers (left out of `make test-fast`).
+pytestmark = pytest.mark.e2e
 
 FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
 LOCATION = {"repository_location_name": "export_pipelines", "repository_name": "__repository__"}

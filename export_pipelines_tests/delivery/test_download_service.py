@@ -20,9 +20,6 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from export_pipelines.delivery.links import AUDIENCE, ISSUER
 from export_pipelines_tests.delivery.conftest import sha256
 
-# One process takes the whole module: the delivery world (seeded source, exports, server) is built once.
-pytestmark = [pytest.mark.xdist_group("delivery-test_download_service")]
-
 JSON = {"Accept": "application/json"}
 
 

@@ -19,9 +19,6 @@ from export_pipelines.request.model import ExportRequest
 from export_pipelines.run.ops.progress import PROGRESS_ASSET, ProgressReporter
 from export_pipelines_tests.delivery.conftest import BIG_ROWS
 
-# One process takes the whole module: the delivery world (seeded source, exports, server) is built once.
-pytestmark = [pytest.mark.xdist_group("delivery-test_live_status")]
-
 JSON = {"Accept": "application/json"}
 
 

@@ -17,9 +17,6 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from export_pipelines.delivery.links import parse_ttl
 from export_pipelines_tests.delivery.conftest import start_server
 
-# One process takes the whole module: the delivery world (seeded source, exports, server) is built once.
-pytestmark = [pytest.mark.xdist_group("delivery-test_login_and_cli")]
-
 JSON = {"Accept": "application/json"}
 
 

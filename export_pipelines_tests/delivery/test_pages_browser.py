@@ -12,9 +12,8 @@ import pytest
 
 from export_pipelines_tests.services import unavailable
 
-# End to end through real servers: left out of `make test-fast`; one process takes the whole module, so its
-# servers start once and its timings are its own.
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("delivery-test_pages_browser")]
+# End to end through real servers (left out of `make test-fast`).
+pytestmark = pytest.mark.e2e
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

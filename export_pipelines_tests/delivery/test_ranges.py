@@ -10,9 +10,6 @@ import requests
 
 from export_pipelines_tests.delivery.conftest import sha256
 
-# One process takes the whole module: the delivery world (seeded source, exports, server) is built once.
-pytestmark = [pytest.mark.xdist_group("delivery-test_ranges")]
-
 
 @pytest.fixture(scope="module")
 def big(world):

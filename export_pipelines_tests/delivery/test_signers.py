@@ -16,9 +16,6 @@ from export_pipelines.delivery.exports import DownloadableExport
 from export_pipelines.delivery.signers import S3_MAX_TTL, signer_from_env
 from export_pipelines.errors import SettingsError
 
-# One process takes the whole module: the delivery world (seeded source, exports, server) is built once.
-pytestmark = [pytest.mark.xdist_group("delivery-test_signers")]
-
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 

@@ -30,9 +30,8 @@ from export_pipelines_tests.exported import decrypted_copy
 from export_pipelines_tests.jobs.celery_workers import PROJECT, start_workers, step_hosts
 from export_pipelines_tests.services import unavailable
 
-# End to end through real servers: left out of `make test-fast`; one process takes the whole module, so its
-# servers start once and its timings are its own.
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("jobs-test_celery_across_machines")]
+# End to end through real servers (left out of `make test-fast`).
+pytestmark = pytest.mark.e2e
 
 ROWS = 200_000
 REQUEST = dict(user="admin", dataset="orders", format="csv", chunk_size=20_000)  # 10 chunks

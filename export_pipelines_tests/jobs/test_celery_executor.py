@@ -29,9 +29,8 @@ from export_pipelines_tests.jobs.celery_workers import (
     step_hosts,
 )
 
-# End to end through real servers: left out of `make test-fast`; one process takes the whole module, so its
-# servers start once and its timings are its own.
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("jobs-test_celery_executor")]
+# End to end through real servers (left out of `make test-fast`).
+pytestmark = pytest.mark.e2e
 
 REQUEST = dict(user="analyst", dataset="orders", format="jsonl", chunk_size=100)  # 1,500 rows: 6+ chunks
 FINISHED = (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE, DagsterEventType.STEP_UP_FOR_RETRY)

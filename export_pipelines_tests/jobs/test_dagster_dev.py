@@ -16,9 +16,8 @@ from export_pipelines.request.model import TAG_USER, ExportRequest
 from export_pipelines_tests.automation.dagster_dev import DagsterDev
 from export_pipelines_tests.exported import decrypted_copy
 
-# End to end through real servers: left out of `make test-fast`; one process takes the whole module, so its
-# servers start once and its timings are its own.
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("jobs-test_dagster_dev")]
+# End to end through real servers (left out of `make test-fast`).
+pytestmark = pytest.mark.e2e
 
 FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
 
