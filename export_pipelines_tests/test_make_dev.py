@@ -22,7 +22,7 @@ import pytest
 from export_pipelines_tests.services import free_port, port_open, unavailable
 
 # End to end through real servers (left out of `make test-fast`).
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # servers start in the first test
 
 PROJECT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).with_name("export-pipelines"))

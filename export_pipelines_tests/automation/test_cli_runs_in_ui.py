@@ -20,7 +20,7 @@ from export_pipelines.run.launch import CODE_LOCATION, DEFINITIONS_MODULE, REPOS
 from export_pipelines_tests.automation.dagster_dev import PROJECT, DagsterDev
 
 # End to end through real servers (left out of `make test-fast`).
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # servers start in the first test
 
 CLI = str(Path(sys.executable).with_name("export-pipelines"))
 

@@ -29,7 +29,7 @@ from export_pipelines_tests.automation.dagster_dev import PROJECT, DagsterDev
 from export_pipelines_tests.automation.sensor_location import SENSOR_REQUEST
 
 # End to end through real servers (left out of `make test-fast`).
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # servers start in the first test
 
 PARKED = ("parked", "parked-cap", "parked-reuse", "parked-dedupe", "parked-sensor")
 FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}

@@ -24,7 +24,7 @@ from export_pipelines_tests.automation.conftest import Application
 from export_pipelines_tests.automation.dagster_dev import PROJECT, DagsterDev
 
 # End to end through real servers (left out of `make test-fast`).
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # servers start in the first test
 
 ROWS = 60_000
 USER_LIMIT = 10  # dagster.yaml: tag_concurrency_limits on export/user

@@ -329,6 +329,7 @@ def test_the_commands_add_list_pause_resume_and_remove(table, tmp_path, capsys):
 
 
 @pytest.mark.e2e
+@pytest.mark.timeout(900)
 def test_in_a_real_daemon_a_subscription_every_minute_makes_one_successful_export_per_tick(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'source.sqlite'}"
     seed_demo(url, rows=2_000)

@@ -19,7 +19,7 @@ from export_pipelines.request.model import TAG_DATASET, TAG_FORMAT, TAG_USER, Ex
 from export_pipelines_tests.automation.dagster_dev import DagsterDev
 
 # End to end through real servers (left out of `make test-fast`).
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # servers start in the first test
 
 FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
 LOCATION = {"repository_location_name": "export_pipelines", "repository_name": "__repository__"}

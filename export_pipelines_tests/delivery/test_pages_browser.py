@@ -13,7 +13,7 @@ import pytest
 from export_pipelines_tests.services import unavailable
 
 # End to end through real servers (left out of `make test-fast`).
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # servers start in the first test
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

@@ -31,7 +31,7 @@ from export_pipelines_tests.jobs.celery_workers import PROJECT, start_workers, s
 from export_pipelines_tests.services import unavailable
 
 # End to end through real servers (left out of `make test-fast`).
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # servers start in the first test
 
 ROWS = 200_000
 REQUEST = dict(user="admin", dataset="orders", format="csv", chunk_size=20_000)  # 10 chunks

@@ -30,7 +30,7 @@ from export_pipelines_tests.jobs.celery_workers import (
 )
 
 # End to end through real servers (left out of `make test-fast`).
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # servers start in the first test
 
 REQUEST = dict(user="analyst", dataset="orders", format="jsonl", chunk_size=100)  # 1,500 rows: 6+ chunks
 FINISHED = (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE, DagsterEventType.STEP_UP_FOR_RETRY)

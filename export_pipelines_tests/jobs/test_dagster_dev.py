@@ -17,7 +17,7 @@ from export_pipelines_tests.automation.dagster_dev import DagsterDev
 from export_pipelines_tests.exported import decrypted_copy
 
 # End to end through real servers (left out of `make test-fast`).
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # servers start in the first test
 
 FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
 
