@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from dagster import DagsterRunStatus, SensorResult, SkipReason, build_sensor_context
 
@@ -18,7 +20,7 @@ from export_pipelines.automation.request_table import (
     export_requests,
 )
 from export_pipelines.cli import main
-from export_pipelines.request.model import ExportRequest
+from export_pipelines.request.model import TAG_USER, ExportRequest
 from export_pipelines_tests.automation.conftest import place_run
 
 
@@ -166,3 +168,27 @@ def test_a_run_with_typed_request_tags_from_the_webserver_is_not_the_rows(table,
 
     assert [r.run_key for r in result.run_requests] == [str(request_id)]
     assert table.get(request_id).status == SUBMITTED and table.get(request_id).status != NEW
+
+
+def test_the_commands_add_a_row_as_an_application_does_and_list_where_each_one_is(table, instance, tmp_path, capsys):
+    (tmp_path / "request.yaml").write_text("dataset: orders\nformat: jsonl\ntitle: from the command line\n")
+    (tmp_path / "list.yaml").write_text("- dataset: orders\n")
+    capsys.readouterr()
+
+    assert main(["requests", "add", "--user", "analyst", str(tmp_path / "request.yaml")]) == 0
+    added = int(capsys.readouterr().out)
+    (made,) = _tick(instance).run_requests  # the sensor takes it like any row
+    assert main(["requests", "list"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert main(["requests", "list", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    refused = main(["requests", "add", "--user", "analyst", str(tmp_path / "list.yaml")])
+    said = capsys.readouterr()
+
+    assert made.run_key == str(added) and made.tags[TAG_USER] == "analyst"
+    assert made.run_config["ops"]["validate_request"]["config"]["title"] == "from the command line"
+    assert row["id"] == added and row["user_name"] == "analyst" and row["status"] == "submitted"
+    assert row["request"] == {"dataset": "orders", "format": "jsonl", "title": "from the command line"}
+    assert listed[0].split()[:3] == [str(added), "analyst", "submitted"]
+    assert refused != 0 and "list.yaml: a request file must hold a mapping of request fields" in said.err
+    assert "Traceback" not in said.err and [r.id for r in table.all()] == [added]  # the refused file added nothing
