@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
@@ -15,7 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from export_pipelines.delivery.links import parse_ttl
-from export_pipelines_tests.delivery.conftest import start_server
+from export_pipelines_tests.delivery.conftest import CLI, start_server
+from export_pipelines_tests.services import free_port, port_open
 
 JSON = {"Accept": "application/json"}
 
@@ -194,3 +197,30 @@ def test_an_object_of_roles_does_not_open_another_users_export(world, login_serv
     refused = requests.get(url, headers={**JSON, "Authorization": f"Bearer {token}"}, timeout=30)
 
     assert refused.status_code == 401 and "roles" in refused.json()["message"]
+
+
+def test_serve_runs_the_download_service_as_its_own_process_until_sigterm(world, tmp_path):
+    """`export-pipelines serve` as an operator starts it: the instance, keys and files of its environment."""
+    port, log = free_port(), tmp_path / "serve.log"
+    with open(log, "wb") as output:
+        process = subprocess.Popen([CLI, "serve", "--host", "127.0.0.1", "--port", str(port)], env=world.env,
+                                   stdout=output, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not port_open("127.0.0.1", port):
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
+            time.sleep(0.2)
+        link = json.loads(world.cli("link", world.small.run_id, "--json").stdout)
+        page = requests.get(f"http://127.0.0.1:{port}/d/{link['token']}", timeout=60)
+        file = requests.get(f"http://127.0.0.1:{port}/d/{link['token']}/file", timeout=60)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=60)
+
+    assert page.status_code == 200 and 'id="download"' in page.text
+    assert file.status_code == 200 and file.content == world.plaintext(world.small)
+    assert "server" not in {name.lower() for name in file.headers}  # no server banner
+    said = log.read_text(errors="replace")
+    # A graceful stop: uvicorn shuts down, then ends by the signal it caught (as a supervisor expects).
+    assert code in (0, -signal.SIGTERM) and "Shutting down" in said, (code, said[-2000:])
+    assert "Traceback" not in said and link["token"] not in said  # the access log names routes, not tokens
