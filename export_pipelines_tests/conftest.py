@@ -22,6 +22,12 @@ pytest_plugins = [
 for _name in ("SENTRY_DSN", "EXPORT_SENTRY_DSN"):
     os.environ.pop(_name, None)
 
+def pytest_collection_modifyitems(config, items):
+    """End-to-end modules first. `make test` gives each process whole modules, in this order: the long
+    ones then run beside the many short ones instead of alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)  # stable: the rest keep their order
+
+
 @pytest.fixture(scope="session", autouse=True)
 def own_homes(tmp_path_factory):
     """A Dagster home and a data folder of this test process's own, for tests that set neither.
