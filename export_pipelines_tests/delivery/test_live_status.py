@@ -118,6 +118,26 @@ def test_progress_is_published_at_most_once_a_second_and_once_more_at_the_end():
     assert all(m["rows_planned"].value == 1_000 and m["step"].text == "collect" for m in published)
 
 
+def test_the_last_count_is_published_once_when_the_last_chunk_already_published_it():
+    """On a slow machine the last chunk can come a second after the previous event: finish adds nothing then."""
+
+    class Context:
+        events = []
+
+        def log_event(self, event):
+            self.events.append(event)
+
+    now = [100.0]
+    progress = ProgressReporter(Context(), "collect", planned=100, clock=lambda: now[0])
+    now[0] += 1.5
+    progress.advance(60)
+    now[0] += 1.5
+    progress.advance(40)  # the last chunk, a second later: published
+    progress.finish()
+
+    assert [event.metadata["rows_done"].value for event in Context.events] == [60, 100]
+
+
 def test_a_running_export_sends_queued_started_progress_rendering_uploaded_succeeded_in_order(world, watched):
     export, messages = watched
 

@@ -41,6 +41,7 @@ class ProgressReporter:
         self.clock = clock
         self.rows = 0
         self._last = clock()  # the first event comes a second in, not with the first chunk
+        self._published: int | None = None  # the count of the last event
 
     def advance(self, rows: int) -> None:
         """Add one chunk's rows; publish if a second has passed since the last event."""
@@ -51,10 +52,12 @@ class ProgressReporter:
             self._publish()
 
     def finish(self) -> None:
-        """The step's last word: its final count, whenever the last event was."""
-        self._publish()
+        """The step's last word: its final count, unless the last event already said it."""
+        if self._published != self.rows:
+            self._publish()
 
     def _publish(self) -> None:
+        self._published = self.rows
         percent = min(100, self.rows * 100 // self.planned) if self.planned else 100
         self.context.log_event(
             AssetObservation(
