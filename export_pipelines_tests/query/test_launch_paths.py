@@ -50,13 +50,13 @@ def export_env(source, dagster_home, tmp_path, monkeypatch):
     return rows
 
 
-def test_an_export_run_with_every_new_form(export_env):
+def test_an_export_run_with_every_new_form(export_env, tmp_path):
     rows = export_env
     request = ExportRequest(user="admin", dataset="orders", columns=["order_id"], chunk_size=16, **FIELDS)
     checked = check_request(request, CATALOG)
     expected = expected_keys(rows, ExportQuery(checked.dataset, (), checked.conditions, None, checked.sort))
 
-    record, location = run_decrypted(request, DagsterInstance.get())
+    record, location = run_decrypted(request, DagsterInstance.get(), tmp_path)
 
     assert record.status == "SUCCESS", record.error
     with open(location, newline="", encoding="utf-8") as handle:
