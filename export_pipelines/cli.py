@@ -102,10 +102,10 @@ def _parser() -> argparse.ArgumentParser:
     status.set_defaults(handler=_status)
 
     from export_pipelines.automation.commands import add_request_commands, add_subscription_commands
-    from export_pipelines.delivery.commands import add_delivery_commands
     from export_pipelines.demo.commands import add_demo_commands
     from export_pipelines.reports.preview import add_template_commands
     from export_pipelines.security.commands import add_key_commands
+    from export_pipelines.service.commands import add_delivery_commands
 
     add_demo_commands(commands)
     add_template_commands(commands)
@@ -230,7 +230,7 @@ def _audit(args) -> int:
     from export_pipelines.run.launch import local_instance
 
     if args.downloads:
-        from export_pipelines.delivery.commands import print_downloads
+        from export_pipelines.service.commands import print_downloads
 
         return print_downloads(args)
     since = _parse_since(args.since) if args.since else None

@@ -44,7 +44,7 @@ def instance(workspace, monkeypatch):
 
 
 def test_a_deleted_run_keeps_its_files_record_and_its_downloads(workspace, instance):
-    from export_pipelines.delivery.app import create_app
+    from export_pipelines.service.app import create_app
     from export_pipelines_tests.delivery.conftest import start_server
 
     done = cli(workspace, "export", "--user", "analyst", "--dataset", "orders", "--format", "csv", "--json")

@@ -28,10 +28,6 @@ KNOWN_UPWARD_IMPORTS = {
     ("export_pipelines.security.commands", "run"),
     # the Sentry release is the code version.
     ("export_pipelines.observability.monitoring", "scaleout"),
-    # delivery's commands and app find the Dagster instance, storage and progress through run/.
-    ("export_pipelines.delivery.app", "run"),
-    ("export_pipelines.delivery.commands", "run"),
-    ("export_pipelines.delivery.live", "run"),
     # the CLI's export passes the submission gate.
     ("export_pipelines.run.launch", "automation"),
 }

@@ -5,7 +5,7 @@ or sent) when neither is. ``EXPORT_SENTRY_ENVIRONMENT`` names the environment (p
 staging...); the release is the code version (``code_version``), the one runs are tagged with.
 
 ``init_error_tracking`` runs once per process: where the command line starts (``cli.main``), where
-the download service is built (``delivery.app.create_app``), where a Celery worker loads its app
+the download service is built (``service.app.create_app``), where a Celery worker loads its app
 (``celery_app``), and, in every other process that runs steps (a Dagster run worker, a multiprocess
 step), when the first step fails there (``report_step_failure``, export_job's failure hook).
 

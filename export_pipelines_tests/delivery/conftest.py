@@ -117,8 +117,8 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from export_pipelines.delivery.app import create_app
     from export_pipelines.run.resources import ExportStorageResource
+    from export_pipelines.service.app import create_app
 
     root = tmp_path_factory.mktemp("delivery")
     (root / "home").mkdir()

@@ -28,7 +28,7 @@ def login_server(world, tmp_path_factory):
     """A second service over the same exports, requiring the app's ES256 sign-in token."""
     from dagster import DagsterInstance
 
-    from export_pipelines.delivery.app import create_app
+    from export_pipelines.service.app import create_app
 
     app_key = ec.generate_private_key(ec.SECP256R1())
     pem = tmp_path_factory.mktemp("app-key") / "app.pem"

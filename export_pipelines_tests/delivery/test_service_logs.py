@@ -9,8 +9,8 @@ import time
 import requests
 import websockets
 
-from export_pipelines.delivery.access_log import redact
 from export_pipelines.delivery.links import mint_status_token
+from export_pipelines.service.access_log import redact
 from export_pipelines_tests.delivery.conftest import CLI
 from export_pipelines_tests.services import free_port, port_open
 

@@ -132,7 +132,7 @@ def test_the_button_signs_on_click_and_redirects_with_303(world, clock, cloudfro
 
     from dagster import DagsterInstance
 
-    from export_pipelines.delivery.app import create_app
+    from export_pipelines.service.app import create_app
     from export_pipelines_tests.delivery.conftest import start_server
 
     environ, public_key = cloudfront

@@ -76,8 +76,8 @@ def _revoke(args) -> int:
 def _serve(args) -> int:
     import uvicorn
 
-    from export_pipelines.delivery.access_log import log_config
-    from export_pipelines.delivery.app import create_app
+    from export_pipelines.service.access_log import log_config
+    from export_pipelines.service.app import create_app
 
     uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info", log_config=log_config(),
                 server_header=False)  # fmt: skip

@@ -31,18 +31,18 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from export_pipelines.delivery import pages
-from export_pipelines.delivery.access_log import redact
 from export_pipelines.delivery.download_log import DownloadAttempt, record_attempt
 from export_pipelines.delivery.exports import DownloadableExport, resolve
 from export_pipelines.delivery.links import TOKEN_SHAPE, LinkClaims, verify_link
-from export_pipelines.delivery.ranges import Unsatisfiable, content_range, requested_range
 from export_pipelines.delivery.refusals import Forbidden, Gone, LoginRequired, NotReadable, Refusal, UnknownExport
 from export_pipelines.delivery.signers import signer_from_env
-from export_pipelines.delivery.status_routes import StatusRoutes
 from export_pipelines.observability.monitoring import DOWNLOAD_SERVICE, init_error_tracking
 from export_pipelines.security.app_tokens import AppIdentity, AppTokenError, AppTokenVerifier
 from export_pipelines.security.streaming_aead import DecryptionError
+from export_pipelines.service import pages
+from export_pipelines.service.access_log import redact
+from export_pipelines.service.ranges import Unsatisfiable, content_range, requested_range
+from export_pipelines.service.status_routes import StatusRoutes
 from export_pipelines.storage.encrypted import EncryptedStorage
 
 logger = logging.getLogger(__name__)

@@ -19,10 +19,10 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from export_pipelines.delivery import live, pages
 from export_pipelines.delivery.exports import is_revoked
 from export_pipelines.delivery.links import AUDIENCE, StatusClaims, mint_link, public_url, status_claims
 from export_pipelines.delivery.refusals import Forbidden, Gone, InvalidLink, Refusal, UnknownExport
+from export_pipelines.service import live, pages
 
 _NO_STORE = {"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer",
              "X-Content-Type-Options": "nosniff"}  # fmt: skip
@@ -169,6 +169,6 @@ def _refusal_json(refusal: Refusal) -> JSONResponse:
 
 
 def _refusal_page(request: Request, refusal: Refusal) -> Response:
-    from export_pipelines.delivery.app import refusal_response
+    from export_pipelines.service.app import refusal_response
 
     return refusal_response(request, refusal)
