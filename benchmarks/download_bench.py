@@ -65,8 +65,8 @@ def prepare(root: Path, mib: int) -> tuple[dict, str, str]:
 
     run_id = json.loads(done.stdout)["run_id"]
     os.environ.update(env)
+    from export_pipelines.automation.launch import local_instance
     from export_pipelines.observability.audit import audit_record_for_run
-    from export_pipelines.run.launch import local_instance
     from export_pipelines.run.resources import ExportStorageResource
 
     file_key = audit_record_for_run(local_instance(), run_id).file_key

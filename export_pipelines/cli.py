@@ -167,8 +167,8 @@ def parse_option(text: str) -> tuple[str, object]:
 
 
 def _export(args) -> int:
+    from export_pipelines.automation.launch import local_instance, run_export
     from export_pipelines.delivery.links import record_with_link
-    from export_pipelines.run.launch import local_instance, run_export
 
     request = build_request(args)
     level = "INFO" if args.verbose else "CRITICAL"
@@ -213,8 +213,8 @@ def save_decrypted(file_key: str, out: Path) -> Path:
 
 
 def _download(args) -> int:
+    from export_pipelines.automation.launch import local_instance
     from export_pipelines.observability.audit import audit_record_for_run
-    from export_pipelines.run.launch import local_instance
 
     record = audit_record_for_run(local_instance(), args.run_id)
     if not record.file_key:
@@ -225,9 +225,9 @@ def _download(args) -> int:
 
 
 def _audit(args) -> int:
+    from export_pipelines.automation.launch import local_instance
     from export_pipelines.delivery.links import record_with_link
     from export_pipelines.observability.audit import audit_records
-    from export_pipelines.run.launch import local_instance
 
     if args.downloads:
         from export_pipelines.service.commands import print_downloads
@@ -260,7 +260,7 @@ def _where(record) -> str:
 
 
 def _status(args) -> int:
-    from export_pipelines.run.launch import local_instance
+    from export_pipelines.automation.launch import local_instance
     from export_pipelines.scaleout.status import status_report
 
     report = status_report(local_instance(), args.broker, listed_failures=args.failures)

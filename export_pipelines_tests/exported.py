@@ -10,9 +10,9 @@ from pathlib import Path
 
 from dagster import DagsterInstance
 
+from export_pipelines.automation.launch import run_export
 from export_pipelines.cli import save_decrypted
 from export_pipelines.request.model import ExportRequest
-from export_pipelines.run.launch import run_export
 
 
 def decrypted_copy(file_key: str, folder: Path) -> str:

@@ -6,8 +6,8 @@ import pytest
 from dagster import DagsterInstance
 from dagster._core.storage.tags import MAX_RETRIES_TAG
 
+from export_pipelines.automation.launch import CODE_LOCATION, DEFINITIONS_MODULE, REPOSITORY, run_export
 from export_pipelines.request.model import ExportRequest
-from export_pipelines.run.launch import CODE_LOCATION, DEFINITIONS_MODULE, REPOSITORY, run_export
 
 
 @pytest.fixture

@@ -28,8 +28,6 @@ KNOWN_UPWARD_IMPORTS = {
     ("export_pipelines.security.commands", "run"),
     # the Sentry release is the code version.
     ("export_pipelines.observability.monitoring", "scaleout"),
-    # the CLI's export passes the submission gate.
-    ("export_pipelines.run.launch", "automation"),
 }
 
 

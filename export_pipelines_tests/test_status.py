@@ -15,11 +15,11 @@ from dagster import DagsterInstance, DagsterRunStatus
 from dagster._core.test_utils import freeze_time
 
 from export_pipelines import cli
+from export_pipelines.automation.launch import run_export
 from export_pipelines.automation.retention import retention_cleanup_job
 from export_pipelines.observability.audit import audit_record_for_run
 from export_pipelines.request.model import TAG_USER, ExportRequest
 from export_pipelines.run.jobs import export_job
-from export_pipelines.run.launch import run_export
 from export_pipelines.scaleout.status import status_report
 from export_pipelines_tests.automation.conftest import _origin
 

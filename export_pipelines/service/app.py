@@ -279,7 +279,7 @@ def create_app(
     """The service, with the deployment's instance and storage unless given (tests inject them and a clock)."""
     init_error_tracking(DOWNLOAD_SERVICE, environ)
     if instance is None:
-        from export_pipelines.run.launch import local_instance
+        from export_pipelines.automation.launch import local_instance
 
         instance = local_instance()
     if storage is None:

@@ -39,10 +39,10 @@ def add_delivery_commands(commands) -> None:
 
 
 def _link(args) -> int:
+    from export_pipelines.automation.launch import local_instance
     from export_pipelines.delivery.exports import is_revoked
     from export_pipelines.delivery.links import mint_link
     from export_pipelines.observability.audit import audit_record_for_run
-    from export_pipelines.run.launch import local_instance
     from export_pipelines.run.resources import ExportStorageResource
 
     instance = local_instance()
@@ -65,8 +65,8 @@ def _link(args) -> int:
 
 
 def _revoke(args) -> int:
+    from export_pipelines.automation.launch import local_instance
     from export_pipelines.delivery.exports import revoke
-    from export_pipelines.run.launch import local_instance
 
     when = revoke(local_instance(), args.run_id)
     print(f"Every link of run {args.run_id} now answers 410 Gone (revoked at {when}).")
@@ -111,8 +111,8 @@ def print_downloads(args) -> int:
     """``audit --downloads [--run RUN_ID] [--json]``: every download and refused attempt, newest first."""
     import sys
 
+    from export_pipelines.automation.launch import local_instance
     from export_pipelines.delivery.download_log import read_attempts
-    from export_pipelines.run.launch import local_instance
 
     attempts, skipped = read_attempts(local_instance(), run_id=args.run, limit=args.limit)
     if skipped:

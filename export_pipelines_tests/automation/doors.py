@@ -15,8 +15,8 @@ import uuid
 from dagster import DagsterEvent, DagsterEventType, DagsterInstance, DagsterRunStatus, reconstructable
 from dagster._core.execution.api import _resolve_reexecute_step_selection, create_execution_plan, execute_run
 
+from export_pipelines.automation.launch import _export_job, workspace_job_origin
 from export_pipelines.request.model import ExportRequest
-from export_pipelines.run.launch import _export_job, workspace_job_origin
 from export_pipelines.security.receipts import Receipt, sign_receipt
 
 FROM_DAEMON = type("DaemonWorkspace", (), {})()  # the daemon's workspace has no HTTP request

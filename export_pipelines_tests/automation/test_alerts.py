@@ -34,8 +34,8 @@ from dagster._core.storage.tags import (
 )
 
 from export_pipelines.automation.alerts import AlertDeliveryError, alert_reason, export_failure_alert_sensor
+from export_pipelines.automation.launch import _export_job, run_export
 from export_pipelines.request.model import ExportRequest
-from export_pipelines.run.launch import _export_job, run_export
 from export_pipelines_tests.automation.conftest import _origin
 from export_pipelines_tests.automation.doors import receipt_tags
 

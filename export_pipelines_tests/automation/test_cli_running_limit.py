@@ -9,8 +9,8 @@ import pytest
 from dagster import DagsterInstance, DagsterRunStatus
 
 from export_pipelines.automation.admission import SubmissionRefused
+from export_pipelines.automation.launch import run_export
 from export_pipelines.request.model import ExportRequest
-from export_pipelines.run.launch import run_export
 from export_pipelines_tests.automation.conftest import place_run
 
 PROJECT_DAGSTER_YAML = Path(__file__).parents[2] / "dagster.yaml"  # export/user limited to 10 running

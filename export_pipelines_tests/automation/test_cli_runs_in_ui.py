@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from export_pipelines.run.launch import CODE_LOCATION, DEFINITIONS_MODULE, REPOSITORY
+from export_pipelines.automation.launch import CODE_LOCATION, DEFINITIONS_MODULE, REPOSITORY
 from export_pipelines_tests.automation.dagster_dev import PROJECT, DagsterDev
 
 # End to end through real servers (left out of `make test-fast`).

@@ -27,8 +27,8 @@ def viewers(tmp_path, sqlite_url):
     """A finished export in the instance, and the read-only webserver over it."""
     from dagster import DagsterInstance
 
+    from export_pipelines.automation.launch import run_export
     from export_pipelines.request.model import ExportRequest
-    from export_pipelines.run.launch import run_export
 
     env = {"EXPORT_SOURCE_DB_URL": sqlite_url, "EXPORT_DATA_DIR": str(tmp_path / "var")}
     dev = DagsterDev(tmp_path, env, read_only=True)

@@ -19,6 +19,7 @@ import yaml
 from dagster import DagsterInstance, DagsterRunStatus
 
 from export_pipelines import cli
+from export_pipelines.automation.launch import run_export
 from export_pipelines.automation.retention import (
     CLEAN_UP_OP,
     ClockResource,
@@ -30,7 +31,6 @@ from export_pipelines.observability.audit import TAG_DELETED_AT, audit_record_fo
 from export_pipelines.request.catalog import parse_catalog
 from export_pipelines.request.model import TAG_USER, ExportRequest
 from export_pipelines.request.plan import staging_prefix
-from export_pipelines.run.launch import run_export
 from export_pipelines.run.resources import ExportStorageResource
 from export_pipelines_tests.automation.conftest import place_run
 

@@ -108,7 +108,7 @@ class World:
     def export(self, **fields):
         from dagster import DagsterInstance
 
-        from export_pipelines.run.launch import run_export
+        from export_pipelines.automation.launch import run_export
 
         record, _ = run_export(ExportRequest(**fields), DagsterInstance.get(), "CRITICAL")
         assert record.status == "SUCCESS", record.error

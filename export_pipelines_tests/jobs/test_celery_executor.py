@@ -15,8 +15,8 @@ import pytest
 import yaml
 from dagster import DagsterEventType, DagsterInstance
 
+from export_pipelines.automation.launch import run_export
 from export_pipelines.request.model import ExportRequest
-from export_pipelines.run.launch import run_export
 from export_pipelines.scaleout.celery_settings import DEFAULT_QUEUE, RENDER_QUEUE
 from export_pipelines_tests.exported import decrypted_copy
 from export_pipelines_tests.jobs.celery_workers import (

@@ -56,8 +56,8 @@ def test_the_export_run_stores_no_sql_and_no_filter_value(tmp_path, monkeypatch)
     from dagster import DagsterInstance
     from dagster._serdes import serialize_value
 
+    from export_pipelines.automation.launch import run_export
     from export_pipelines.request.model import ExportRequest
-    from export_pipelines.run.launch import run_export
 
     source = tmp_path / "source.sqlite"
     seed_demo(f"sqlite:///{source}", rows=50)
