@@ -47,7 +47,7 @@ def own_homes(tmp_path_factory):
 def fresh_code_version():
     """Each test computes the code version from its own environment: a release id a Celery test sets
     (EXPORT_CODE_VERSION) must not stay cached for later tests, whose step processes hash the source."""
-    from export_pipelines.scaleout.code_version import code_version
+    from export_pipelines.observability.code_version import code_version
 
     code_version.cache_clear()
     yield

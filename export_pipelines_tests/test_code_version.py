@@ -9,7 +9,7 @@ import export_pipelines
 
 def _version_of_copy(package: Path, monkeypatch) -> str:
     monkeypatch.delenv("EXPORT_CODE_VERSION", raising=False)
-    spec = importlib.util.spec_from_file_location("code_version_copy", package / "scaleout" / "code_version.py")
+    spec = importlib.util.spec_from_file_location("code_version_copy", package / "observability" / "code_version.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.code_version()

@@ -26,8 +26,6 @@ KNOWN_UPWARD_IMPORTS = {
     # security/ holds the key material (imported by storage) and the key commands, which read storage.
     ("export_pipelines.security.key_usage", "storage"),
     ("export_pipelines.security.commands", "run"),
-    # the Sentry release is the code version.
-    ("export_pipelines.observability.monitoring", "scaleout"),
 }
 
 

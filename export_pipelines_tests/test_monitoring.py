@@ -20,8 +20,8 @@ from dagster import DagsterInstance
 
 from export_pipelines.automation.launch import run_export
 from export_pipelines.observability import monitoring
+from export_pipelines.observability.code_version import code_version
 from export_pipelines.request.model import ExportRequest
-from export_pipelines.scaleout.code_version import code_version
 from export_pipelines.service.app import create_app
 from export_pipelines_tests.sentry_server import SentryReceiver
 from export_pipelines_tests.services import free_port

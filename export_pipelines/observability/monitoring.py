@@ -92,7 +92,7 @@ def _start_sentry(process: str, named: str, environ: Mapping[str, str]) -> None:
     from sentry_sdk.integrations.excepthook import ExcepthookIntegration
     from sentry_sdk.utils import Dsn
 
-    from export_pipelines.scaleout.code_version import code_version
+    from export_pipelines.observability.code_version import code_version
 
     # Chosen one by one: the defaults would add sys.argv (filters), log lines and HTTP breadcrumbs.
     integrations = [AtexitIntegration(), DedupeIntegration(), ExcepthookIntegration()]

@@ -18,8 +18,8 @@ from dagster import Executor, Field, Selector, Shape, executor, in_process_execu
 from dagster._core.definitions.executor_definition import multiple_process_executor_requirements
 from dagster_celery import celery_executor
 
+from export_pipelines.observability.code_version import CODE_VERSION_TAG, code_version
 from export_pipelines.scaleout.celery_settings import CELERY_EXTRA_CONFIG, prepare_celery_config
-from export_pipelines.scaleout.code_version import CODE_VERSION_TAG, code_version
 
 _MODES = {"in_process": in_process_executor, "multiprocess": multiprocess_executor, "celery": celery_executor}
 

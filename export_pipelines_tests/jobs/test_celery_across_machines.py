@@ -21,8 +21,8 @@ from dagster import DagsterInstance
 
 from export_pipelines.automation.launch import run_export
 from export_pipelines.demo.seed import seed_demo
+from export_pipelines.observability.code_version import code_version
 from export_pipelines.request.model import ExportRequest
-from export_pipelines.scaleout.code_version import code_version
 from export_pipelines.security.keyset import Keyset
 from export_pipelines.security.keyset_store import save_keyset
 from export_pipelines.security.signing_keys import SigningKeys, save_signing_keys

@@ -54,7 +54,7 @@ def celery_env(tmp_path_factory, postgres_source, postgres_database, redis_serve
         # A release id, as a deploy would set it: launcher and workers agree on purpose here.
         "EXPORT_CODE_VERSION": "release-under-test",
     }
-    from export_pipelines.scaleout.code_version import code_version
+    from export_pipelines.observability.code_version import code_version
 
     code_version.cache_clear()
     with pytest.MonkeyPatch.context() as patch:
@@ -304,7 +304,7 @@ def test_celery_without_workers_fails_with_a_clear_message(celery_env, redis_ser
 
 
 def test_celery_worker_with_stale_code_fails_the_run(celery_env, tmp_path, redis_server, monkeypatch):
-    from export_pipelines.scaleout.code_version import code_version
+    from export_pipelines.observability.code_version import code_version
 
     code_version.cache_clear()
     broker = redis_server.url(3)

@@ -9,8 +9,8 @@ from dagster import DagsterInstance, reconstructable
 from dagster._core.execution.api import execute_run
 
 from export_pipelines.automation.launch import _export_job
+from export_pipelines.observability.code_version import CODE_VERSION_TAG
 from export_pipelines.request.model import ExportRequest
-from export_pipelines.scaleout.code_version import CODE_VERSION_TAG
 from export_pipelines_tests.automation.doors import receipt_tags
 
 

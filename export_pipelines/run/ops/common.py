@@ -7,7 +7,7 @@ from dagster import Backoff, Failure, Jitter, RetryPolicy, RetryRequested
 from dagster._core.errors import DagsterInvalidPropertyError
 
 from export_pipelines.failures import describe, is_transient
-from export_pipelines.scaleout.code_version import CODE_VERSION_TAG, check_code_version
+from export_pipelines.observability.code_version import CODE_VERSION_TAG, check_code_version
 
 # Transient failures (database, storage, SMTP) get 3 more tries after 1 s, 2 s, 4 s (with jitter).
 TRANSIENT_RETRY = RetryPolicy(max_retries=3, delay=1.0, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS)
