@@ -23,9 +23,6 @@ KNOWN_UPWARD_IMPORTS = {
     ("export_pipelines.request.validation", "source"),
     ("export_pipelines.request.plan", "source"),
     ("export_pipelines.request.plan", "storage"),
-    # security/ holds the key material (imported by storage) and the key commands, which read storage.
-    ("export_pipelines.security.key_usage", "storage"),
-    ("export_pipelines.security.commands", "run"),
 }
 
 

@@ -26,8 +26,8 @@ from itertools import groupby
 
 from dagster import DagsterEventType, DagsterInstance, DagsterRun
 
-from export_pipelines.request.plan import PUBLISHED_PREFIX, staging_prefix
-from export_pipelines.storage.base import Storage
+from export_pipelines.request.plan import staging_prefix
+from export_pipelines.storage.base import PUBLISHED_PREFIX, Storage
 
 UPLOAD_STEP = "upload_file"
 EXPIRES_AT_ATTRIBUTE = "expires-at"  # stamped on published objects by upload_file (ops/deliver.py)

@@ -15,7 +15,7 @@ from export_pipelines.request.model import ExportRequest
 from export_pipelines.request.query.tree import leaves
 from export_pipelines.request.withheld import WithheldRows, withheld_rows
 from export_pipelines.source.query import ExportQuery
-from export_pipelines.storage.base import TRANSIENT_PREFIX
+from export_pipelines.storage.base import PUBLISHED_PREFIX, TRANSIENT_PREFIX
 
 
 @dataclass(frozen=True)
@@ -112,11 +112,6 @@ def complete_chunks(chunks: list[ChunkRef]) -> list[ChunkRef]:
             "steps did not run. Re-execute the whole run (all steps), not from failure."
         )
     return ordered
-
-
-# Published files and staging live under two different fixed first parts, and no part of a key
-# comes from what a requester typed (the user name least of all): they cannot meet by construction.
-PUBLISHED_PREFIX = "files/"
 
 
 def staging_prefix(run_id: str) -> str:

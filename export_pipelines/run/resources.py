@@ -18,19 +18,17 @@ from dagster import ConfigurableResource
 from export_pipelines.notifiers.email import EmailNotifier, EmailSettings
 from export_pipelines.request.catalog import Catalog, load_catalog
 from export_pipelines.security.keyset import Keyset
-from export_pipelines.security.keyset_store import keyset_from_env
 from export_pipelines.settings import (
     DEFAULT_MAX_ROWS,
     DEFAULT_RETENTION_DAYS,
     MAX_ROWS_ENV,
     RETENTION_DAYS_ENV,
-    data_dir,
     default_source_url,
-    default_storage_url,
     env_int,
 )
 from export_pipelines.source.engine import source_connection
-from export_pipelines.storage import Storage, storage_from_url
+from export_pipelines.storage import Storage
+from export_pipelines.storage.configured import configured_backend, configured_keyset, configured_storage
 from export_pipelines.storage.encrypted import EncryptedStorage
 
 
@@ -64,14 +62,14 @@ class ExportStorageResource(ConfigurableResource):
     """
 
     def get(self) -> EncryptedStorage:
-        return EncryptedStorage(self.backend(), self.keyset())
+        return configured_storage()
 
     def backend(self) -> Storage:
         """The backend itself: it only ever holds ciphertext."""
-        return storage_from_url(default_storage_url())
+        return configured_backend()
 
     def keyset(self) -> Keyset:
-        return keyset_from_env(data_dir=data_dir())
+        return configured_keyset()
 
 
 class NotifierResource(ConfigurableResource):

@@ -30,6 +30,9 @@ _BACKENDS: dict[str, type[Storage]] = {}
 ENTRY_POINT_GROUP = "export_pipelines.storage"
 # Keys under this prefix live for one run (staged chunks); backends may skip durability for them.
 TRANSIENT_PREFIX = "_staging/"
+# Published files and staging live under two different fixed first parts, and no part of a key
+# comes from what a requester typed (the user name least of all): they cannot meet by construction.
+PUBLISHED_PREFIX = "files/"
 
 
 @dataclass(frozen=True)

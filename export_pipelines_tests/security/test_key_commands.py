@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from export_pipelines.security.key_usage import files_by_key
 from export_pipelines.security.keyset import Keyset, KeysetError
 from export_pipelines.security.keyset_store import KEYSET_ENV, load_keyset, save_keyset
 from export_pipelines.security.kms import KMS_ENDPOINT_ENV, KMS_KEY_ENV, is_wrapped
 from export_pipelines.storage import storage_from_url
 from export_pipelines.storage.base import ListedFile
 from export_pipelines.storage.encrypted import EncryptedStorage
+from export_pipelines.storage.key_usage import files_by_key
 
 CLI = str(Path(sys.executable).with_name("export-pipelines"))
 

@@ -9,9 +9,8 @@ that died), and a key is not removed while any exist.
 from __future__ import annotations
 
 from export_pipelines.errors import PermanentExportError
-from export_pipelines.request.plan import PUBLISHED_PREFIX
 from export_pipelines.security.streaming_aead import DecryptionError
-from export_pipelines.storage.base import TRANSIENT_PREFIX
+from export_pipelines.storage.base import PUBLISHED_PREFIX, TRANSIENT_PREFIX
 from export_pipelines.storage.encrypted import EncryptedStorage
 
 _SHOWN = 20

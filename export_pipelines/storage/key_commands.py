@@ -83,7 +83,7 @@ def _rotate(args) -> int:
 
 
 def _list(args) -> int:
-    from export_pipelines.security.key_usage import files_by_key
+    from export_pipelines.storage.key_usage import files_by_key
 
     keyset = keyset_from_env(data_dir=data_dir())
     usage = files_by_key(_storage())
@@ -96,7 +96,7 @@ def _list(args) -> int:
 
 
 def _remove(args) -> int:
-    from export_pipelines.security.key_usage import KeyStillInUse, files_by_key, staged_runs
+    from export_pipelines.storage.key_usage import KeyStillInUse, files_by_key, staged_runs
 
     path = keyset_path()
     wrapping = kms_key()
@@ -119,6 +119,6 @@ def _remove(args) -> int:
 
 
 def _storage():
-    from export_pipelines.run.resources import ExportStorageResource
+    from export_pipelines.storage.configured import configured_storage
 
-    return ExportStorageResource().get()
+    return configured_storage()
