@@ -77,8 +77,8 @@ def stage_orders(path: str, rows: int, chunk_size: int, timezone: str) -> dict:
 
     import pyarrow as pa
 
+    from export_pipelines.datasets.catalog import load_catalog
     from export_pipelines.demo.values import Customer, customer_count, customer_rows, order_rows
-    from export_pipelines.request.catalog import load_catalog
 
     started = time.perf_counter()
     columns = list(load_catalog().dataset("orders").columns.values())

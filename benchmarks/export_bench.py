@@ -31,9 +31,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from bench_support import result_of
 
+from export_pipelines.datasets.catalog import load_catalog
 from export_pipelines.demo.seed import seed_demo
 from export_pipelines.formats import registered_formats
-from export_pipelines.request.catalog import load_catalog
 
 CHILD = Path(__file__).resolve().with_name("bench_child.py")
 PLAIN = "/plain"  # a variant: the same export with storage unencrypted

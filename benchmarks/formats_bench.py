@@ -138,9 +138,9 @@ def render(case: str, path: str, folder: str, rows: str) -> dict:
     """Stream the first ``rows`` staged rows through one case's renderer into local storage."""
     import pyarrow as pa
 
+    from export_pipelines.datasets.catalog import load_catalog
     from export_pipelines.formats import RenderContext, renderer_class
     from export_pipelines.formats.compression import compressed
-    from export_pipelines.request.catalog import load_catalog
     from export_pipelines.storage import storage_from_url
     from export_pipelines.storage.base import TRANSIENT_PREFIX
 

@@ -163,7 +163,7 @@ def write(writer: str, path: str, output: str, times: str, timezone: str) -> dic
 
     import pyarrow  # noqa: F401  (imported before the clock starts, as in a run)
 
-    from export_pipelines.request.catalog import load_catalog
+    from export_pipelines.datasets.catalog import load_catalog
 
     columns = tuple(load_catalog().dataset("orders").columns.values())
     write_file = {"renderer": write_renderer, "xlsxwriter": write_xlsxwriter, "openpyxl": write_openpyxl}[writer]

@@ -12,6 +12,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
+from export_pipelines.datasets.catalog import CATALOG_PATH_ENV, load_catalog
 from export_pipelines.demo.seed import (
     ALL,
     DEMO_MARKER_TABLE,
@@ -27,7 +28,6 @@ from export_pipelines.demo.seed import (
     seed_demo,
 )
 from export_pipelines.demo.values import STATUSES, TENANTS
-from export_pipelines.request.catalog import CATALOG_PATH_ENV, load_catalog
 
 ROWS = 2_000
 CATALOG_TYPES = {

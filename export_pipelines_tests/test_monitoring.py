@@ -62,7 +62,7 @@ def source(sqlite_url, dagster_home, tmp_path, monkeypatch):
 @pytest.fixture
 def broken_catalog(source, tmp_path, monkeypatch) -> Path:
     """A deployment bug: the catalog lists a column the source table does not have."""
-    catalog = yaml.safe_load(files("export_pipelines.request").joinpath("catalog.yaml").read_text())
+    catalog = yaml.safe_load(files("export_pipelines.datasets").joinpath("catalog.yaml").read_text())
     catalog["datasets"]["orders"]["columns"]["ghost"] = {"type": "string", "label": "Ghost"}
     path = tmp_path / "catalog.yaml"
     path.write_text(yaml.safe_dump(catalog))

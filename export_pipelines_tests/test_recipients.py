@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from export_pipelines.datasets.catalog import load_catalog
 from export_pipelines.errors import ExportRequestError, SettingsError
-from export_pipelines.request.catalog import load_catalog
 from export_pipelines.request.model import ExportRequest
 from export_pipelines.request.validation import plan_export
 from export_pipelines.source.engine import source_connection

@@ -6,8 +6,8 @@ import pytest
 from dagster import DagsterInvalidConfigError
 
 from export_pipelines.automation.admission import VIA_WEBSERVER, GateSettings, admit
+from export_pipelines.datasets.catalog import load_catalog
 from export_pipelines.formats import registered_formats
-from export_pipelines.request.catalog import load_catalog
 from export_pipelines.request.model import FORMATS, ExportRequest, request_from_run_config
 from export_pipelines.request.validation import check_request
 from export_pipelines.run.jobs import EXAMPLE_REQUEST, export_job

@@ -13,9 +13,9 @@ import pytest
 import sqlalchemy as sa
 from pydantic import ValidationError
 
+from export_pipelines.datasets.catalog import load_catalog
 from export_pipelines.demo.seed import orders
 from export_pipelines.errors import ExportRequestError, PermissionDenied, RowLimitExceeded
-from export_pipelines.request.catalog import load_catalog
 from export_pipelines.request.model import FILTER_OPS, ExportRequest
 from export_pipelines.request.validation import plan_export
 from export_pipelines.source.engine import source_connection

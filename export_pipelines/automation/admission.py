@@ -31,8 +31,8 @@ from pydantic import ValidationError
 
 from export_pipelines.automation.deployment_only import refuse_deployment_settings, refuse_deployment_tags
 from export_pipelines.automation.typed_tags import TAG_REQUEST_TOKEN
+from export_pipelines.datasets.catalog import load_catalog
 from export_pipelines.errors import ExportRequestError, SettingsError, SubmissionRefused
-from export_pipelines.request.catalog import load_catalog
 from export_pipelines.request.model import (
     TAG_USER,
     VALIDATE_OP,

@@ -38,8 +38,8 @@ from export_pipelines.automation.request_status import (
     write_run_status,
 )
 from export_pipelines.automation.request_table import FAILED, SUBMITTED, RequestRow, RequestTable
+from export_pipelines.datasets.catalog import load_catalog
 from export_pipelines.errors import ExportRequestError, SettingsError
-from export_pipelines.request.catalog import load_catalog
 from export_pipelines.request.model import ExportRequest, describe_problems
 from export_pipelines.request.validation import check_request
 from export_pipelines.run.jobs import export_job

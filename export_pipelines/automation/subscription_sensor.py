@@ -38,8 +38,8 @@ from pydantic import ValidationError
 from export_pipelines.automation.subscription_schedules import run_request_for_tick
 from export_pipelines.automation.subscription_table import StoredSubscription, SubscriptionTable
 from export_pipelines.automation.subscriptions import Subscription
+from export_pipelines.datasets.catalog import load_catalog
 from export_pipelines.errors import ExportError
-from export_pipelines.request.catalog import load_catalog
 from export_pipelines.request.model import request_from_run_config
 from export_pipelines.request.validation import check_request
 from export_pipelines.run.jobs import export_job

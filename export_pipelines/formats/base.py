@@ -16,8 +16,8 @@ from typing import Any, BinaryIO, ClassVar
 
 import pyarrow as pa
 
+from export_pipelines.datasets.catalog import ColumnSpec
 from export_pipelines.errors import ExportRequestError
-from export_pipelines.request.catalog import ColumnSpec
 
 _FORMATS: dict[str, type[Renderer]] = {}
 

@@ -29,8 +29,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
 
+from export_pipelines.datasets.catalog import ColumnSpec
 from export_pipelines.errors import ExportRequestError
-from export_pipelines.request.catalog import ColumnSpec
 from export_pipelines.settings import env_int
 
 SUFFIXES = {"none": "", "gzip": ".gz", "zip": ".zip"}

@@ -12,8 +12,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from openpyxl.styles.numbers import is_date_format
 
+from export_pipelines.datasets.catalog import ColumnSpec
 from export_pipelines.errors import ExportRequestError
-from export_pipelines.request.catalog import ColumnSpec
 
 EXCEL_ROWS = 1_048_576  # rows per sheet, the header row included
 EXCEL_COLUMNS = 16_384

@@ -12,7 +12,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from export_pipelines.request.catalog import ColumnSpec
+from export_pipelines.datasets.catalog import ColumnSpec
 
 
 def cell_texts(table: pa.Table, columns: tuple[ColumnSpec, ...]) -> list[list[str]]:

@@ -17,13 +17,13 @@ import pyarrow as pa
 from reportlab.pdfbase.pdfdoc import PDFArray, PDFName, PDFStream
 from reportlab.pdfgen.canvas import Canvas
 
+from export_pipelines.datasets.catalog import ColumnSpec
 from export_pipelines.reports.canvas_table import TableWriter
 from export_pipelines.reports.cells import Totals, cell_texts, timestamp_text
 from export_pipelines.reports.fonts import FontSet
 from export_pipelines.reports.layout import plan_layout
 from export_pipelines.reports.page import Furniture, ReportFacts
 from export_pipelines.reports.template import ReportTemplate
-from export_pipelines.request.catalog import ColumnSpec
 
 SLICE_ROWS = 2_000  # rows turned into Python strings at once, whatever the chunk size
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from reportlab.lib.pagesizes import A4, LETTER
 from reportlab.lib.units import mm
 
+from export_pipelines.datasets.catalog import ColumnSpec
 from export_pipelines.reports.fonts import FontSet
 from export_pipelines.reports.template import ReportTemplate
-from export_pipelines.request.catalog import ColumnSpec
 
 PAGE_SIZES = {"A4": A4, "Letter": LETTER}
 MARGIN = 12 * mm

@@ -27,7 +27,7 @@ SAMPLE_FILTERS = ("status in ('paid', 'shipped')", "amount ge Decimal('10.00')")
 
 
 def orders_columns():
-    from export_pipelines.request.catalog import load_catalog
+    from export_pipelines.datasets.catalog import load_catalog
 
     return tuple(load_catalog().dataset("orders").columns.values())
 
@@ -83,9 +83,9 @@ def add_template_commands(subparsers) -> None:
 
 def preview_template(args: argparse.Namespace) -> int:
     """Render ``args.rows`` sample orders with ``args.template`` into ``args.out``."""
+    from export_pipelines.datasets.catalog import load_catalog
     from export_pipelines.reports.document import PdfReport, report_facts
     from export_pipelines.reports.template_files import load_template
-    from export_pipelines.request.catalog import load_catalog
 
     if args.rows < 0:
         raise ValueError("--rows must be 0 or more")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from reportlab.lib.colors import Color
 
-from export_pipelines.request.catalog import ColumnSpec
+from export_pipelines.datasets.catalog import ColumnSpec
 
 SHIPPED_DIR = Path(str(resources.files("export_pipelines.reports").joinpath("templates")))
 SUMMABLE = ("integer", "float", "decimal")

@@ -26,8 +26,8 @@ from pydantic import (
     field_validator,
 )
 
+from export_pipelines.datasets.filter_tree import filters_shape, sort_keys, sort_shape
 from export_pipelines.errors import ExportRequestError
-from export_pipelines.request.query.tree import filters_shape, sort_keys, sort_shape
 
 # Choices are Literal types, so the launchpad offers them and flags a typo before a run is made.
 FilterOp = Literal[

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from export_pipelines.datasets.catalog import Catalog
 from export_pipelines.errors import PermissionDenied
-from export_pipelines.request.catalog import Catalog
 
 EVERYTHING = "*"
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from export_pipelines.datasets.catalog import ColumnSpec
+from export_pipelines.datasets.filter_tree import leaves
 from export_pipelines.errors import IncompleteExport
-from export_pipelines.request.catalog import ColumnSpec
 from export_pipelines.request.model import ExportRequest
-from export_pipelines.request.query.tree import leaves
 from export_pipelines.request.withheld import WithheldRows, withheld_rows
 from export_pipelines.source.query import ExportQuery
 from export_pipelines.storage.base import PUBLISHED_PREFIX, TRANSIENT_PREFIX

@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 
+from export_pipelines.datasets.catalog import Catalog, DatasetSpec
 from export_pipelines.errors import ExportRequestError, RowLimitExceeded
 from export_pipelines.formats import Renderer, renderer_class
 from export_pipelines.formats.compression import SUFFIXES, check_compression, choose_compression
-from export_pipelines.request.catalog import Catalog, DatasetSpec
 from export_pipelines.request.limits import (
     COLUMN_CEILING,
     MAX_COLUMNS_ENV,
@@ -47,7 +47,7 @@ class CheckedRequest:
     request: ExportRequest
     dataset: DatasetSpec
     columns: tuple[str, ...]
-    conditions: tuple  # filter tree nodes (request.query.tree, .search), all of which must hold
+    conditions: tuple  # filter tree nodes (datasets.filter_tree, datasets.search), all of which must hold
     sort: tuple[tuple[str, bool], ...]  # (column, descending), in order
     renderer: type[Renderer]
     now: datetime  # the moment relative dates were resolved at

@@ -15,8 +15,8 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from dagster import ConfigurableResource
 
+from export_pipelines.datasets.catalog import Catalog, load_catalog
 from export_pipelines.notifiers.email import EmailNotifier, EmailSettings
-from export_pipelines.request.catalog import Catalog, load_catalog
 from export_pipelines.security.keyset import Keyset
 from export_pipelines.settings import (
     DEFAULT_MAX_ROWS,

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
-from export_pipelines.request.catalog import DatasetSpec
+from export_pipelines.datasets.catalog import DatasetSpec
 from export_pipelines.source.gc_pause import gc_paused
 from export_pipelines.source.run_ahead import run_ahead
 

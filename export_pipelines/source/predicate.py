@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from export_pipelines.request.catalog import ColumnSpec, DatasetSpec
-from export_pipelines.request.query.search import Search, search_clause
-from export_pipelines.request.query.tree import Condition, Group, Not
+from export_pipelines.datasets.catalog import ColumnSpec, DatasetSpec
+from export_pipelines.datasets.filter_tree import Condition, Group, Not
+from export_pipelines.datasets.search import Search, search_clause
 from export_pipelines.source.values import bind_value
 
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from export_pipelines.request.catalog import DatasetSpec
-from export_pipelines.request.query.tree import Condition
+from export_pipelines.datasets.catalog import DatasetSpec
+from export_pipelines.datasets.filter_tree import Condition
 from export_pipelines.source.predicate import predicate
 from export_pipelines.source.values import bind_value
 
@@ -39,7 +39,7 @@ class ExportQuery:
 
     dataset: DatasetSpec
     columns: tuple[str, ...]
-    conditions: tuple  # filter tree nodes (request.query.tree), all of which must hold
+    conditions: tuple  # filter tree nodes (datasets.filter_tree), all of which must hold
     tenants: frozenset[str] | None  # None: every tenant is granted
     sort: tuple[tuple[str, bool], ...] = ()  # (column, descending); validation drops columns after the key
 

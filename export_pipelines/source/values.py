@@ -12,8 +12,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
+from export_pipelines.datasets.catalog import ColumnSpec
 from export_pipelines.errors import ExportRequestError
-from export_pipelines.request.catalog import ColumnSpec
 
 _TRUE = {"true", "t", "yes", "y", "1"}
 _FALSE = {"false", "f", "no", "n", "0"}

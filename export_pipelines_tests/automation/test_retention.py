@@ -26,9 +26,9 @@ from export_pipelines.automation.retention import (
     daily_retention_cleanup_schedule,
     retention_cleanup_job,
 )
+from export_pipelines.datasets.catalog import parse_catalog
 from export_pipelines.errors import CatalogError
 from export_pipelines.observability.audit import TAG_DELETED_AT, audit_record_for_run
-from export_pipelines.request.catalog import parse_catalog
 from export_pipelines.request.model import TAG_USER, ExportRequest
 from export_pipelines.request.plan import staging_prefix
 from export_pipelines.run.resources import ExportStorageResource
@@ -64,7 +64,7 @@ def deployment(request, sqlite_url, dagster_home, tmp_path, monkeypatch):
 
 
 def _packaged_catalog() -> dict:
-    return yaml.safe_load(resources.files("export_pipelines.request").joinpath("catalog.yaml").read_text("utf-8"))
+    return yaml.safe_load(resources.files("export_pipelines.datasets").joinpath("catalog.yaml").read_text("utf-8"))
 
 
 def _export(dataset: str):

@@ -20,8 +20,8 @@ from export_pipelines.automation.subscription_schedules import (
     subscription_schedules,
 )
 from export_pipelines.automation.subscriptions import Subscription, load_subscriptions
+from export_pipelines.datasets.catalog import load_catalog
 from export_pipelines.errors import SettingsError
-from export_pipelines.request.catalog import load_catalog
 from export_pipelines.request.model import ExportRequest
 from export_pipelines.request.validation import check_request
 from export_pipelines_tests.automation.conftest import place_run

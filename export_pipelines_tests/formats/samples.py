@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from export_pipelines.datasets.catalog import ColumnSpec, load_catalog
 from export_pipelines.formats import RenderContext, renderer_class
 from export_pipelines.formats.compression import compressed
-from export_pipelines.request.catalog import ColumnSpec, load_catalog
 from export_pipelines.storage import StoredFile, storage_from_url
 
 TIMEZONE = "Europe/Berlin"

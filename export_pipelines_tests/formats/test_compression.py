@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from dagster import DagsterInstance
 
+from export_pipelines.datasets.catalog import load_catalog
 from export_pipelines.demo.seed import seed_demo
 from export_pipelines.errors import ExportRequestError
 from export_pipelines.formats import RenderContext, renderer_class
@@ -26,7 +27,6 @@ from export_pipelines.formats.compression import (
     compressed,
     estimated_bytes,
 )
-from export_pipelines.request.catalog import load_catalog
 from export_pipelines.request.model import COMPRESSIONS, ExportRequest
 from export_pipelines.storage import storage_from_url
 from export_pipelines_tests.exported import run_decrypted

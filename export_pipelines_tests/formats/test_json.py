@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 
+from export_pipelines.datasets.catalog import ColumnSpec
 from export_pipelines.errors import ExportRequestError
 from export_pipelines.formats import renderer_class
-from export_pipelines.request.catalog import ColumnSpec
 from export_pipelines_tests.formats.samples import NAMES, OFFSETS, ROWS, chunks, render, shaped_table
 
 

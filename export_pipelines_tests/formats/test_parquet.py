@@ -79,7 +79,7 @@ def test_pandas_reads_back_every_value(tmp_path):
 
 
 def test_wide_decimals_and_old_dates_survive(tmp_path):
-    from export_pipelines.request.catalog import ColumnSpec
+    from export_pipelines.datasets.catalog import ColumnSpec
 
     columns = (ColumnSpec("amount", "decimal", "Amount", precision=38, scale=10), ColumnSpec("day", "date", "Day"))
     values = [Decimal("1234567890123456789012345678.0123456789"), Decimal("-0.0000000001")]

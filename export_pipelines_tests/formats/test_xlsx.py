@@ -15,11 +15,11 @@ import sqlalchemy as sa
 from dagster import DagsterInstance
 from openpyxl.utils.escape import unescape
 
+from export_pipelines.datasets.catalog import ColumnSpec
 from export_pipelines.demo.seed import orders, seed_demo
 from export_pipelines.errors import ExportRequestError
 from export_pipelines.formats import renderer_class
 from export_pipelines.formats.xlsx_layout import sheet_name
-from export_pipelines.request.catalog import ColumnSpec
 from export_pipelines.request.model import ExportRequest
 from export_pipelines_tests.exported import run_decrypted
 from export_pipelines_tests.formats.samples import COLUMNS, LABELS, NAMES, ROWS, TIMEZONE, render, shaped_table

@@ -118,7 +118,7 @@ def test_a_step_failing_on_a_celery_worker_reaches_sentry_from_that_worker(
     celery_env, tmp_path, redis_server, sentry_receiver, monkeypatch
 ):
     """The worker loads celery_app, which starts error tracking; its pool process sends the failed step's event."""
-    catalog = yaml.safe_load(files("export_pipelines.request").joinpath("catalog.yaml").read_text())
+    catalog = yaml.safe_load(files("export_pipelines.datasets").joinpath("catalog.yaml").read_text())
     catalog["datasets"]["orders"]["columns"]["ghost"] = {"type": "string", "label": "Ghost"}  # a deployment bug
     (tmp_path / "catalog.yaml").write_text(yaml.safe_dump(catalog))
     broker = redis_server.url(9)

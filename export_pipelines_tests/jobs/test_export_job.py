@@ -10,8 +10,8 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from export_pipelines.datasets.catalog import load_catalog
 from export_pipelines.delivery.links import verify_link
-from export_pipelines.request.catalog import load_catalog
 from export_pipelines.run.resources import ExportStorageResource
 
 ORDERS = load_catalog().dataset("orders")

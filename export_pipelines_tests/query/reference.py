@@ -6,8 +6,8 @@
 
 from __future__ import annotations
 
-from export_pipelines.request.query.search import Search
-from export_pipelines.request.query.tree import Condition, Group, Not
+from export_pipelines.datasets.filter_tree import Condition, Group, Not
+from export_pipelines.datasets.search import Search
 from export_pipelines.source.engine import source_connection
 from export_pipelines.source.fetch import keyset_chunks
 from export_pipelines.source.query import ExportQuery

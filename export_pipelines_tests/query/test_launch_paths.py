@@ -17,8 +17,8 @@ from export_pipelines.automation.request_table import RequestRow
 from export_pipelines.automation.subscription_schedules import run_request_for_tick
 from export_pipelines.automation.subscriptions import Subscription
 from export_pipelines.cli import _parser, build_request
+from export_pipelines.datasets.catalog import load_catalog
 from export_pipelines.observability.audit import audit_record_for_run
-from export_pipelines.request.catalog import load_catalog
 from export_pipelines.request.model import ExportRequest, request_from_run_config
 from export_pipelines.request.validation import check_request
 from export_pipelines.source.query import ExportQuery

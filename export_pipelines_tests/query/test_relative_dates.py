@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from export_pipelines.datasets.catalog import load_catalog
 from export_pipelines.errors import ExportRequestError
-from export_pipelines.request.catalog import load_catalog
 from export_pipelines.request.model import ExportRequest
 from export_pipelines.request.query.relative_dates import day_range, normalize
 from export_pipelines.request.validation import check_request

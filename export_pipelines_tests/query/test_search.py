@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 import sqlalchemy as sa
 
+from export_pipelines.datasets.catalog import load_catalog, parse_catalog
 from export_pipelines.errors import CatalogError, ExportRequestError
-from export_pipelines.request.catalog import load_catalog, parse_catalog
 from export_pipelines.request.model import ExportRequest
 from export_pipelines.request.validation import check_request
 from export_pipelines.source.engine import source_connection

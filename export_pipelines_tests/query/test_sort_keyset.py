@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from export_pipelines.datasets.catalog import load_catalog
 from export_pipelines.errors import ExportRequestError
-from export_pipelines.request.catalog import load_catalog
 from export_pipelines.request.model import ExportRequest
 from export_pipelines.request.validation import check_request
 from export_pipelines.source.query import ExportQuery

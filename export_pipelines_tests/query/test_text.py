@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from export_pipelines.datasets.catalog import load_catalog
+from export_pipelines.datasets.filter_tree import Budget, Not, Term, from_request
 from export_pipelines.errors import ExportRequestError
-from export_pipelines.request.catalog import load_catalog
 from export_pipelines.request.model import ExportRequest
 from export_pipelines.request.query.text import parse_where
-from export_pipelines.request.query.tree import Budget, Not, Term, from_request
 from export_pipelines.request.validation import check_request
 
 CATALOG = load_catalog()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from export_pipelines.datasets.catalog import load_catalog
+from export_pipelines.datasets.filter_tree import Condition, Group, Not
 from export_pipelines.errors import ExportRequestError
-from export_pipelines.request.catalog import load_catalog
 from export_pipelines.request.model import ExportRequest
-from export_pipelines.request.query.tree import Condition, Group, Not
 from export_pipelines.request.validation import check_request
 
 CATALOG = load_catalog()

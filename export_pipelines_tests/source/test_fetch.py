@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from export_pipelines.request.catalog import load_catalog
+from export_pipelines.datasets.catalog import load_catalog
 from export_pipelines.source import copy_out as copy_out_module
 from export_pipelines.source.engine import source_connection
 from export_pipelines.source.fetch import _fetch_by_copy, _fetch_rows, chunk_schema, fetch_chunk, keyset_chunks

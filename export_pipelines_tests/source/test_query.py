@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
+from export_pipelines.datasets.catalog import load_catalog
 from export_pipelines.demo.seed import orders
-from export_pipelines.request.catalog import load_catalog
 from export_pipelines.source.engine import source_connection
 from export_pipelines.source.fetch import keyset_chunks
 from export_pipelines.source.query import Condition, ExportQuery

@@ -16,8 +16,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from export_pipelines.datasets.catalog import ColumnSpec, DatasetSpec
+from export_pipelines.datasets.filter_tree import Budget, Condition, Term, from_request, map_terms, top_level
+from export_pipelines.datasets.search import check_search
 from export_pipelines.errors import ExportRequestError
-from export_pipelines.request.catalog import ColumnSpec, DatasetSpec
 from export_pipelines.request.limits import (
     MAX_FILTER_DEPTH_ENV,
     MAX_FILTERS_ENV,
@@ -28,8 +30,6 @@ from export_pipelines.request.limits import (
 )
 from export_pipelines.request.model import FILTER_OPS, ExportRequest
 from export_pipelines.request.query import relative_dates
-from export_pipelines.request.query.search import check_search
-from export_pipelines.request.query.tree import Budget, Condition, Term, from_request, map_terms, top_level
 
 _TEXT_OPS = ("contains", "startswith")
 # (column, value, field, tz) -> the value as the column's Python type, or ExportRequestError naming field.

@@ -20,9 +20,9 @@ from lark import Lark, Token, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 from lark.visitors import Transformer_NonRecursive
 
+from export_pipelines.datasets.filter_tree import Budget, Group, Not, Term
 from export_pipelines.errors import ExportRequestError
 from export_pipelines.request.query.relative_dates import PHRASE_PATTERN
-from export_pipelines.request.query.tree import Budget, Group, Not, Term
 
 GRAMMAR = r"""
 start: disjunction

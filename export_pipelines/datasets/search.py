@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from export_pipelines.datasets.catalog import DatasetSpec
 from export_pipelines.errors import ExportRequestError
-from export_pipelines.request.catalog import DatasetSpec
 
 FULLTEXT_CONFIG = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _ESCAPE = "/"

@@ -30,7 +30,7 @@ class ColumnSpec:
     label: str
     precision: int = 18
     scale: int = 2
-    searchable: bool = False  # text a request's ``search`` looks in (export_pipelines/request/query/search.py)
+    searchable: bool = False  # text a request's ``search`` looks in (export_pipelines/datasets/search.py)
 
     @property
     def arrow_type(self) -> pa.DataType:
@@ -100,8 +100,8 @@ def load_catalog(path: str | os.PathLike | None = None) -> Catalog:
             raise CatalogError(f"catalog file {source} does not exist (set by {CATALOG_PATH_ENV})")
         text = source.read_text(encoding="utf-8")
     else:
-        source = "export_pipelines/request/catalog.yaml"
-        text = resources.files("export_pipelines.request").joinpath("catalog.yaml").read_text("utf-8")
+        source = "export_pipelines/datasets/catalog.yaml"
+        text = resources.files("export_pipelines.datasets").joinpath("catalog.yaml").read_text("utf-8")
     try:
         document = yaml.safe_load(text) or {}
     except yaml.YAMLError as error:
@@ -151,7 +151,7 @@ def _parse_dataset(name: str, spec: dict, where: str) -> DatasetSpec:
         raise CatalogError(f"{where}.retention_days: {retention_days!r} is not a whole number of days (1 or more)")
     fulltext = spec.get("fulltext")
     if fulltext is not None:
-        from export_pipelines.request.query.search import FULLTEXT_CONFIG
+        from export_pipelines.datasets.search import FULLTEXT_CONFIG
 
         if not isinstance(fulltext, str) or not FULLTEXT_CONFIG.match(fulltext):
             raise CatalogError(f"{where}.fulltext: {fulltext!r} is not a text search configuration such as english")
