@@ -37,7 +37,6 @@ from __future__ import annotations
 import tempfile
 from contextlib import contextmanager
 from datetime import datetime
-from decimal import Decimal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -54,10 +53,8 @@ from export_pipelines.formats.xlsx_layout import (
     require_date_format,
     sheet_name,
 )
+from export_pipelines.formats.xlsx_values import excel_numbers
 
-EPOCH_SERIAL = 25_569  # 1970-01-01 in Excel's 1900 date system
-FIRST_SERIAL, END_SERIAL = 61, 2_958_466  # 1900-03-01 up to 10000-01-01
-EXACT_DIGITS = 15  # significant digits Excel keeps
 MAX_TEXT = 32_767  # UTF-16 units in one cell
 FORMULA_TRIGGERS = frozenset("=+-@")
 CREATED = datetime(1980, 1, 1)  # the zip format's epoch: a fixed date keeps the bytes repeatable
@@ -207,43 +204,6 @@ class XlsxRenderer(Renderer):
         return (_number_or_text(sheet) if with_text else sheet.write_number), values
 
 
-def excel_numbers(array: pa.ChunkedArray) -> tuple[list, bool]:
-    """Cell values of a number, date or timestamp column, and whether any had to be exact text.
-
-    Conversions are vectorised; only the rare values Excel would change are looked at one by one.
-    """
-    kind = array.type
-    if pa.types.is_floating(kind):
-        return pc.if_else(pc.is_finite(array), array, pa.scalar(None, kind)).to_pylist(), False
-    if pa.types.is_timestamp(kind):
-        local = pc.local_timestamp(array) if kind.tz else array
-        millis = pc.floor_temporal(local, unit="millisecond").cast(pa.timestamp("ms")).cast(pa.int64())
-        numbers = pc.add(pc.divide(millis.cast(pa.float64()), 86_400_000.0), float(EPOCH_SERIAL))
-        as_text = _outside(numbers, FIRST_SERIAL, END_SERIAL)
-        text = lambda: pc.strftime(local, format="%Y-%m-%d %H:%M:%S")  # noqa: E731
-    elif pa.types.is_date(kind):
-        numbers = pc.add(array.cast(pa.int32()).cast(pa.int64()), EPOCH_SERIAL)
-        as_text = _outside(numbers, FIRST_SERIAL, END_SERIAL)
-        text = lambda: array.cast(pa.string())  # noqa: E731
-    elif pa.types.is_decimal(kind):
-        exact = array.cast(pa.string())
-        numbers = exact.cast(pa.float64())  # parsing the text is exact; Arrow's direct cast can miss by one ulp
-        limit = Decimal(10) ** (EXACT_DIGITS - kind.scale)
-        as_text = _beyond(array, pa.scalar(limit, kind)) if kind.precision > EXACT_DIGITS else None
-        text = lambda: exact  # noqa: E731
-    else:
-        numbers = array
-        as_text = _beyond(array, 10**EXACT_DIGITS)
-        text = lambda: array.cast(pa.string())  # noqa: E731
-    values = numbers.to_pylist()
-    if as_text is None or not pc.any(as_text).as_py():
-        return values, False
-    texts = text()
-    for index in pc.indices_nonzero(as_text.combine_chunks()).to_pylist():
-        values[index] = texts[index].as_py()
-    return values, True
-
-
 def _longest_text(array: pa.ChunkedArray) -> int:
     """The longest text in UTF-16 units, as Excel counts; only texts that could be too long are counted."""
     lengths = pc.utf8_length(array)
@@ -251,14 +211,6 @@ def _longest_text(array: pa.ChunkedArray) -> int:
         return 0
     candidates = array.filter(pc.greater(lengths, MAX_TEXT // 2)).to_pylist()
     return max(len(text.encode("utf-16-le")) // 2 for text in candidates)
-
-
-def _outside(serials, first: int, end: int):
-    return pc.or_(pc.less(serials, first), pc.greater_equal(serials, end))
-
-
-def _beyond(array, limit):
-    return pc.or_(pc.greater_equal(array, limit), pc.less_equal(array, pc.negate(limit)))
 
 
 def _number_or_text(sheet):
