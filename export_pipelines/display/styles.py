@@ -109,3 +109,13 @@ def parse_highlights(raw: Any, field: str = "highlight") -> tuple[HighlightRule,
     if len(raw) > MAX_HIGHLIGHTS:
         raise ExportRequestError(field, f"{len(raw)} highlights", f"at most {MAX_HIGHLIGHTS}")
     return tuple(parse_highlight(item, f"{field}[{index}]") for index, item in enumerate(raw))
+
+
+@dataclass(frozen=True)
+class DisplayLayer:
+    """The rules a PDF template brings: over the catalog's, under the request's. ``field`` names it in errors."""
+
+    field: str
+    locale: str | None = None
+    columns: tuple[tuple[str, ColumnRule], ...] = ()
+    highlights: tuple[HighlightRule, ...] = ()

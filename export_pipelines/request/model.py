@@ -25,6 +25,7 @@ from pydantic import (
 from export_pipelines.datasets.filter_tree import filters_shape, sort_keys, sort_shape
 from export_pipelines.errors import ExportRequestError
 from export_pipelines.request.format_options import FORMAT_OPTIONS, FormatOptions  # noqa: F401 (also read from here)
+from export_pipelines.request.formatting.fields import ColumnFormat, HighlightFormat
 
 # Choices are Literal types, so the launchpad offers them and flags a typo before a run is made.
 FilterOp = Literal[
@@ -92,6 +93,24 @@ class ExportRequest(Config):
         description="Options of the chosen format; each says which formats it applies to. "
         "One left out takes the format's default.",
     )
+    locale: str | None = Field(
+        default=None,
+        description="How numbers and dates are written, e.g. de-DE, en-US, fr-FR: in pdf, in csv and json with "
+        "formatted, and the currency symbols and date patterns of xlsx.",
+    )
+    formats: dict[str, ColumnFormat] = Field(
+        default_factory=dict,
+        description="Display rules per column, e.g. {amount: {number: currency, currency: EUR, decimals: 2}, "
+        "created_at: {datetime: 'dd.MM.yyyy HH:mm'}}; xlsx keeps real numbers and dates with Excel formats.",
+    )
+    highlight: list[HighlightFormat] = Field(
+        default_factory=list,
+        description="Conditional styles in pdf and xlsx, the first that holds wins, e.g. "
+        "[{when: 'amount > 1000', bold: true, color: '#C00000'}].",
+    )
+    formatted: bool = Field(
+        default=False, description="csv, json, jsonl: write the display text of the rules instead of raw values."
+    )
     compression: Compression = Field(
         default="none",
         description="gzip adds .gz; zip gives a .zip holding the file; "
@@ -130,6 +149,19 @@ class ExportRequest(Config):
                 raise _unknown_option(unknown[0], format_name)
         options = handler(value)
         return options.given() if isinstance(options, FormatOptions) else dict(options)
+
+    @field_validator("formats", "highlight", mode="wrap")
+    @classmethod
+    def _rules_given(cls, value: Any, handler) -> Any:
+        """Keep only the fields set, as plain data, as ``format_options`` does: run config stays small."""
+        rules = handler(value)
+        if isinstance(rules, dict):
+            return {name: rule.given() if isinstance(rule, Config) else rule for name, rule in rules.items()}
+        return [rule.given() if isinstance(rule, Config) else rule for rule in rules]
+
+    @field_serializer("formats", "highlight")
+    def _dump_rules(self, rules: Any) -> Any:
+        return {name: dict(rule) for name, rule in rules.items()} if isinstance(rules, dict) else list(rules)
 
     @field_serializer("format_options")
     def _dump_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
