@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO, ClassVar
 
 import pyarrow as pa
@@ -35,6 +35,10 @@ class RenderContext:
     filters: tuple[str, ...] = ()
     user: str = ""
     display: DisplayRules = NO_RULES  # checked display rules: labels, number and date formats, highlights
+
+    def labelled(self) -> tuple[ColumnSpec, ...]:
+        """The columns with the labels the display rules give them (the catalog's where none does)."""
+        return tuple(replace(c, label=self.display.label(c.name, c.label)) for c in self.columns)
 
 
 class Renderer(ABC):

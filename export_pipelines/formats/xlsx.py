@@ -44,6 +44,8 @@ import xlsxwriter
 
 from export_pipelines.errors import ExportRequestError
 from export_pipelines.formats.base import Renderer, require_choice
+from export_pipelines.formats.xlsx_display import cell_properties, formula, highlight_properties
+from export_pipelines.formats.xlsx_display import number_format as display_number_format
 from export_pipelines.formats.xlsx_layout import (
     EXCEL_COLUMNS,
     EXCEL_ROWS,
@@ -120,14 +122,32 @@ class XlsxRenderer(Renderer):
         self._book.set_custom_property("Time zone", context.timezone)
         self._header_format = self._book.add_format({"bold": True})
         self._guard_format = self._book.add_format({"quote_prefix": True})
-        self._formats = [self._format(number_format(column, self.settings)) for column in context.columns]
-        self._headers = [header_text(c, self.settings["header_style"], context.timezone) for c in context.columns]
+        self._formats = [self._format(column) for column in context.columns]
+        self._headers = [header_text(c, self.settings["header_style"], context.timezone) for c in context.labelled()]
         self._widths = ColumnWidths(context.columns, self._headers, self.settings)
         self._sheets: list = []
         self._sheet_rows: list[int] = []
 
-    def _format(self, code: str | None):
-        return self._book.add_format({"num_format": code}) if code else None
+    def _format(self, column):
+        """A column's cell format: the number format its display rule gives, else its type's; its alignment."""
+        rule, locale = self.context.display.rule(column.name), self.context.display.locale
+        code = display_number_format(column, rule, locale) or number_format(column, self.settings)
+        properties = {**({"num_format": code} if code else {}), **cell_properties(rule)}
+        return self._book.add_format(properties) if properties else None
+
+    def _add_highlights(self) -> None:
+        """Each highlight as a formula rule over every sheet's data rows (earlier rules win where they conflict)."""
+        columns = self.context.columns
+        for highlight in self.context.display.highlights:
+            rule = {
+                "type": "formula",
+                "criteria": formula(highlight.condition, columns, self.context.timezone),
+                "format": self._book.add_format(highlight_properties(highlight.style)),
+            }
+            spans = [(i, i) for i, c in enumerate(columns) if c.name in highlight.columns] or [(0, len(columns) - 1)]
+            for sheet, rows in zip(self._sheets, self._sheet_rows):
+                for first, last in spans if rows else ():
+                    sheet.conditional_format(1, first, rows, last, rule)
 
     def write(self, table: pa.Table) -> None:
         with self._discarded_on_error():
@@ -150,6 +170,7 @@ class XlsxRenderer(Renderer):
                 sheet.autofilter(0, 0, rows, len(widths) - 1)
                 for index, width in enumerate(widths):
                     sheet.set_column(index, index, round(width, 1))
+            self._add_highlights()
             self._book.close()
         self._folder.cleanup()
 
