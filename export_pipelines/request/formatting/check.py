@@ -50,6 +50,9 @@ def check_display(
             f"false; {request.format} applies the display rules by itself" if request.format != "parquet" else
             "false: parquet keeps typed values and ignores display rules",
         )  # fmt: skip
+    if request.formatted and (request.format_options or {}).get("quoting") == "none":
+        raise ExportRequestError("formatted", "display text can hold the delimiter, which quoting 'none' cannot "
+                                 "write", "quoting needed, all or minimal; or formatted false")  # fmt: skip
     locale = check_locale(request.locale) if request.locale is not None else None
     given = _request_rules(request, dataset, columns)
     template = {name: rule for name, rule in layer.columns} if layer else {}
