@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from reportlab.lib.colors import Color
+from reportlab.lib.colors import Color, HexColor
 from reportlab.pdfgen.canvas import Canvas
 
 from export_pipelines.reports.fonts import FontSet
@@ -50,6 +50,7 @@ class TableWriter:
         top = self._start_page(self.pages)
         self._page_top, self._rules = top, []
         self._body = TextWriter(self._canvas, self._fonts, self._colours["text"], self._size)
+        self._inks: dict[str, TextWriter] = {}  # highlighted text, one writer per colour
         header = TextWriter(self._canvas, self._fonts, self._colours["header_text"], self._size)
         self._canvas.setFillColor(self._colours["header_background"])
         self._canvas.rect(self._layout.left, top - self._header_height, self._right - self._layout.left,
@@ -60,7 +61,8 @@ class TableWriter:
         self._rows_on_page = 0
 
     def _end_page(self) -> None:
-        self._body.draw()
+        for writer in (self._body, *self._inks.values()):
+            writer.draw()
         canvas, left, bottom = self._canvas, self._layout.left, self._y
         canvas.setStrokeColor(self._colours["grid"])
         canvas.setLineWidth(0.3)
@@ -78,11 +80,12 @@ class TableWriter:
 
     # ---- rows ---------------------------------------------------------------------------------
 
-    def add_rows(self, columns: list[list[str]]) -> None:
-        """Draw rows given column-wise (as ``cells.cell_texts`` returns them)."""
+    def add_rows(self, columns: list[list[str]], styles: list | None = None) -> None:
+        """Draw rows given column-wise (as ``cells.cell_texts`` returns them), each with its cells' highlight
+        styles (``highlight.cell_styles``) if any."""
         cell_lines = self._cell_lines
-        for row in zip(*columns):
-            self._add_row([cell_lines(i, text) for i, text in enumerate(row)])
+        for index, row in enumerate(zip(*columns)):
+            self._add_row([cell_lines(i, text) for i, text in enumerate(row)], styles=styles and styles[index])
 
     def add_totals(self, texts: dict[str, str], label: str) -> None:
         """A bold last row: the totals under their columns, ``label`` in the first column if free."""
@@ -93,7 +96,7 @@ class TableWriter:
         self._add_row([self._fonts.wrap(t, self._inner(i), self._size, bold=True) if t else _EMPTY
                        for i, t in enumerate(cells)], bold=True, zebra=False)
 
-    def _add_row(self, cells: list[Lines], bold: bool = False, zebra: bool = True) -> None:
+    def _add_row(self, cells: list[Lines], bold: bool = False, zebra: bool = True, styles=None) -> None:
         count = max(1, max(len(lines) for lines in cells))
         first = 0
         while True:
@@ -108,7 +111,12 @@ class TableWriter:
                 self._canvas.setFillColor(self._colours["zebra"])
                 self._canvas.rect(self._layout.left, self._y - height, self._right - self._layout.left,
                                   height, stroke=0, fill=1)
-            self._draw_cells(self._body, cells, self._y, first, first + take, bold=bold)
+            for i, style in enumerate(styles or ()):
+                if style is not None and style.background:
+                    self._canvas.setFillColor(HexColor(style.background))
+                    self._canvas.rect(self._lefts[i], self._y - height, self._layout.columns[i].width, height,
+                                      stroke=0, fill=1)
+            self._draw_cells(self._body, cells, self._y, first, first + take, bold=bold, styles=styles)
             self._y -= height
             self._rules.append(self._y)
             self._rows_on_page += 1
@@ -121,12 +129,17 @@ class TableWriter:
             self._body_rows += 1
 
     def _draw_cells(self, writer: TextWriter, cells: list[Lines], top: float, first: int, last: int | None,
-                    bold: bool) -> None:
+                    bold: bool, styles=None) -> None:
         baseline0 = top - CELL_PAD_Y - 0.95 * self._size
         for i, lines in enumerate(cells):
             if not lines:
                 continue
             column, left = self._layout.columns[i], self._lefts[i]
+            style = styles[i] if styles else None
+            ink, heavy, italic = writer, bold, False
+            if style is not None:
+                ink = self._ink(style.color) if style.color else writer
+                heavy, italic = bold or style.bold, style.italic
             for offset, (text, width) in enumerate(lines[first:last]):
                 if not text:
                     continue
@@ -136,7 +149,13 @@ class TableWriter:
                     x = left + (column.width - width) / 2
                 else:
                     x = left + CELL_PAD_X
-                writer.line(x, baseline0 - offset * self._lead, text, bold)
+                ink.line(x, baseline0 - offset * self._lead, text, heavy, italic=italic)
+
+    def _ink(self, colour: str) -> TextWriter:
+        writer = self._inks.get(colour)
+        if writer is None:
+            writer = self._inks[colour] = TextWriter(self._canvas, self._fonts, HexColor(colour), self._size)
+        return writer
 
     def _cell_lines(self, index: int, text: str) -> Lines:
         if not text:

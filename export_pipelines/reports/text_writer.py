@@ -15,6 +15,7 @@ from reportlab.pdfgen.canvas import Canvas
 from export_pipelines.reports.fonts import SYNTHETIC_BOLD_STROKE, FontSet
 
 _CACHE_LIMIT = 4096  # distinct texts remembered per text column
+ITALIC_SLANT = 0.21  # the bundled faces have no italic: highlighted italics are slanted (about 12 degrees)
 
 
 class TextWriter:
@@ -35,9 +36,11 @@ class TextWriter:
         self._face: tuple[str, float] | None = None
         self._stroke: tuple[int, float] = (0, 0.0)
 
-    def line(self, x: float, y: float, text: str, bold: bool = False, size: float | None = None) -> None:
+    def line(self, x: float, y: float, text: str, bold: bool = False, size: float | None = None,
+             italic: bool = False) -> None:
         size = size or self._size
         ops = self._ops
+        matrix = f"1 0 {ITALIC_SLANT if italic else 0} 1 {x:.2f} {y:.2f} Tm"  # italic: the glyphs slanted
         if not bold and text.isascii() and text.isprintable():  # most cells: one run, no subset split
             name = self._encoder.ascii_subset(self._fonts.regular)
             if name is not None:
@@ -47,9 +50,9 @@ class TextWriter:
                 if self._face != (name, size):
                     ops.append(f"{name} {size:g} Tf")
                     self._face = (name, size)
-                ops.append(f"1 0 0 1 {x:.2f} {y:.2f} Tm ({escapePDF(text)}) Tj")
+                ops.append(f"{matrix} ({escapePDF(text)}) Tj")
                 return
-        ops.append(f"1 0 0 1 {x:.2f} {y:.2f} Tm")
+        ops.append(matrix)
         for run in self._fonts.runs(text, bold):
             mode = 2 if run.synthetic_bold else 0  # 2: fill and stroke, i.e. emboldened
             if (mode, size if mode else 0.0) != self._stroke:

@@ -50,7 +50,7 @@ def test_the_shipped_default_template_is_valid_and_used_by_default():
         ("logo: nope.png\n", "logo: file 'nope.png' does not exist"),
         ("columns: {amount: {width: -3}}\n", "columns.amount.width: -3 is not valid (allowed: millimetres"),
         ("columns: {amount: {align: justify}}\n", "columns.amount.align: 'justify' is not valid"),
-        ("columns: {amount: {colour: red}}\n", "columns.amount.colour: unknown field (allowed: label, width, align)"),
+        ("columns: {amount: {colour: red}}\n", "columns.amount.colour: unknown field (allowed: label, width, align, number, decimals, thousands, currency, datetime, null)"),
         ("totals: amount\n", "totals: must be a list of column names"),
     ],
 )
