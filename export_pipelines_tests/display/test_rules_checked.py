@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from dagster import DagsterInstance, DagsterInvalidConfigError, validate_run_config
 
 from export_pipelines.automation.admission import VIA_WEBSERVER, GateSettings, SubmissionRefused, admit
+from export_pipelines.automation.request_table import RequestRow
+from export_pipelines.automation.subscriptions import Subscription
 from export_pipelines.cli import main
 from export_pipelines.datasets.catalog import load_catalog, parse_catalog
 from export_pipelines.errors import CatalogError, ExportRequestError
@@ -136,3 +140,13 @@ def test_a_bad_catalog_default_names_its_place():
     with pytest.raises(CatalogError) as refused:
         parse_catalog(_catalog({"number": "percent", "decimals": "two"}))
     assert "datasets.orders.columns.amount.format.decimals: 'two' is not valid (allowed: 0 to 9)" in str(refused.value)
+
+
+def test_a_subscription_and_a_request_row_carry_the_rules():
+    subscription = Subscription(name="daily", owner="admin", cron="0 6 * * *",
+                                request={"dataset": "orders", "format": "pdf", **EXAMPLE})  # fmt: skip
+    row = RequestRow(id=1, user_name="admin", request=json.dumps({"dataset": "orders", **EXAMPLE}), status="new")
+
+    for request in (subscription.export_request(), ExportRequest(**row.fields())):
+        display = check_request(request, CATALOG).display
+        assert display.locale == "de_DE" and display.highlights[0].when == "amount > 1000"

@@ -15,7 +15,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from export_pipelines.datasets.catalog import DatasetSpec
-from export_pipelines.datasets.filter_tree import Budget, leaves, map_terms
+from export_pipelines.datasets.filter_tree import Budget, map_terms
 from export_pipelines.display.rules import ColumnRule, check_locale, fit_rule, parse_rule
 from export_pipelines.display.styles import (
     DisplayLayer,
@@ -138,7 +138,3 @@ def _checker(dataset, columns, tz, now, limits, coerce) -> Callable:
 
     return check
 
-
-def condition_columns(highlight: Highlight) -> set[str]:
-    """The columns a highlight's condition reads."""
-    return {node.column for node in leaves(highlight.condition)}
