@@ -107,23 +107,28 @@ def number_texts(array: pa.Array | pa.ChunkedArray, style: NumberStyle, thousand
             value = _times_hundred(value)
     negative = pc.less(value, pa.scalar(Decimal(0), value.type))
     decimals = min(style.max_decimals, MAX_DIGITS - (value.type.precision - value.type.scale))
-    rounded = pc.round(pc.abs(value), decimals, round_mode="half_to_even").cast(pa.decimal128(MAX_DIGITS, decimals))
+    rounded = pc.abs(value)
+    if rounded.type.scale > decimals:  # a decimal column shown at its own scale needs no rounding
+        rounded = pc.round(rounded, decimals, round_mode="half_to_even")
+    rounded = rounded.cast(pa.decimal128(MAX_DIGITS, decimals))
     # The unscaled integer of each value (same buffers, scale 0): its text is never in scientific notation.
     digits = pa.Array.from_buffers(pa.decimal128(MAX_DIGITS, 0), len(rounded), rounded.buffers(), offset=rounded.offset)
     digits = pc.utf8_lpad(digits.cast(pa.string()), width=decimals + 1, padding="0")
     whole = pc.utf8_slice_codeunits(digits, 0, -decimals) if decimals else digits
     if thousands:
         whole = _grouped(whole, style.group_symbol, style.grouping)
-    parts = [pc.if_else(negative, style.prefix[1], style.prefix[0]), whole]
+    parts = [_signed(negative, style.prefix), whole]
     if decimals:
         fraction = pc.utf8_slice_codeunits(digits, -decimals)
         if style.min_decimals < decimals:  # optional digits: trailing zeros go, and the symbol with them
             fraction = pc.utf8_rtrim(fraction, characters="0")
             if style.min_decimals:
                 fraction = pc.utf8_rpad(fraction, width=style.min_decimals, padding="0")
-        symbol = pc.if_else(pc.equal(fraction, ""), "", style.decimal_symbol)
+            symbol = pc.if_else(pc.equal(fraction, ""), "", style.decimal_symbol)
+        else:
+            symbol = style.decimal_symbol
         parts += [symbol, fraction]
-    parts.append(pc.if_else(negative, style.suffix[1], style.suffix[0]))
+    parts.append(_signed(negative, style.suffix))
     text = pc.binary_join_element_wise(*parts, "")
     if finite is not None and not pc.all(finite).as_py():
         special = pc.if_else(pc.is_nan(array), style.nan, pc.binary_join_element_wise(
@@ -131,6 +136,11 @@ def number_texts(array: pa.Array | pa.ChunkedArray, style: NumberStyle, thousand
             pc.if_else(pc.less(array, 0.0), style.suffix[1], style.suffix[0]), ""))  # fmt: skip
         text = pc.if_else(finite, text, special)
     return text
+
+
+def _signed(negative: pa.Array, texts: tuple[str, str]):
+    """The positive or negative text of each value; one constant when both are the same (a suffix ' €')."""
+    return texts[0] if texts[0] == texts[1] else pc.if_else(negative, texts[1], texts[0])
 
 
 def _float_decimals(array: pa.Array, scale: int) -> pa.Array:
@@ -159,11 +169,10 @@ def _grouped(whole: pa.Array, symbol: str, grouping: tuple[int, int]) -> pa.Arra
     width = pc.max(pc.utf8_length(whole)).as_py() or 0
     if width <= grouping[0]:
         return whole
-    padded = pc.utf8_lpad(whole, width=width, padding="0")
+    padded = pc.utf8_lpad(whole, width=width, padding=" ")  # spaces, not zeros: the digit 0 is never trimmed
     cuts, end, size = [], width, grouping[0]
     while end > 0:
         cuts.append((max(end - size, 0), end))
         end, size = end - size, grouping[1]
     joined = pc.binary_join_element_wise(*(pc.utf8_slice_codeunits(padded, a, b) for a, b in reversed(cuts)), symbol)
-    trimmed = pc.utf8_ltrim(joined, characters="0" + symbol)
-    return pc.if_else(pc.equal(trimmed, ""), "0", trimmed)
+    return pc.utf8_ltrim(joined, characters=" " + symbol)
