@@ -20,6 +20,9 @@ missing value stay distinguishable; timestamps are ISO 8601 with the request's o
   gets a leading ``'``, so a spreadsheet shows it as text instead of running it (OWASP "CSV
   injection"). The value changes, so turn it off for files meant for programs, not people.
 
+With ``formatted: true`` (a request field) columns are written as the display text of their rules
+(``export_pipelines.display``), after the formula guard; headers take the rules' labels either way.
+
 Everything is vectorised with Arrow compute; the only per-row Python is the stdlib csv writer
 of ``quoting: minimal``.
 """

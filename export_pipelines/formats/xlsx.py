@@ -27,6 +27,9 @@ What the cells hold:
   gets Excel's quote prefix, so editing the cell in Excel does not turn it into a formula. Text
   longer than an Excel cell holds (32,767 characters) fails the export instead of being cut.
 
+Display rules (a request's ``formats``, ``locale``, ``highlight``; see ``xlsx_display``) choose number
+formats, labels and alignment, and add conditional formats; the cells keep their values.
+
 Layout: one sheet per ``max_rows_per_sheet`` data rows, named after the export title, each with
 a bold, frozen header row, an autofilter over its rows and column widths measured on the first
 rows of the export. The same rows give the same bytes: the workbook's creation date is fixed.
