@@ -7,6 +7,7 @@ import csv
 import io
 import json
 
+import openpyxl
 import pyarrow.parquet as pq
 import pytest
 
@@ -73,3 +74,11 @@ def test_formatted_with_quoting_none_is_refused():
     with pytest.raises(ExportRequestError) as refused:
         display_for("csv", formatted=True, format_options={"quoting": "none"})
     assert str(refused.value).startswith("formatted: display text can hold the delimiter")
+
+
+def test_thousands_false_drops_the_digit_groups_in_text_and_in_excel():
+    rows = _csv(locale="en-US", formatted=True, formats={"amount": {"number": "decimal", "thousands": False}})
+
+    assert [row["Amount"] for row in rows] == ["1234.50", "0.00", "9999999.99", "0.01"]
+    sheet = openpyxl.load_workbook(io.BytesIO(render_with("xlsx", formats={"amount": {"thousands": False}}))).active
+    assert {row[5].number_format for row in sheet.iter_rows(min_row=2)} == {"0.00"}
