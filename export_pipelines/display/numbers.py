@@ -113,13 +113,14 @@ def number_texts(array: pa.Array | pa.ChunkedArray, style: NumberStyle, thousand
     rounded = rounded.cast(pa.decimal128(MAX_DIGITS, decimals))
     # The unscaled integer of each value (same buffers, scale 0): its text is never in scientific notation.
     digits = pa.Array.from_buffers(pa.decimal128(MAX_DIGITS, 0), len(rounded), rounded.buffers(), offset=rounded.offset)
-    digits = pc.utf8_lpad(digits.cast(pa.string()), width=decimals + 1, padding="0")
-    whole = pc.utf8_slice_codeunits(digits, 0, -decimals) if decimals else digits
+    # Digits are ASCII: the ascii_ and binary_ kernels cut and pad them several times faster than utf8_ ones.
+    digits = pc.ascii_lpad(digits.cast(pa.string()), width=decimals + 1, padding="0")
+    whole = _cut(digits, 0, -decimals) if decimals else digits
     if thousands:
         whole = _grouped(whole, style.group_symbol, style.grouping)
     parts = [_signed(negative, style.prefix), whole]
     if decimals:
-        fraction = pc.utf8_slice_codeunits(digits, -decimals)
+        fraction = _cut(digits, -decimals, None)
         if style.min_decimals < decimals:  # optional digits: trailing zeros go, and the symbol with them
             fraction = pc.utf8_rtrim(fraction, characters="0")
             if style.min_decimals:
@@ -169,10 +170,15 @@ def _grouped(whole: pa.Array, symbol: str, grouping: tuple[int, int]) -> pa.Arra
     width = pc.max(pc.utf8_length(whole)).as_py() or 0
     if width <= grouping[0]:
         return whole
-    padded = pc.utf8_lpad(whole, width=width, padding=" ")  # spaces, not zeros: the digit 0 is never trimmed
+    padded = pc.ascii_lpad(whole, width=width, padding=" ").cast(pa.binary())  # spaces: a 0 is never trimmed
     cuts, end, size = [], width, grouping[0]
     while end > 0:
         cuts.append((max(end - size, 0), end))
         end, size = end - size, grouping[1]
-    joined = pc.binary_join_element_wise(*(pc.utf8_slice_codeunits(padded, a, b) for a, b in reversed(cuts)), symbol)
-    return pc.utf8_ltrim(joined, characters=" " + symbol)
+    joined = pc.binary_join_element_wise(*(pc.binary_slice(padded, a, b) for a, b in reversed(cuts)), symbol.encode())
+    return pc.utf8_ltrim(joined.cast(pa.string()), characters=" " + symbol)
+
+
+def _cut(digits: pa.Array, start: int, stop: int | None) -> pa.Array:
+    """``digits[start:stop]`` of every value (ASCII text), as text."""
+    return pc.binary_slice(digits.cast(pa.binary()), start, stop).cast(pa.string())

@@ -113,3 +113,12 @@ def test_dates_are_written_as_babel_writes_them(locale, pattern):
     got = date_texts(pa.array(days, pa.date32()), resolved, locale).to_pylist()
 
     assert got == [format_date(day, resolved, locale=locale) for day in days]
+
+
+@pytest.mark.parametrize("pattern", ["dd.MM.yyyy", "d.M.yy", "y-MM-dd"])
+def test_a_year_of_other_than_four_digits_is_written_field_by_field(pattern):
+    days = [date(999, 1, 5), date(2024, 11, 30), None]
+
+    got = date_texts(pa.array(days, pa.date32()), pattern, "de_DE").to_pylist()
+
+    assert got == [format_date(day, pattern, locale="de_DE") for day in days[:2]] + [None]
