@@ -101,3 +101,13 @@ def test_template_preview_applies_and_lists_the_rules(tmp_path, capsys):
     assert "Highlight when amount > 100: bold: True, background: #FFF2CC" in printed
     assert re.search(r"\d,\d\d €", " ".join(page_texts(out.read_bytes())))
     assert YELLOW_FILL in _content(out.read_bytes())
+
+
+def test_a_rules_alignment_moves_the_text_in_its_cell():
+    def x_of(pdf: bytes, text: str) -> float:
+        return float(re.search(rf"1 0 0 1 ([0-9.]+) [0-9.]+ Tm\n?\s*\({text}\) Tj", _content(pdf)).group(1))
+
+    left = x_of(render_with("pdf"), "paid")
+    right = x_of(render_with("pdf", formats={"status": {"align": "right"}}), "paid")
+
+    assert right > left + 10
