@@ -105,11 +105,12 @@ def _parser() -> argparse.ArgumentParser:
     from export_pipelines.automation.commands import add_request_commands, add_subscription_commands
     from export_pipelines.demo.commands import add_demo_commands
     from export_pipelines.reports.preview import add_template_commands
+    from export_pipelines.request.formatting.preview import template_display
     from export_pipelines.service.commands import add_delivery_commands
     from export_pipelines.storage.key_commands import add_key_commands
 
     add_demo_commands(commands)
-    add_template_commands(commands)
+    add_template_commands(commands, template_display)
     add_key_commands(commands)
     add_delivery_commands(commands)
     add_request_commands(commands)

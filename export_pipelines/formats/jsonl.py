@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from export_pipelines.formats.base import ChunkEncodingRenderer
-from export_pipelines.formats.json_values import JSON_OPTIONS, json_chunk, validate_json_settings
+from export_pipelines.formats.json_values import JSON_OPTIONS, display_formatters, json_chunk, validate_json_settings
 
 
 class JsonLinesRenderer(ChunkEncodingRenderer):
@@ -20,8 +20,12 @@ class JsonLinesRenderer(ChunkEncodingRenderer):
     def validate_settings(cls, settings):
         validate_json_settings(settings)
 
+    def __init__(self, stream, context):
+        super().__init__(stream, context)
+        self._formatters = display_formatters(context)
+
     def encode_chunk(self, table: pa.Table, first_row: int) -> bytes:
-        return json_chunk(table, self.settings, b"\n") + b"\n" if table.num_rows else b""
+        return json_chunk(table, self.settings, b"\n", self._formatters) + b"\n" if table.num_rows else b""
 
     def write_encoded(self, data: bytes) -> None:
         self.stream.write(data)
