@@ -4,7 +4,10 @@ XlsxWriter, not openpyxl's write-only mode: for the same cells of 100,000 orders
 needs about twice the time, in the same flat memory (benchmarks/xlsx_bench.py prints the
 figures). Each row goes to a temporary file as soon as the next one starts; at close the sheets
 are assembled and zipped into the stream. That takes temporary disk (TMPDIR) of about twice the
-uncompressed sheets, some 0.5 KB per row of 13 columns: about 1 GB per million rows.
+uncompressed sheets, some 0.5 KB per row of 13 columns: about 1 GB per million rows. Not
+rustpy-xlsxwriter, though it takes 0.17x the time: it cannot give one text cell the quote prefix and
+not the next, writes "" as no cell, has no text fallback in number columns and no document properties
+(benchmarks/README.md has the figures and the differences).
 
 What the cells hold:
 
