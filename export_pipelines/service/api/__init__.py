@@ -1,0 +1,42 @@
+"""The export API, ``/api/v1`` on the download service: FastAPI mounted in the same Starlette app.
+
+FastAPI because it is Starlette (what the service already is: one process, one uvicorn, the same
+thread pool) plus request validation and OpenAPI generated from the pydantic ``ExportRequest`` that
+every other launch path uses, so the API's schema and its 422s are the model's. One module per
+resource (``exports``, ``datasets``); the caller (``identity``), answers that are not successes
+(``problems``) and how an export is shown (``views``) are shared. ``/api/v1/openapi.json`` is the
+schema, ``/api/v1/docs`` the interactive docs (Swagger UI).
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from export_pipelines.security.app_tokens import AppTokenVerifier
+from export_pipelines.service.api import datasets, exports
+from export_pipelines.service.api.problems import HANDLERS
+
+PREFIX = "/api/v1"
+
+
+def create_api(service) -> FastAPI:
+    """The API over one DownloadService's instance, clock and settings; mount it at ``PREFIX``.
+
+    A key or JWK Set that cannot be used stops the service at start, as a bad login setting does; with
+    neither set, every call answers 401 saying that the deployment has no application key.
+    """
+    api = FastAPI(
+        title="export_pipelines API",
+        version="1",
+        summary="Ask for, watch, manage and fetch exports as the signed-in user of the application.",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        exception_handlers=HANDLERS,
+    )
+    api.router.redirect_slashes = False  # a 404, never a 307 built from the Host header
+    api.state.service = service
+    api.state.verifier = AppTokenVerifier.configured(service.environ)
+    api.include_router(datasets.router)
+    api.include_router(exports.router)
+    return api
