@@ -1,5 +1,5 @@
 """A deployment for the export API: the project's dagster.yaml (the gate as run coordinator), a seeded SQLite
-source, one finished export, and the download service on uvicorn with an application key (ES256).
+source of its own, one finished export, and the download service on uvicorn with an application key (ES256).
 
 No daemon here: what the API submits stays queued, which is what most tests look at; the test that needs
 a run launched and finished starts ``dagster dev`` (test_api_daemon.py).
@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from export_pipelines.request.model import ExportRequest
 from export_pipelines_tests.automation.dagster_dev import PROJECT
 from export_pipelines_tests.delivery.conftest import Server, start_server
-from export_pipelines_tests.jobs.conftest import postgres_source, sqlite_source  # noqa: F401 (fixtures, reused)
+from export_pipelines_tests.jobs.conftest import SEED_ROWS, postgres_source  # noqa: F401 (a fixture, reused)
 
 CLEARED = (
     "EXPORT_STORAGE_URL",
@@ -61,6 +61,7 @@ class ApiWorld:
     app: Application
     server: Server
     finished: object  # the AuditRecord of an export of analyst's that succeeded (run by the CLI's path)
+    source: str  # the seeded source database's URL
 
     def client(self, sub: str, roles=(), **headers) -> httpx.Client:
         return self.app.client(self.server, sub, roles, **headers)
@@ -80,18 +81,23 @@ def write_instance(home, configure=None) -> None:
 
 
 @pytest.fixture(scope="module")
-def api_world(sqlite_source, tmp_path_factory):  # noqa: F811
+def api_world(tmp_path_factory):
+    """Its own seeded source: the subscription tests create the subscriptions table in it, which a shared
+    source must not get (a daemon of another test would run what it holds)."""
     from dagster import DagsterInstance
 
     from export_pipelines.automation.launch import run_export
+    from export_pipelines.demo.seed import seed_demo
     from export_pipelines.service.app import create_app
 
     root = tmp_path_factory.mktemp("api")
+    source = f"sqlite:///{root / 'source.sqlite'}"
+    seed_demo(source, rows=SEED_ROWS)
     write_instance(root / "home")
     app = Application()
     (root / "app.pem").write_bytes(app.public_pem)
     settings = {"EXPORT_DATA_DIR": str(root / "var"), "DAGSTER_HOME": str(root / "home"),
-                "EXPORT_SOURCE_DB_URL": sqlite_source, "EXPORT_APP_JWT_PUBLIC_KEY": str(root / "app.pem")}  # fmt: skip
+                "EXPORT_SOURCE_DB_URL": source, "EXPORT_APP_JWT_PUBLIC_KEY": str(root / "app.pem")}  # fmt: skip
     with pytest.MonkeyPatch.context() as patch:
         for name in CLEARED:
             patch.delenv(name, raising=False)
@@ -103,6 +109,6 @@ def api_world(sqlite_source, tmp_path_factory):  # noqa: F811
         assert finished.status == "SUCCESS", finished.error
         server = start_server(create_app(instance=instance, environ=dict(os.environ)))
         try:
-            yield ApiWorld(app, server, finished)
+            yield ApiWorld(app, server, finished, source)
         finally:
             server.stop()
