@@ -36,6 +36,9 @@ def create_api(service) -> FastAPI:
     )
     api.router.redirect_slashes = False  # a 404, never a 307 built from the Host header
     api.state.service = service
+    # A long-lived server keeps pooled connections to the instance's database, as dagster-webserver does (same
+    # figures): on PostgreSQL a fresh connection per query cost ~220 ms of each submission's ~700 ms.
+    service.instance.optimize_for_webserver(statement_timeout=15_000, pool_recycle=3600, max_overflow=20)
     api.state.verifier = AppTokenVerifier.configured(service.environ)
     api.include_router(datasets.router)
     api.include_router(exports.router)

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import UTC, datetime
+from types import SimpleNamespace
 
 from dagster import DagsterRunStatus, RunsFilter
 from pydantic import ConfigDict, ValidationError, create_model
@@ -118,5 +120,8 @@ def _submit(service, request: ExportRequest, tags: dict):
 
 def _answer(service, run) -> tuple[int, dict]:
     original = run.tags.get(TAG_DUPLICATE_OF) if run.status == DagsterRunStatus.CANCELED else None
+    if original is None and run.status == DagsterRunStatus.QUEUED:  # just queued: no need to read it back
+        fresh = SimpleNamespace(dagster_run=run, create_timestamp=datetime.now(UTC), start_time=None, end_time=None)
+        return 202, export_view(service, fresh, fresh=True)
     records = service.instance.get_run_records(RunsFilter(run_ids=[original or run.run_id]), limit=1)
     return (200 if original else 202), export_view(service, records[0], fresh=True)
