@@ -39,8 +39,19 @@ def create_api(service) -> FastAPI:
     # A long-lived server keeps pooled connections to the instance's database, as dagster-webserver does (same
     # figures): on PostgreSQL a fresh connection per query cost ~220 ms of each submission's ~700 ms.
     service.instance.optimize_for_webserver(statement_timeout=15_000, pool_recycle=3600, max_overflow=20)
+    _remember_run_columns(service.instance)
     api.state.verifier = AppTokenVerifier.configured(service.environ)
     api.include_router(datasets.router)
     api.include_router(exports.router)
     api.include_router(subscriptions.router)
     return api
+
+
+def _remember_run_columns(instance) -> None:
+    """Dagster's SQL run storage reflects the runs table's columns on every read of run records, to learn whether
+    a migration added ``start_time`` and ``end_time``; once they exist they stay for the life of this process
+    (a migration is run with the service stopped). Remembering it spares ~18 of a submission's ~45 statements."""
+    storage = instance.run_storage
+    check = getattr(storage, "has_run_stats_index_cols", None)
+    if check is not None and check():
+        storage.has_run_stats_index_cols = lambda: True
