@@ -1,11 +1,11 @@
 """The export API, ``/api/v1`` on the download service: FastAPI mounted in the same Starlette app.
 
-FastAPI because it is Starlette (what the service already is: one process, one uvicorn, the same
-thread pool) plus request validation and OpenAPI generated from the pydantic ``ExportRequest`` that
-every other launch path uses, so the API's schema and its 422s are the model's. One module per
-resource (``exports``, ``datasets``, ``subscriptions``); the caller (``identity``), answers that are not successes
-(``problems``) and how an export is shown (``views``) are shared. ``/api/v1/openapi.json`` is the
-schema, ``/api/v1/docs`` the interactive docs (Swagger UI).
+FastAPI because it is Starlette (what the service already is: one process, one uvicorn, the same thread pool)
+plus request validation and OpenAPI generated from the pydantic ``ExportRequest`` that every other launch path
+uses, so the API's schema and its 422s are the model's. One module per resource (``exports``, ``datasets``,
+``subscriptions``, ``templates``); the caller (``identity``), answers that are not successes (``problems``)
+and how an export is shown (``views``) are shared. ``/api/v1/openapi.json`` is the schema, ``/api/v1/docs``
+the interactive docs (Swagger UI).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from export_pipelines.security.app_tokens import AppTokenVerifier
-from export_pipelines.service.api import datasets, exports, subscriptions
+from export_pipelines.service.api import datasets, exports, subscriptions, templates
 from export_pipelines.service.api.problems import HANDLERS
 
 PREFIX = "/api/v1"
@@ -44,6 +44,7 @@ def create_api(service) -> FastAPI:
     api.include_router(datasets.router)
     api.include_router(exports.router)
     api.include_router(subscriptions.router)
+    api.include_router(templates.router)
     return api
 
 
