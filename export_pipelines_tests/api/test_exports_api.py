@@ -109,6 +109,9 @@ def test_bad_fields_are_one_problem_entry_each_named_as_the_other_paths_name_the
     assert missing.json()["errors"] == [{"field": "dataset", "detail": "is required"}]
     for answer in (shapes, value, user, missing):
         assert "Traceback" not in answer.text and answer.json()["status"] == 422
+    with api_world.client("analyst") as api:
+        huge = api.post("/exports", json=order("huge", where="amount > 1 or " * 100_000))
+    assert huge.status_code == 413 and huge.headers["content-type"] == PROBLEM
 
 
 def test_only_a_valid_application_token_signs_in(api_world):

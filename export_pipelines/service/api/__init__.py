@@ -14,9 +14,10 @@ from fastapi import FastAPI
 
 from export_pipelines.security.app_tokens import AppTokenVerifier
 from export_pipelines.service.api import datasets, exports, subscriptions, templates
-from export_pipelines.service.api.problems import HANDLERS
+from export_pipelines.service.api.problems import HANDLERS, Problem, problem_response
 
 PREFIX = "/api/v1"
+MAX_BODY_BYTES = 1 << 20  # a request is capped far lower at the gate (EXPORT_MAX_REQUEST_BYTES); a template too
 
 
 def create_api(service) -> FastAPI:
@@ -41,6 +42,7 @@ def create_api(service) -> FastAPI:
     service.instance.optimize_for_webserver(statement_timeout=15_000, pool_recycle=3600, max_overflow=20)
     _remember_run_columns(service.instance)
     api.state.verifier = AppTokenVerifier.configured(service.environ)
+    api.middleware("http")(_refuse_large_bodies)
     api.include_router(datasets.router)
     api.include_router(exports.router)
     api.include_router(subscriptions.router)
@@ -56,3 +58,12 @@ def _remember_run_columns(instance) -> None:
     check = getattr(storage, "has_run_stats_index_cols", None)
     if check is not None and check():
         storage.has_run_stats_index_cols = lambda: True
+
+
+async def _refuse_large_bodies(request, call_next):
+    """413 for a body that says it is over MAX_BODY_BYTES, before it is read."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_BODY_BYTES:
+        return problem_response(Problem(413, "too_large", f"the body is {int(length):,} bytes; the API takes at most "
+                                        f"{MAX_BODY_BYTES:,}: send a smaller request"))  # fmt: skip
+    return await call_next(request)
