@@ -229,6 +229,9 @@ def test_the_schema_and_docs_are_served_and_unknown_paths_are_problems(api_world
     assert {"/exports", "/exports/{export_id}", "/exports/{export_id}/cancel", "/exports/{export_id}/links",
             "/exports/estimate", "/datasets"} <= set(schema["paths"])  # fmt: skip
     assert "dataset" in body["properties"] and "user" not in body["properties"]
+    export = schema["components"]["schemas"]["Export"]["properties"]
+    assert {"status", "progress", "rows_withheld", "error", "download_url"} <= set(export)  # typed answers
+    assert "skipped_rows" not in export
     assert "swagger" in httpx.get(f"{base}/docs").text.lower()
     missing = httpx.get(f"{base}/nothing-here")
     assert missing.status_code == 404 and missing.headers["content-type"] == PROBLEM

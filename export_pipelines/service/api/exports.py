@@ -21,6 +21,7 @@ from export_pipelines.observability.audit import audit_record_for_run
 from export_pipelines.request.model import TAG_DATASET, TAG_USER
 from export_pipelines.service.api import estimate as estimates
 from export_pipelines.service.api.identity import Caller, caller
+from export_pipelines.service.api.models import Estimate, Export, ExportList, Link
 from export_pipelines.service.api.problems import GuardedRoute, Problem
 from export_pipelines.service.api.submit import IDEMPOTENCY_HEADER, ExportBody, submit
 from export_pipelines.service.api.views import STATUS, STATUSES, dagster_statuses, export_view
@@ -36,7 +37,7 @@ class LinkBody(BaseModel):
                             "EXPORT_LINK_TTL (7d); never past the file's expiry.")  # fmt: skip
 
 
-@router.post("", status_code=202, summary="Submit an export: queued through the submission gate")
+@router.post("", status_code=202, response_model=Export, summary="Submit an export: queued through the gate")
 def create_export(body: ExportBody, request: Request, response: Response, who: Caller = Depends(caller),
                   idempotency_key: str | None = Header(None, alias=IDEMPOTENCY_HEADER)) -> dict:  # fmt: skip
     status, view = submit(request.app.state.service, who, body, idempotency_key)
@@ -46,12 +47,16 @@ def create_export(body: ExportBody, request: Request, response: Response, who: C
     return view
 
 
-@router.post("/estimate", summary="Rows the caller would get, an estimated size and time; nothing is run")
+@router.post(
+    "/estimate",
+    response_model=Estimate,
+    summary="Rows the caller would get, an estimated size and time; nothing is run",
+)
 def estimate(body: ExportBody, request: Request, who: Caller = Depends(caller)) -> dict:
     return estimates.estimate(request.app.state.service, who, body)
 
 
-@router.get("", summary="The caller's exports, newest first")
+@router.get("", response_model=ExportList, summary="The caller's exports, newest first")
 def list_exports(request: Request, who: Caller = Depends(caller), status: Status | None = None,
                  dataset: str | None = Query(None, max_length=128), limit: int = Query(20, ge=1, le=100),
                  cursor: str | None = Query(None, max_length=64)) -> dict:  # fmt: skip
@@ -65,12 +70,16 @@ def list_exports(request: Request, who: Caller = Depends(caller), status: Status
     return {"items": items, "next_cursor": items[-1]["id"] if len(items) == limit else None}
 
 
-@router.get("/{export_id}", summary="One export: status, progress, rows, error, download_url once succeeded")
+@router.get(
+    "/{export_id}",
+    response_model=Export,
+    summary="One export: status, progress, rows, error, download_url once succeeded",
+)
 def get_export(export_id: str, request: Request, who: Caller = Depends(caller)) -> dict:
     return export_view(request.app.state.service, _own(request.app.state.service, who, export_id))
 
 
-@router.post("/{export_id}/cancel", summary="Cancel a queued or running export")
+@router.post("/{export_id}/cancel", response_model=Export, summary="Cancel a queued or running export")
 def cancel_export(export_id: str, request: Request, who: Caller = Depends(caller)) -> dict:
     service = request.app.state.service
     record = _own(service, who, export_id)
@@ -83,7 +92,12 @@ def cancel_export(export_id: str, request: Request, who: Caller = Depends(caller
     return export_view(service, _own(service, who, export_id))
 
 
-@router.post("/{export_id}/links", status_code=201, summary="A fresh download link, never past the file's expiry")
+@router.post(
+    "/{export_id}/links",
+    status_code=201,
+    response_model=Link,
+    summary="A fresh download link, never past the file's expiry",
+)
 def new_link(export_id: str, request: Request, body: LinkBody | None = None, who: Caller = Depends(caller)) -> dict:
     service = request.app.state.service
     run = _own(service, who, export_id).dagster_run

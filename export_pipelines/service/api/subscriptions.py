@@ -30,6 +30,7 @@ from export_pipelines.request.permissions import granted_tenants
 from export_pipelines.request.validation import check_request
 from export_pipelines.run.resources import SourceDatabaseResource
 from export_pipelines.service.api.identity import Caller, caller
+from export_pipelines.service.api.models import Export
 from export_pipelines.service.api.problems import GuardedRoute, Problem, from_pydantic
 from export_pipelines.service.api.submit import submit_checked
 
@@ -85,7 +86,9 @@ def delete_subscription(name: str, who: Caller = Depends(caller)) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/{name}/run", status_code=202, summary="Send it now: the export of a tick at this moment")
+@router.post(
+    "/{name}/run", status_code=202, response_model=Export, summary="Send it now: the export of a tick at this moment"
+)
 def run_subscription(name: str, request: Request, response: Response, who: Caller = Depends(caller)) -> dict:
     subscription = _checked(_own(name, who).model_dump())
     tick = datetime.now(UTC).replace(microsecond=0)
