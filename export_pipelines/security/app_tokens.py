@@ -39,6 +39,10 @@ class AppTokenError(Exception):
     """The bearer token is missing, malformed, expired or not signed by the application's key."""
 
 
+class AppKeysUnavailable(AppTokenError):
+    """The identity provider's JWK Set could not be fetched: nobody's token can be checked just now."""
+
+
 @dataclass(frozen=True)
 class AppIdentity:
     """Who the application says the caller is."""
@@ -114,7 +118,9 @@ class AppTokenVerifier:
         try:
             key = self.jwks.get_signing_key_from_jwt(token).key
         except jwt.PyJWKClientConnectionError:
-            raise AppTokenError("the identity provider's keys could not be fetched: try again in a minute") from None
+            raise AppKeysUnavailable(
+                "the identity provider's keys could not be fetched: try again in a minute"
+            ) from None
         except jwt.PyJWTError:  # no such kid, a malformed token, a key PyJWT cannot read
             raise AppTokenError("the sign-in token is invalid or expired: sign in again") from None
         algorithm = _algorithm(key)

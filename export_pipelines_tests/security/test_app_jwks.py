@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from export_pipelines.errors import SettingsError
-from export_pipelines.security.app_tokens import AppTokenError, AppTokenVerifier
+from export_pipelines.security.app_tokens import AppKeysUnavailable, AppTokenError, AppTokenVerifier
 
 
 class IdentityProvider:
@@ -84,3 +84,14 @@ def test_a_jwks_url_must_be_https_except_on_loopback():
         AppTokenVerifier.configured({"EXPORT_APP_JWKS_URL": "http://idp.example.com/jwks.json"})
     assert AppTokenVerifier.configured({"EXPORT_APP_JWKS_URL": "https://idp.example.com/jwks.json"}) is not None
     assert AppTokenVerifier.configured({}) is None  # neither a key nor a JWK Set: the API answers 401
+
+
+def test_a_provider_that_cannot_be_reached_is_told_apart_from_a_bad_token(provider):
+    provider.keys["k1"] = ec.generate_private_key(ec.SECP256R1())
+    token = provider.token("k1")
+    verifier = AppTokenVerifier.configured({"EXPORT_APP_JWKS_URL": provider.url})
+    provider.server.shutdown()
+    provider.server.server_close()  # the port now refuses connections
+
+    with pytest.raises(AppKeysUnavailable):  # the API answers 503 with Retry-After, not 401
+        verifier.verify(token)

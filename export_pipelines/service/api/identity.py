@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from export_pipelines.security.app_tokens import AppTokenError
+from export_pipelines.security.app_tokens import AppKeysUnavailable, AppTokenError
 from export_pipelines.service.api.problems import Problem
 
 ACT_AS_HEADER = "X-Act-As"
@@ -54,6 +54,8 @@ def caller(request: Request) -> Caller:
                       "EXPORT_APP_JWT_PUBLIC_KEY or EXPORT_APP_JWKS_URL", headers=_BEARER)  # fmt: skip
     try:
         identity = verifier.verify(request.headers.get("authorization"))
+    except AppKeysUnavailable as error:
+        raise Problem(503, "keys_unavailable", str(error), headers={"Retry-After": "60"}) from None
     except AppTokenError as error:
         raise Problem(401, "sign_in", str(error), headers=_BEARER) from None
     if not _USER.match(identity.user):
