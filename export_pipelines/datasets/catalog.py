@@ -105,7 +105,8 @@ def load_catalog(path: str | os.PathLike | None = None) -> Catalog:
         source = "export_pipelines/datasets/catalog.yaml"
         text = resources.files("export_pipelines.datasets").joinpath("catalog.yaml").read_text("utf-8")
     try:
-        document = yaml.safe_load(text) or {}
+        # LibYAML's safe loader where PyYAML has it: ~10x faster; the gate and the API read this at every submission.
+        document = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
     except yaml.YAMLError as error:
         raise CatalogError(f"{source}: not valid YAML: {error}") from error
     return parse_catalog(document, str(source))
