@@ -162,8 +162,10 @@ def test_twelve_exports_of_one_user_through_graphql_and_the_command_line_run_exa
     dev, instance, since = deployment.dev, DagsterInstance.get(), datetime.now(UTC)
     with deployment.source.hold() as hold:
         commands = [_command(dev, "cli 0"), _command(dev, "cli 1")]
-        dev.wait_until(lambda: len(_runs(instance, since, DagsterRunStatus.STARTED)) == 2, 300,
-                       "the two commands' exports to start")  # fmt: skip
+        ended = lambda: [c for c in commands if c.poll() is not None]  # noqa: E731
+        started = lambda: len(_runs(instance, since, DagsterRunStatus.STARTED)) == 2  # noqa: E731
+        dev.wait_until(lambda: started() or ended(), 300, "the two commands' exports to start")
+        assert not ended(), f"a command ended instead of exporting: {[c.communicate()[1] for c in ended()]}"
         with ThreadPoolExecutor(max_workers=4) as pool:  # a third command and nine submissions, at the same moment
             late = pool.submit(_command, dev, "cli 2")
             mine = list(pool.map(lambda n: deployment.submit(_load(n)), range(9)))
