@@ -79,7 +79,7 @@ def take_running_slot(instance: DagsterInstance, run: DagsterRun) -> bool:
     with admission_lock(instance, user):
         current = instance.get_run_by_id(run.run_id)
         counted = current is not None and current.status in RUNNING
-        others = instance.get_runs_count(RunsFilter(tags={TAG_USER: user}, statuses=RUNNING)) - counted
+        others = instance.get_runs_count(RunsFilter(tags={TAG_USER: user}, statuses=RUNNING)) - int(counted)
         if others < limit:
             return True
         instance.report_engine_event(
