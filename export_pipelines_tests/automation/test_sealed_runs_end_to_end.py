@@ -116,20 +116,27 @@ def killed_victim(deployment) -> str:
     return victim
 
 
-def test_re_executing_another_users_killed_run_through_graphql_is_refused_and_reads_nothing(deployment, killed_victim):
+@pytest.mark.parametrize(
+    ("steps", "reason"),
+    [(AFTER_VALIDATION, "re-execute all steps, not from failure or selected steps"), (None, "another user's export")],
+)
+def test_re_executing_another_users_killed_run_through_graphql_is_refused_and_reads_nothing(
+    deployment, killed_victim, steps, reason
+):
     instance, before = DagsterInstance.get(), deployment.published()
+    earlier = {run.run_id for run in instance.get_runs(RunsFilter(job_name="export_job"))}
     metadata = {"parentRunId": killed_victim, "rootRunId": killed_victim,
                 "tags": [{"key": TAG_REQUEST_TOKEN, "value": deployment.application.token(THIEF)}]}  # fmt: skip
     params = {"selector": {**LOCATION, "jobName": "export_job"}, "runConfigData": THIEF.run_config(),
-              "mode": "default", "stepKeys": AFTER_VALIDATION, "executionMetadata": metadata}  # fmt: skip
+              "mode": "default", "stepKeys": steps, "executionMetadata": metadata}  # fmt: skip
 
     answer = deployment.dev.graphql(REEXECUTE, {"executionParams": params})["launchRunReexecution"]
 
     assert answer["__typename"] == "PythonError", answer
-    assert "export refused" in answer["message"] and "re-execute all steps" in answer["message"]
+    assert "export refused" in answer["message"] and reason in answer["message"]
     runs = instance.get_runs(RunsFilter(job_name="export_job"))
-    (thief,) = [run for run in runs if run.parent_run_id == killed_victim]
-    assert thief.status == DagsterRunStatus.FAILURE
+    (thief,) = [run for run in runs if run.run_id not in earlier]
+    assert thief.parent_run_id == killed_victim and thief.status == DagsterRunStatus.FAILURE
     _assert_nothing_done(deployment, instance, thief.run_id, before)
     events = [r.dagster_event.event_type for r in instance.all_logs(thief.run_id) if r.dagster_event]
     assert DagsterEventType.RUN_START not in events and DagsterEventType.STEP_START not in events
