@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
+import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
@@ -69,3 +71,11 @@ def _origin():
         LoadableTargetOrigin(module_name="export_pipelines.definitions"), location_name="export_pipelines"
     )
     return RemoteJobOrigin(RemoteRepositoryOrigin(location, "__repository__"), "export_job")
+
+
+def store_instance_on_postgres(dagster_home: Path, postgres_database) -> None:
+    """Point the instance's dagster.yaml at a new PostgreSQL database, as a deployment with several machines has it."""
+    url = postgres_database("dagster_gate")
+    config = yaml.safe_load((dagster_home / "dagster.yaml").read_text())
+    config["storage"] = {"postgres": {"postgres_url": url.replace("postgresql+psycopg://", "postgresql://")}}
+    (dagster_home / "dagster.yaml").write_text(yaml.safe_dump(config))

@@ -14,11 +14,11 @@ import threading
 from pathlib import Path
 
 import pytest
-import yaml
 from dagster import DagsterInstance, DagsterRunStatus
 
 from export_pipelines.automation.admission import SubmissionRefused
 from export_pipelines.request.model import ExportRequest
+from export_pipelines_tests.automation.conftest import store_instance_on_postgres
 from export_pipelines_tests.automation.doors import FROM_WEBSERVER, new_run
 
 PROJECT_DAGSTER_YAML = Path(__file__).parents[2] / "dagster.yaml"
@@ -32,10 +32,7 @@ def instance(request, dagster_home, monkeypatch):
     monkeypatch.setenv("EXPORT_DATA_DIR", str(dagster_home.parent / "var"))
     shutil.copy(PROJECT_DAGSTER_YAML, dagster_home / "dagster.yaml")
     if request.param == "postgres":
-        url = request.getfixturevalue("postgres_database")("dagster_gate")
-        config = yaml.safe_load((dagster_home / "dagster.yaml").read_text())
-        config["storage"] = {"postgres": {"postgres_url": url.replace("postgresql+psycopg://", "postgresql://")}}
-        (dagster_home / "dagster.yaml").write_text(yaml.safe_dump(config))
+        store_instance_on_postgres(dagster_home, request.getfixturevalue("postgres_database"))
     with DagsterInstance.get() as instance:
         yield instance
 
