@@ -15,7 +15,7 @@ from export_pipelines.automation.admission_lock import admission_lock
 from export_pipelines.automation.launch import run_export
 from export_pipelines.automation.running_limit import RUNNING, refuse_over_running_limit, take_running_slot
 from export_pipelines.request.model import TAG_USER, ExportRequest
-from export_pipelines_tests.automation.conftest import place_run, store_instance_on_postgres
+from export_pipelines_tests.automation.conftest import place_run
 
 PROJECT_DAGSTER_YAML = Path(__file__).parents[2] / "dagster.yaml"  # export/user limited to 10 running
 
@@ -26,17 +26,6 @@ def instance(dagster_home, tmp_path, monkeypatch, sqlite_url):
     monkeypatch.setenv("EXPORT_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.delenv("EXPORT_STORAGE_URL", raising=False)
     shutil.copy(PROJECT_DAGSTER_YAML, dagster_home / "dagster.yaml")
-    with DagsterInstance.get() as instance:
-        yield instance
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def stored_anywhere(request, dagster_home, monkeypatch):
-    """The project's instance on SQLite (the lock: flock) or on PostgreSQL (an advisory lock), no runs executed."""
-    monkeypatch.setenv("EXPORT_DATA_DIR", str(dagster_home.parent / "var"))
-    shutil.copy(PROJECT_DAGSTER_YAML, dagster_home / "dagster.yaml")
-    if request.param == "postgres":
-        store_instance_on_postgres(dagster_home, request.getfixturevalue("postgres_database"))
     with DagsterInstance.get() as instance:
         yield instance
 
@@ -66,8 +55,8 @@ def _running(instance, user: str) -> int:
     return instance.get_runs_count(RunsFilter(tags={TAG_USER: user}, statuses=RUNNING))
 
 
-def test_a_run_the_daemon_picked_goes_back_to_the_queue_when_a_command_took_the_last_slot_meanwhile(stored_anywhere):
-    instance = stored_anywhere
+def test_a_run_the_daemon_picked_goes_back_to_the_queue_when_a_command_took_the_last_slot_meanwhile(project_instance):
+    instance = project_instance
     for _ in range(9):
         place_run(instance, DagsterRunStatus.STARTED, {TAG_USER: "analyst"})
     queued = place_run(instance, DagsterRunStatus.QUEUED, {TAG_USER: "analyst"})
@@ -85,8 +74,8 @@ def test_a_run_the_daemon_picked_goes_back_to_the_queue_when_a_command_took_the_
     assert any("Back in the queue: user 'analyst' already has 10 exports running (the limit is 10)" in m for m in said)
 
 
-def test_a_run_under_the_limit_and_a_run_of_another_job_keep_their_slot(stored_anywhere):
-    instance = stored_anywhere
+def test_a_run_under_the_limit_and_a_run_of_another_job_keep_their_slot(project_instance):
+    instance = project_instance
     for _ in range(9):
         place_run(instance, DagsterRunStatus.STARTED, {TAG_USER: "analyst"})
     starting = place_run(instance, DagsterRunStatus.STARTING, {TAG_USER: "analyst"})  # the 10th, as the daemon marks it
