@@ -7,11 +7,10 @@ Routes, and nothing else (every other path, a trailing slash included, is a 404 
 - ``GET /d/<token>/go``: 303 to a URL the deployment's signer mints on the click (``signers``);
 - ``GET /exports/<run_id>/status``, WebSocket ``/exports/<run_id>/events``: live status (``status_routes``).
 
-A status token opens ``/d/<token>`` too: the export's progress while it runs, then its download.
-The only storage key ever read is the ``file_key`` of the verified token, and only once it equals the
-one the run recorded. Decryption runs in Starlette's thread pool, a few MiB at a time, so one large
-download neither blocks the event loop nor holds the file in memory; only the segments covering a
-range are decrypted. Each file download and each refusal is recorded (``download_log``).
+A status token opens ``/d/<token>`` too: the export's progress while it runs, then its download. The only storage
+key ever read is the ``file_key`` of the verified token, and only once it equals the one the run recorded. Files
+are decrypted in Starlette's thread pool, a few MiB at a time (one large download neither blocks the event loop
+nor holds the file in memory; a range decrypts only its segments). Downloads and refusals are recorded.
 """
 
 from __future__ import annotations
@@ -81,7 +80,8 @@ class DownloadService:
         except Refusal as refusal:
             await self._record(request, "page", refusal.status, refusal.reason, refusal.claims)
             return refusal_response(request, refusal)
-        return HTMLResponse(pages.export_page(export, token, self.signer.href(token)), headers=pages.SECURITY_HEADERS)
+        page = pages.export_page(export, token, self.signer.href(token), claims.expires_at)
+        return HTMLResponse(page, headers=pages.SECURITY_HEADERS)
 
     async def go(self, request: Request) -> Response:
         """The button of a deployment with a CDN or S3 signer: sign now, for minutes, and redirect (303)."""
