@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
@@ -133,8 +134,14 @@ class DagsterDev:
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.port}/graphql", data=body, headers={"Content-Type": "application/json"}
         )
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            answer = json.loads(response.read())
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                answer = json.loads(response.read())
+        except urllib.error.HTTPError as error:  # a PythonError in the data comes with status 500: still an answer
+            try:
+                answer = json.loads(error.read())
+            except ValueError:  # not GraphQL's answer (still starting, say): the HTTP error as it was
+                raise error from None
         assert "errors" not in answer, answer
         return answer["data"]
 
