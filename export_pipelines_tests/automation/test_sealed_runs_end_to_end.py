@@ -156,6 +156,32 @@ def test_a_re_execution_past_the_gate_is_refused_by_its_run_worker_before_a_row_
     _assert_nothing_done(deployment, instance, thief, before)
 
 
+def test_the_owner_re_executes_a_killed_run_with_all_steps_and_not_from_failure(deployment, killed_victim):
+    """README's promise for the victim's own run, through the webserver: "re-execute from failure" (the UI sends
+    the failed step and those after it) is refused saying to re-execute all steps; all steps run and succeed."""
+    instance = DagsterInstance.get()
+
+    def reexecute(steps: list[str] | None) -> dict:
+        metadata = {"parentRunId": killed_victim, "rootRunId": killed_victim,
+                    "tags": [{"key": TAG_REQUEST_TOKEN, "value": deployment.application.token(VICTIM)}]}  # fmt: skip
+        params = {"selector": {**LOCATION, "jobName": "export_job"}, "runConfigData": VICTIM.run_config(),
+                  "mode": "default", "stepKeys": steps, "executionMetadata": metadata}  # fmt: skip
+        return deployment.dev.graphql(REEXECUTE, {"executionParams": params})["launchRunReexecution"]
+
+    from_failure = reexecute(AFTER_VALIDATION)
+    assert from_failure["__typename"] == "PythonError", from_failure
+    assert "re-execute all steps, not from failure or selected steps" in from_failure["message"]
+
+    again = reexecute(None)
+
+    assert again["__typename"] == "LaunchRunSuccess", again
+    run_id = again["run"]["runId"]
+    assert deployment.dev.wait_for_run(run_id, FINISHED, seconds=300) == "SUCCESS"
+    assert instance.get_run_by_id(run_id).parent_run_id == killed_victim
+    record = audit_record_for_run(instance, run_id)
+    assert record.user == "admin" and record.rows and record.file_key
+
+
 def _assert_nothing_done(deployment: Deployment, instance, thief: str, published_before: set[Path]) -> None:
     outputs = [r for r in instance.all_logs(thief) if r.dagster_event and r.dagster_event.is_successful_output]
     assert outputs == [], "no step of the thief's run produced anything"
