@@ -50,7 +50,9 @@ def celery_env(tmp_path_factory, postgres_source, postgres_database, redis_serve
         "EXPORT_DATA_DIR": str(home / "var"),
         "EXPORT_CELERY_BROKER_URL": redis_server.url(0),
         "EXPORT_CELERY_BACKEND_URL": redis_server.url(1),
-        "EXPORT_CELERY_VISIBILITY_TIMEOUT": "8",
+        # Long enough that a slow step on a busy machine is not handed out a second time while it runs (a
+        # second render_file then finds its chunks gone); the kill test's workers use a short one.
+        "EXPORT_CELERY_VISIBILITY_TIMEOUT": "300",
         # A release id, as a deploy would set it: launcher and workers agree on purpose here.
         "EXPORT_CODE_VERSION": "release-under-test",
     }
@@ -147,17 +149,20 @@ def test_a_step_failing_on_a_celery_worker_reaches_sentry_from_that_worker(
     assert b"Quixotic Zebra" not in sentry_receiver.everything()
 
 
-def test_celery_run_survives_a_worker_killed_mid_run(celery_env, two_workers, tmp_path):
+def test_celery_run_survives_a_worker_killed_mid_run(celery_env, tmp_path, monkeypatch):
+    # The task a dead worker held goes back to the queue after the visibility timeout: 8 s here.
+    short = {"EXPORT_CELERY_VISIBILITY_TIMEOUT": "8"}
+    monkeypatch.setenv("EXPORT_CELERY_VISIBILITY_TIMEOUT", "8")
     instance = DagsterInstance.get()
     earlier = {run.run_id for run in instance.get_runs()}
-    victim, survivor = two_workers
+    victim, survivor = start_workers(celery_env, ["w1", "w2"], tmp_path, celery_env["EXPORT_CELERY_BROKER_URL"], short)
     # The survivor takes nothing until the victim holds a step: on a busy machine the other worker could
     # otherwise take every step before the victim is seen holding one.
     survivor.pause()
     launcher = subprocess.Popen(
         [str(BIN / "export-pipelines"), "export", "--executor", "celery", "--json",
          *[f"--{name.replace('_', '-')}={value}" for name, value in REQUEST.items()]],
-        env=celery_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**celery_env, **short}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         run_id = _new_run_id(instance, earlier)
@@ -169,6 +174,8 @@ def test_celery_run_survives_a_worker_killed_mid_run(celery_env, two_workers, tm
         survivor.resume()
         if launcher.poll() is None:
             launcher.kill()
+        for worker in (victim, survivor):
+            worker.stop()
 
     result = json.loads(stdout)
     assert result["status"] == "SUCCESS" and result["run_id"] == run_id, stderr
