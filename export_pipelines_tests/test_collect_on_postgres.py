@@ -109,6 +109,20 @@ def test_text_formats_are_staged_from_the_servers_own_bytes(postgres_url, tmp_pa
     assert len(lines) >= 65 and (format_name == "csv" or all(line.startswith(b'{"order_id":') for line in lines[:64]))
 
 
+def test_with_server_text_off_rows_are_read_and_encoded_in_the_run(postgres_url, tmp_path, monkeypatch):
+    resources = _resources(postgres_url, tmp_path, monkeypatch)
+    plan = validate_request(build_op_context(resources=resources), config=ExportRequest(user="admin", dataset="orders"))
+    monkeypatch.setenv("EXPORT_SERVER_TEXT", "off")
+    monkeypatch.setattr(collect_module, "server_text_chunks", lambda *arguments: pytest.fail("the server wrote it"))
+
+    chunks = [o.value for o in collect_chunks(build_op_context(resources=resources), plan)]
+
+    assert sum(c.rows for c in chunks) == 500 and all(c.encoded for c in chunks)
+    monkeypatch.setenv("EXPORT_SERVER_TEXT", "sometimes")
+    with pytest.raises(Failure, match="EXPORT_SERVER_TEXT='sometimes' must be on or off"):
+        list(collect_chunks(build_op_context(resources=resources), plan))
+
+
 def _staged_keys(storage, chunk) -> list[int]:
     """The order_id of every row of a staged chunk: Arrow rows, or CSV rows (no header) with order_id first."""
     if not chunk.encoded:

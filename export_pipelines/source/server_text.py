@@ -15,8 +15,11 @@ this path is taken only when they hold, and the caller encodes rows itself other
 - the server knows the request's time zone (both take their zones from the tz database).
 
 While the COPY runs, the transaction's settings are pinned (``SET LOCAL``, undone when the
-connection goes back to the pool): ``TimeZone`` the request's, ``DateStyle`` ISO and
-``extra_float_digits`` 1, the shortest text that reads back as the same double.
+connection goes back to the pool): ``TimeZone`` the request's, ``DateStyle`` ISO,
+``extra_float_digits`` 1 (the shortest text that reads back as the same double), and ``jit``
+off: the formatting expressions are large, so a million rows pass the planner's JIT threshold, and
+compiling them cost more than it saved (1M orders as CSV: 3.9 s of server time with JIT, 1.6 s
+without, against 0.9 s for the plain columns).
 """
 
 from __future__ import annotations
@@ -95,10 +98,10 @@ def _typed_as_catalog(connection: sa.Connection, query: ExportQuery) -> bool:
 
 
 def _pin_settings(connection: sa.Connection, timezone: str) -> bool:
-    """Set the transaction's time zone, date style and float digits; False if the server does not know the zone."""
+    """Pin the transaction's settings (module docstring); False if the server does not know the zone."""
     settings = sa.text(
         "SELECT set_config('TimeZone', :zone, true), set_config('DateStyle', 'ISO, MDY', true),"
-        " set_config('extra_float_digits', '1', true)"
+        " set_config('extra_float_digits', '1', true), set_config('jit', 'off', true)"
     )
     try:
         with connection.begin_nested():  # a savepoint: a refused zone leaves the transaction usable

@@ -16,6 +16,7 @@ from export_pipelines.run.ops.progress import ProgressReporter
 from export_pipelines.run.resources import ExportStorageResource, SourceDatabaseResource
 from export_pipelines.run.shaping import chunk_encoder, shape_table, shaped_schema
 from export_pipelines.run.staging import write_chunk
+from export_pipelines.settings import server_text_enabled
 from export_pipelines.source.fetch import COPY_BLOCKS_AHEAD, keyset_chunks
 from export_pipelines.source.run_ahead import run_ahead
 from export_pipelines.source.server_text import server_text_chunks
@@ -70,7 +71,7 @@ def _staged_chunks(connection: sa.Connection, plan: ExportPlan, target: Storage,
     """Every chunk, staged: the server's own bytes where it can write them, else rows read and encoded here."""
     size, prefix = plan.request.chunk_size, data_prefix(run_id)
     encoder = chunk_encoder(plan, run_id)
-    text = encoder.server_text() if encoder is not None else None
+    text = encoder.server_text() if encoder is not None and server_text_enabled() else None
     written = server_text_chunks(connection, plan.query, text, size) if text is not None else None
     if written is not None:
         return _stage_written(written, target, f"{prefix}/ready", encoder.extension)
