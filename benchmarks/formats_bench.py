@@ -11,7 +11,12 @@ in an Arrow IPC file. Each measurement is a fresh process that reads the staged 
     .venv/bin/python benchmarks/formats_bench.py --cases csv parquet      # some cases only
 
 Cases are formats with options or compression (``csv[quoting=minimal]``, ``csv+gzip``); the default
-list covers every registered format and the CSV and JSON options with a cost of their own.
+list covers every registered format and the CSV and JSON options with a cost of their own. A case may
+end in ``@rules`` (the display rules of the README's example: locale de-DE, a currency, a date pattern,
+a highlight) or ``@formatted`` (the same with ``formatted: true``), e.g. ``xlsx@rules csv@formatted``;
+``vs plain`` then divides its median by the same case's without them, measured in the same run:
+
+    .venv/bin/python benchmarks/formats_bench.py --rows 200000 --cases xlsx xlsx@rules csv csv@formatted
 
 Figures: ``median s`` runs from the first chunk read to the closed file (imports excluded); ``cpu s``
 is user + system time over the same span, steadier than wall time on a busy machine; ``peak MB`` is
@@ -44,6 +49,13 @@ DEFAULT_CASES = (
     "csv+gzip", "csv+zip", "json", "json[decimals=number]", "jsonl", "parquet", "xlsx", "pdf",
 )  # fmt: skip
 SLOW_FORMATS = {"pdf"}  # measured at --pdf-rows only
+RULES = {
+    "locale": "de-DE",
+    "formats": {"amount": {"number": "currency", "currency": "EUR", "decimals": 2},
+                "created_at": {"datetime": "dd.MM.yyyy HH:mm"}},
+    "highlight": [{"when": "amount > 1000", "bold": True, "color": "#C00000"}],
+}  # fmt: skip
+DISPLAY = {"rules": RULES, "formatted": {**RULES, "formatted": True}}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -58,9 +70,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def parse_case(case: str) -> tuple[str, dict, str]:
-    """'csv[quoting=minimal]+gzip' -> ('csv', {'quoting': 'minimal'}, 'gzip')."""
+    """'csv[quoting=minimal]+gzip' -> ('csv', {'quoting': 'minimal'}, 'gzip'); a display preset (@rules) aside."""
     import yaml
 
+    case = case.partition("@")[0]
     case, _, compression = case.partition("+")
     name, _, rest = case.partition("[")
     options = {}
@@ -111,7 +124,7 @@ def report(results: dict) -> None:
     print(f"\nrenderers alone, demo orders x 13 columns, chunks of {results['chunk_size']:,}, "
           f"timestamps in {results['timezone']}, median of {repeats}, Python {results['python']}\n")  # fmt: skip
     print(f"{'case':<46}{'rows':>10}{'median s':>10}{'min-max s':>14}{'cpu s':>8}{'rows/s':>11}"
-          f"{'peak MB':>9}{'added MB':>9}{'MB out':>8}{'vs csv':>8}")  # fmt: skip
+          f"{'peak MB':>9}{'added MB':>9}{'MB out':>8}{'vs csv':>8}{'vs plain':>9}")  # fmt: skip
     for rows in sorted(by_rows):
         cases = by_rows[rows]
         baseline = statistics.median(r["seconds"] for r in cases[BASELINE]) if BASELINE in cases else None
@@ -119,11 +132,13 @@ def report(results: dict) -> None:
             seconds = [r["seconds"] for r in runs]
             median = statistics.median(seconds)
             ratio = f"{median / baseline:.2f}x" if baseline else "-"
+            plain = cases.get(case.partition("@")[0]) if "@" in case else None
+            versus = f"{median / statistics.median(r['seconds'] for r in plain):.2f}x" if plain else "-"
             print(f"{case:<46}{rows:>10,}{median:>10.2f}{min(seconds):>7.2f}-{max(seconds):<6.2f}"
                   f"{statistics.median(r['cpu_seconds'] for r in runs):>8.2f}{rows / median:>11,.0f}"
                   f"{max(r['peak_rss_mb'] for r in runs):>9.0f}"
                   f"{max(r['peak_rss_mb'] - r['rss_before_mb'] for r in runs):>9.0f}"
-                  f"{runs[-1]['bytes'] / 1e6:>8.1f}{ratio:>8}")  # fmt: skip
+                  f"{runs[-1]['bytes'] / 1e6:>8.1f}{ratio:>8}{versus:>9}")  # fmt: skip
         print()
 
 
@@ -147,7 +162,9 @@ def render(case: str, path: str, folder: str, rows: str) -> dict:
     name, options, compression = parse_case(case)
     wanted = int(rows)
     columns = tuple(load_catalog().dataset("orders").columns.values())
-    context = RenderContext(columns, options, "Orders", TIMEZONE, export_id="bench")
+    preset = case.partition("@")[2]
+    display = {"display": display_rules(name, options, DISPLAY[preset])} if preset else {}  # older revisions: none
+    context = RenderContext(columns, options, "Orders", TIMEZONE, export_id="bench", **display)
     renderer_type = renderer_class(name)  # imports every format module: not the renderer's cost
     storage = storage_from_url(folder)
     key = f"{TRANSIENT_PREFIX}bench/out.{renderer_type.extension}"  # staging, as render_file: no fsync
@@ -179,6 +196,17 @@ def render(case: str, path: str, folder: str, rows: str) -> dict:
         "peak_rss_mb": peak_rss_mb(),
         "startup_seconds": started - STARTED,
     }
+
+
+def display_rules(format_name: str, options: dict, fields: dict):
+    """The checked display rules of a request with ``fields``, as validation hands them to the renderer."""
+    from export_pipelines.datasets.catalog import load_catalog
+    from export_pipelines.request.model import ExportRequest
+    from export_pipelines.request.validation import check_request
+
+    request = ExportRequest(user="bench", dataset="orders", format=format_name, format_options=options,
+                            timezone=TIMEZONE, **fields)  # fmt: skip
+    return check_request(request, load_catalog()).display
 
 
 if __name__ == "__main__":

@@ -17,14 +17,20 @@ Writers (each measurement in a fresh process that reports its own figures):
   write_boolean / write_datetime per cell), a bold frozen header and an autofilter.
 - ``openpyxl``: the same cells through openpyxl's write-only mode (``WriteOnlyCell`` with a number
   format for decimal, date and timestamp cells), a bold frozen header.
+- ``rustpy``: rustpy-xlsxwriter fed the chunks as one Arrow stream (``xlsx_rustpy.py``), the
+  candidate engine of issue 18. Not a project dependency: it runs only where it is installed.
 
-``seconds`` runs from the first chunk read to the closed file (imports excluded); ``cpu s`` is the
+``seconds`` runs from the first chunk read to the closed file (imports excluded); ``process s`` is
+the whole child process as the parent waits for it (interpreter start, imports, the file); ``cpu s`` is the
 process's user + system time over the same span, steadier than wall time on a busy machine. The
 writers take turns (renderer, xlsxwriter, openpyxl, renderer, ...), so a busy spell is shared.
-``vs xlsxwriter`` and ``cpu vs`` divide the medians by the baseline's. Peak
+``vs xlsxwriter``, ``process vs`` and ``cpu vs`` divide the medians by the baseline's. Peak
 memory is the child's own VmHWM (``bench_support.peak_rss_mb``; ru_maxrss is carried over fork and
 exec on Linux); ``added MB`` is the peak minus the peak before the first chunk (the imports).
 Nothing is asserted: this script measures, it does not judge.
+
+``--probe N`` renders the first N demo rows (every pinned awkward value) with the renderer and with
+rustpy and prints what openpyxl reads differently (``xlsx_rustpy.differences``).
 
 The split check renders --split-rows rows (the staged file read as many times as needed) once and
 reads the sheet names and each sheet's ``<dimension>`` from the first bytes of its XML, without
@@ -34,6 +40,7 @@ loading the workbook.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import re
 import statistics
@@ -44,8 +51,9 @@ import zipfile
 from pathlib import Path
 
 from bench_support import peak_rss_mb, run_self, script_main, stage_orders
+from xlsx_rustpy import print_probe, probe, write_rustpy
 
-WRITERS = ("renderer", "xlsxwriter", "openpyxl")
+WRITERS = ("renderer", "xlsxwriter", "openpyxl", "rustpy")
 BASELINE = "xlsxwriter"
 EXCEL_ROWS = 1_048_576
 
@@ -59,6 +67,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--timezone", default="Europe/Berlin", help="the request's time zone")
     parser.add_argument("--split-rows", type=int, default=1_100_000, help="rows of the sheet-split check")
     parser.add_argument("--no-split-check", action="store_true")
+    parser.add_argument("--probe", type=int, default=0, help="demo rows of the rustpy difference check (0: none)")
     parser.add_argument("--json-out", type=Path, help="also write every figure as JSON")
     return parser.parse_args(argv)
 
@@ -86,17 +95,24 @@ def main(args: argparse.Namespace) -> dict:
         staged = work / "orders.arrow"
         made = run_self(__file__, "stage", str(staged), str(args.rows), str(args.chunk_size), args.timezone)
         log(f"staged {args.rows:,} rows in {made['seconds']:.1f} s ({staged.stat().st_size / 1e6:.1f} MB)")
+        writers = [w for w in args.writers if w != "rustpy" or importlib.util.find_spec("rustpy_xlsxwriter")]
+        if writers != args.writers:
+            log("rustpy-xlsxwriter is not installed: the rustpy writer is left out")
         # Round robin, not writer after writer: other work on the machine then weighs on every writer alike.
         for attempt in range(args.repeat):
-            for writer in args.writers:
+            for writer in writers:
                 output = work / f"{writer}.xlsx"
                 load = os.getloadavg()[0]
+                started = time.perf_counter()
                 run = run_self(__file__, "write", writer, str(staged), str(output), "1", args.timezone)
+                run["process_seconds"] = time.perf_counter() - started
                 run["load_before"] = load
                 results["runs"].setdefault(writer, []).append(run)
                 output.unlink()
-                log(f"{writer} #{attempt + 1}: {run['seconds']:.2f} s, cpu {run['cpu_seconds']:.2f} s, "
-                    f"peak {run['peak_rss_mb']:.0f} MB, load {load:.1f}")
+                log(f"{writer} #{attempt + 1}: {run['seconds']:.2f} s, process {run['process_seconds']:.2f} s, "
+                    f"cpu {run['cpu_seconds']:.2f} s, peak {run['peak_rss_mb']:.0f} MB, load {load:.1f}")
+        if args.probe and "rustpy" in writers:
+            results["probe"] = run_self(__file__, "probe", str(args.probe), args.timezone)
         if not args.no_split_check:
             times = -(-args.split_rows // args.rows)
             output = work / "split.xlsx"
@@ -112,20 +128,25 @@ def report(results: dict) -> None:
     rows = results["rows"]
     medians = {w: statistics.median(r["seconds"] for r in runs) for w, runs in results["runs"].items()}
     cpu = {w: statistics.median(r["cpu_seconds"] for r in runs) for w, runs in results["runs"].items()}
-    base, cpu_base = medians.get(BASELINE), cpu.get(BASELINE)
+    whole = {w: statistics.median(r["process_seconds"] for r in runs) for w, runs in results["runs"].items()}
+    base, cpu_base, whole_base = medians.get(BASELINE), cpu.get(BASELINE), whole.get(BASELINE)
     print(f"\n{rows:,} rows x 13 columns (orders), chunks of {results['chunk_size']:,}, median of "
           f"{len(next(iter(results['runs'].values()), []))}, timestamps in {results['timezone']}\n")
-    print(f"{'writer':<12} {'median s':>9} {'min-max s':>12} {'cpu s':>7} {'rows/s':>9} {'peak MB':>8} "
-          f"{'added MB':>9} {'file MB':>8} {'vs xlsxwriter':>14} {'cpu vs':>7}")
+    print(f"{'writer':<12} {'median s':>9} {'min-max s':>12} {'process s':>10} {'cpu s':>7} {'rows/s':>9} "
+          f"{'peak MB':>8} {'added MB':>9} {'file MB':>8} {'vs xlsxwriter':>14} {'process vs':>11} {'cpu vs':>7}")
     for writer, runs in results["runs"].items():
         seconds = [r["seconds"] for r in runs]
         ratio = f"{medians[writer] / base:.2f}x" if base else "-"
         cpu_ratio = f"{cpu[writer] / cpu_base:.2f}x" if cpu_base else "-"
+        whole_ratio = f"{whole[writer] / whole_base:.2f}x" if whole_base else "-"
         print(f"{writer:<12} {medians[writer]:>9.2f} {min(seconds):>5.2f}-{max(seconds):<6.2f} "
-              f"{cpu[writer]:>7.2f} {rows / medians[writer]:>9,.0f} "
+              f"{whole[writer]:>10.2f} {cpu[writer]:>7.2f} {rows / medians[writer]:>9,.0f} "
               f"{max(r['peak_rss_mb'] for r in runs):>8.0f} "
               f"{max(r['peak_rss_mb'] - r['rss_before_mb'] for r in runs):>9.0f} "
-              f"{runs[-1]['bytes'] / 1e6:>8.1f} {ratio:>14} {cpu_ratio:>7}")
+              f"{runs[-1]['bytes'] / 1e6:>8.1f} {ratio:>14} {whole_ratio:>11} {cpu_ratio:>7}")
+    loads = [r["load_before"] for runs in results["runs"].values() for r in runs]
+    print(f"\nload average (1 min) before each run: {min(loads):.1f} to {max(loads):.1f}")
+    print_probe(results.get("probe"))
     split = results.get("split")
     if split:
         total = split["rows"]
@@ -166,14 +187,15 @@ def write(writer: str, path: str, output: str, times: str, timezone: str) -> dic
     from export_pipelines.datasets.catalog import load_catalog
 
     columns = tuple(load_catalog().dataset("orders").columns.values())
-    write_file = {"renderer": write_renderer, "xlsxwriter": write_xlsxwriter, "openpyxl": write_openpyxl}[writer]
+    write_file = {"renderer": write_renderer, "xlsxwriter": write_xlsxwriter, "openpyxl": write_openpyxl,
+                  "rustpy": write_rustpy}[writer]
     # Imports happen before the clock starts: a run has them loaded long before it renders.
     if writer == "renderer":
         from export_pipelines.formats import renderer_class
 
         renderer_class("xlsx")
     else:
-        __import__({"xlsxwriter": "xlsxwriter", "openpyxl": "openpyxl.cell"}[writer])
+        __import__({"xlsxwriter": "xlsxwriter", "openpyxl": "openpyxl.cell", "rustpy": "rustpy_xlsxwriter"}[writer])
     usage = resource.getrusage(resource.RUSAGE_SELF)
     rss_before = peak_rss_mb()
     started = time.perf_counter()
@@ -272,4 +294,5 @@ def write_openpyxl(tables, columns, output: str, timezone: str) -> int:
 
 
 if __name__ == "__main__":
-    script_main({"stage": stage, "write": write}, parse_args, main, report)
+    steps = {"stage": stage, "write": write, "probe": lambda rows, zone: probe(rows, zone, write_renderer, chunks)}
+    script_main(steps, parse_args, main, report)

@@ -7,6 +7,7 @@ run on the embedded default; run history is written to the instance under $DAGST
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -104,11 +105,12 @@ def _parser() -> argparse.ArgumentParser:
     from export_pipelines.automation.commands import add_request_commands, add_subscription_commands
     from export_pipelines.demo.commands import add_demo_commands
     from export_pipelines.reports.preview import add_template_commands
+    from export_pipelines.request.formatting.preview import template_display
     from export_pipelines.service.commands import add_delivery_commands
     from export_pipelines.storage.key_commands import add_key_commands
 
     add_demo_commands(commands)
-    add_template_commands(commands)
+    add_template_commands(commands, template_display)
     add_key_commands(commands)
     add_delivery_commands(commands)
     add_request_commands(commands)
@@ -167,13 +169,18 @@ def parse_option(text: str) -> tuple[str, object]:
 
 
 def _export(args) -> int:
+    from dagster._core.utils import make_new_run_id
+
     from export_pipelines.automation.launch import local_instance, run_export
     from export_pipelines.delivery.links import record_with_link
+    from export_pipelines.storage.configured import save_decrypted
 
     request = build_request(args)
     level = "INFO" if args.verbose else "CRITICAL"
     instance = local_instance()
-    record, location = run_export(request, instance, level, executor=args.executor)
+    run_id = make_new_run_id()
+    with _progress_bar(instance, run_id, shown=not args.json and not args.verbose and sys.stderr.isatty()):
+        record, location = run_export(request, instance, level, executor=args.executor, run_id=run_id)
     record = record_with_link(instance, record)  # history has none: the command that shows the record mints it
     saved = save_decrypted(record.file_key, args.out) if args.out and location else None
     if args.json:
@@ -184,6 +191,8 @@ def _export(args) -> int:
         partial = partial if record.rows_withheld else ""
         print(f"Exported {record.rows:,} rows{partial}, {record.bytes:,} bytes, sha256 {record.sha256}")
         print(f"Stored encrypted at {location} (run {record.run_id})")
+        if record.link:
+            print(f"Download link: {record.link}")
         if saved:
             print(f"Decrypted copy: {saved}")
         if record.notification:
@@ -195,26 +204,19 @@ def _export(args) -> int:
     return 0
 
 
-def save_decrypted(file_key: str, out: Path) -> Path:
-    """Decrypt a stored export into ``out`` (written under a temporary name, then renamed into place)."""
-    import shutil
+def _progress_bar(instance, run_id: str, shown: bool):
+    """A progress bar on the terminal while the export runs; nothing when stderr is not a terminal."""
+    if not shown:
+        return contextlib.nullcontext()
+    from export_pipelines.service.progress_bar import ProgressBar
 
-    from export_pipelines.run.resources import ExportStorageResource
-
-    out = out.resolve()
-    partial = out.with_name(f".{out.name}.part")
-    try:
-        with ExportStorageResource().get().open_read(file_key) as source, open(partial, "wb") as target:
-            shutil.copyfileobj(source, target, 1 << 20)
-        partial.replace(out)
-    finally:
-        partial.unlink(missing_ok=True)
-    return out
+    return ProgressBar(instance, run_id, sys.stderr)
 
 
 def _download(args) -> int:
     from export_pipelines.automation.launch import local_instance
     from export_pipelines.observability.audit import audit_record_for_run
+    from export_pipelines.storage.configured import save_decrypted
 
     record = audit_record_for_run(local_instance(), args.run_id)
     if not record.file_key:

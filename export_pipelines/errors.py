@@ -69,3 +69,7 @@ class SubmissionRefused(PermanentExportError):
     def __init__(self, reason: str):
         self.reason = reason
         super().__init__(f"export refused: {reason}")
+
+
+class QueueFull(SubmissionRefused):
+    """The user already has as many exports waiting as the deployment allows: the same submission may pass later."""

@@ -11,8 +11,8 @@ from pathlib import Path
 from dagster import DagsterInstance
 
 from export_pipelines.automation.launch import run_export
-from export_pipelines.cli import save_decrypted
 from export_pipelines.request.model import ExportRequest
+from export_pipelines.storage.configured import save_decrypted
 
 
 def decrypted_copy(file_key: str, folder: Path) -> str:

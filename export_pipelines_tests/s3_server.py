@@ -114,15 +114,20 @@ def s3_server():
         server.stop()
 
 
+def use_s3_server(server: S3Server, patch: pytest.MonkeyPatch, folder: Path) -> S3Server:
+    """The environment a deployment on this S3 endpoint would have, with dummy credentials."""
+    for name in BACKEND_ENV:
+        patch.delenv(name, raising=False)
+    patch.setenv("AWS_ACCESS_KEY_ID", DUMMY_CREDENTIALS["aws_access_key_id"])
+    patch.setenv("AWS_SECRET_ACCESS_KEY", DUMMY_CREDENTIALS["aws_secret_access_key"])
+    patch.setenv("AWS_DEFAULT_REGION", DUMMY_CREDENTIALS["region_name"])
+    patch.setenv("AWS_CONFIG_FILE", str(folder / "no-aws-config"))
+    patch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(folder / "no-aws-credentials"))
+    patch.setenv("EXPORT_S3_ENDPOINT_URL", server.endpoint_url)
+    return server
+
+
 @pytest.fixture
 def s3_env(s3_server, monkeypatch, tmp_path):
     """The environment a deployment on this S3 endpoint would have, with dummy credentials."""
-    for name in BACKEND_ENV:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", DUMMY_CREDENTIALS["aws_access_key_id"])
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", DUMMY_CREDENTIALS["aws_secret_access_key"])
-    monkeypatch.setenv("AWS_DEFAULT_REGION", DUMMY_CREDENTIALS["region_name"])
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("EXPORT_S3_ENDPOINT_URL", s3_server.endpoint_url)
-    return s3_server
+    return use_s3_server(s3_server, monkeypatch, tmp_path)

@@ -134,3 +134,35 @@ def test_a_misspelt_request_field_is_named_on_one_line_and_nothing_runs(workspac
         "export-pipelines export: format_options.header_style: Input should be 'label' or 'name'; "
         "formt: is not a known field"
     ]
+
+
+def test_export_on_a_terminal_draws_a_progress_bar_and_ends_with_the_link(workspace):
+    """stderr is a real terminal (a pseudo-terminal): the bar is drawn on one line, ends full, and the
+    summary names the download link. Piped, as in the other tests, nothing of the bar is printed."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [CLI, "export", "--user", "admin", "--dataset", "orders", "--format", "jsonl", "--chunk-size", "100"],
+        env=workspace, stdout=subprocess.PIPE, stderr=terminal, text=True,
+    )  # fmt: skip
+    os.close(terminal)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # the command closed the terminal: it has ended
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    stdout, _ = process.communicate(timeout=300)
+    os.close(controller)
+
+    assert process.returncode == 0, drawn.decode(errors="replace")
+    text = drawn.decode().replace("\r\n", "\n")  # a terminal writes a newline as \r\n
+    bars = [part.rstrip() for line in text.split("\n") for part in line.split("\r") if part.startswith("[")]
+    assert bars and bars[-1].startswith("[" + "#" * 30 + "] 100%  800 of 800 rows") and bars[-1].endswith("done"), text
+    assert "Download link: http" in stdout and "Exported 800 rows" in stdout
+    piped = cli(workspace, "export", "--user", "admin", "--dataset", "orders", "--format", "jsonl", "--title", "piped")
+    assert piped.returncode == 0 and "[" not in piped.stderr, piped.stderr

@@ -32,7 +32,7 @@ from pydantic import ValidationError
 from export_pipelines.automation.deployment_only import refuse_deployment_settings, refuse_deployment_tags
 from export_pipelines.automation.typed_tags import TAG_REQUEST_TOKEN
 from export_pipelines.datasets.catalog import load_catalog
-from export_pipelines.errors import ExportRequestError, SettingsError, SubmissionRefused
+from export_pipelines.errors import ExportRequestError, QueueFull, SettingsError, SubmissionRefused
 from export_pipelines.request.model import (
     TAG_USER,
     VALIDATE_OP,
@@ -54,6 +54,7 @@ TAG_SUBSCRIPTION = "export/subscription"  # set by subscription schedules and th
 VIA_WEBSERVER = "webserver"
 VIA_DAEMON = "daemon"
 VIA_CLI = "cli"
+VIA_API = "api"  # the export API of the download service (service/api/): the caller's app JWT was verified there
 
 TRUST_UNSIGNED_ENV = "EXPORT_TRUST_UNSIGNED_SUBMISSIONS"
 MAX_QUEUED_ENV = "EXPORT_MAX_QUEUED_PER_USER"
@@ -112,7 +113,7 @@ def admit(
 ) -> Admission:
     """Admit one export run or raise SubmissionRefused (or the SettingsError of a broken deployment).
 
-    ``via`` is where the submission came from (VIA_WEBSERVER, VIA_DAEMON, VIA_CLI); ``run_id`` the
+    ``via`` is where the submission came from (VIA_WEBSERVER, VIA_DAEMON, VIA_CLI, VIA_API); ``run_id`` the
     run being submitted, when it exists already (the gate). A token's one-time id is recorded on
     that run as soon as the token is verified, so a submission refused after that (queue full)
     spends its token too. ``check_fields`` False leaves the request's fields to ``validate_request``,
@@ -146,7 +147,7 @@ def admit(
         gate_tags[TAG_REQUEST_JTI] = _spend_token(instance, tags.get(TAG_REQUEST_TOKEN), config, request, run_id)
     queued = instance.get_runs_count(RunsFilter(tags={TAG_USER: request.user}, statuses=WAITING))
     if queued >= settings.max_queued_per_user:
-        raise SubmissionRefused(
+        raise QueueFull(
             f"user {request.user!r} already has {queued} exports waiting in the queue (the limit is "
             f"{settings.max_queued_per_user}): wait for some to finish, or cancel some, then submit again"
         )

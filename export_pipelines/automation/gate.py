@@ -20,8 +20,9 @@ pass unchanged.
 
 Where a submission comes from is the one thing a requester cannot type: the webserver hands the
 gate the HTTP request it is serving, the daemon (schedules, sensors) and ``dagster job launch`` on
-a deployment machine hand it nothing. Tags such as ``dagster/schedule_name`` can be typed in the
-launchpad, so they are never what trust is based on.
+a deployment machine hand it nothing, the export API hands ``ApiSubmission`` (``api_submission``) from
+its own process once it has verified the caller's app JWT. Tags such as ``dagster/schedule_name`` can be
+typed in the launchpad, so they are never what trust is based on.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from dagster._utils.error import serializable_error_info_from_exc_info
 from export_pipelines.automation.admission import (
     TAG_DUPLICATE_OF,
     TAG_SUBSCRIPTION,
+    VIA_API,
     VIA_DAEMON,
     VIA_WEBSERVER,
     GateSettings,
@@ -83,7 +85,7 @@ class ExportSubmissionGate(QueuedRunCoordinator):
         run = context.dagster_run
         if run.job_name != EXPORT_JOB or run.status != DagsterRunStatus.NOT_STARTED:
             return super().submit_run(context)
-        via = VIA_WEBSERVER if getattr(context.workspace, "source", None) is not None else VIA_DAEMON
+        via = _submitted_via(context)
         # Counting the user's queue, looking for a repeat and queueing happen under one lock, shared by every
         # thread and process of the deployment (admission_lock), so that concurrent submissions cannot all pass.
         with admission_lock(self._instance, _requested_user(run)):
@@ -98,9 +100,9 @@ class ExportSubmissionGate(QueuedRunCoordinator):
                     parent_tags=self._parent_tags(run), parent_run_id=run.parent_run_id, root_run_id=run.root_run_id,
                 )  # fmt: skip
             except SubmissionRefused as error:
-                refusal = error.reason
+                refusal = error
             except PermanentExportError as error:  # a broken deployment setting, named in the message
-                refusal = str(error)
+                refusal = SubmissionRefused(str(error))
             if refusal is not None:
                 return self._refuse(run, refusal, via)
             self._instance.add_run_tags(run.run_id, admission.tags)
@@ -112,17 +114,19 @@ class ExportSubmissionGate(QueuedRunCoordinator):
         parent = self._instance.get_run_by_id(run.parent_run_id) if run.parent_run_id else None
         return parent.tags if parent else None
 
-    def _refuse(self, run: DagsterRun, reason: str, via: str) -> DagsterRun:
+    def _refuse(self, run: DagsterRun, refusal: SubmissionRefused, via: str) -> DagsterRun:
         """Record the refusal as the run's failure; never retried, since the same run would be refused again.
 
-        For the webserver the refusal is raised (outside any except block, so Dagster records this message
-        alone): the launchpad and the GraphQL caller get it as the answer to their submission. For the
+        For the webserver and the API the refusal is raised (outside any except block, so Dagster records this
+        message alone), of its own kind (``QueueFull`` is one the API answers 429): the launchpad, the GraphQL
+        caller and the API's caller get it as the answer to their submission. For the
         daemon it is recorded here and not raised: a schedule or sensor tick whose submission raises is
         marked failed and evaluated again, which would only repeat the refusal.
         """
         self._instance.add_run_tags(run.run_id, {MAX_RETRIES_TAG: "0"})
-        if via == VIA_WEBSERVER:
-            raise SubmissionRefused(reason)
+        reason = refusal.reason
+        if via in (VIA_WEBSERVER, VIA_API):
+            raise type(refusal)(reason)
         try:  # an error as Dagster records a raising submission's, so the audit reads it the same way
             raise SubmissionRefused(reason)
         except SubmissionRefused:
@@ -140,6 +144,14 @@ class ExportSubmissionGate(QueuedRunCoordinator):
             "that run or wait for the dedupe window (EXPORT_DEDUPE_WINDOW_SECONDS) to pass.",
         )
         return self._instance.get_run_by_id(run.run_id)
+
+
+def _submitted_via(context: SubmitRunContext) -> str:
+    """The webserver hands its request context (which has a ``source``); the export API hands ``ApiSubmission``
+    (``automation.api_submission``), in its own process, after verifying the caller; the daemon hands neither."""
+    if getattr(context.workspace, "export_submitted_via", None) == VIA_API:
+        return VIA_API
+    return VIA_WEBSERVER if getattr(context.workspace, "source", None) is not None else VIA_DAEMON
 
 
 def _requested_user(run: DagsterRun) -> str:

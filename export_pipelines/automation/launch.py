@@ -97,6 +97,7 @@ def run_export(
     log_level: str = "INFO",
     executor: str = "in_process",
     executor_config: dict | None = None,
+    run_id: str | None = None,
 ) -> tuple[AuditRecord, str | None]:
     """Run ``export_job`` in this process; return its audit record and the file's location (if any).
 
@@ -104,7 +105,8 @@ def run_export(
     UI is, so the UI lists it with those; then it is executed here. ``in_process`` runs every
     step in this process; ``multiprocess`` and ``celery`` load the job by reference in other
     processes, and the steps' outputs go through the job's IO manager. ``log_level`` only changes
-    what this process prints; the run's event log is complete anyway.
+    what this process prints; the run's event log is complete anyway. ``run_id`` names the run to create
+    (so that a caller can follow it while it runs); a new id by default.
     """
     if executor not in EXECUTORS:
         raise ValueError(f"executor {executor!r} is not one of {', '.join(EXECUTORS)}")
@@ -116,7 +118,7 @@ def run_export(
     from export_pipelines.automation.admission_lock import admission_lock
     from export_pipelines.automation.running_limit import refuse_over_running_limit
 
-    run_id = make_new_run_id()
+    run_id = run_id or make_new_run_id()
     job = reconstructable(_export_job)
     definition = job.get_definition()
     # The user's running limit holds for the command line too: checked, and the run created STARTING (so

@@ -1,22 +1,39 @@
-"""The per-user running limit, for the command line: the queue enforces it on queued runs, the CLI is not queued.
+"""The per-user running limit on both paths that start runs: the queue daemon's launches and the command line.
 
-``export-pipelines export`` runs its export in its own process, past the queue whose tag limit on
-``export/user`` (10 in the project's dagster.yaml) keeps one user from taking every slot. So the
-command line reads that same limit from the instance's run coordinator and, under the user's
-admission lock (``admission_lock``), counts the user's starting and running exports and creates its
-own run already STARTING, so that two commands at once cannot both take the last slot. At the limit
-it refuses, saying how many are running and what to do: it does not wait, because an operator at a
-shell is better told now than left looking at a command that hangs for an hour.
+The queue daemon keeps one user from taking every slot with the tag limit on ``export/user`` (10 in
+the project's dagster.yaml, ``applyLimitPerUniqueValue``). ``export-pipelines export`` runs its export
+in its own process, past the queue, so it reads that same limit from the instance's run coordinator
+and, under the user's admission lock (``admission_lock``), counts the user's active exports and creates
+its own run already STARTING. At the limit it refuses, saying how many are running and what to do: it
+does not wait, because an operator at a shell is better told now than left looking at a command that
+hangs for an hour.
+
+The two paths meet at the last slot. The daemon counts the active runs of every user, then marks the
+runs it picked STARTING and launches them one by one, without any lock of ours; a command creating its
+run between that count and that launch would make the user's eleventh. So the deployment's run launcher
+is ``SlotCheckingRunLauncher``: Dagster's default launcher that first takes the same admission lock
+and counts the user's other active runs; at the limit it puts the run back in the queue (the daemon
+launches it when a slot frees) instead of starting it. Whichever of the two takes the lock second sees
+the other's run: the daemon marks its run STARTING before it takes the lock, the command creates its
+run STARTING while it holds it. Dagster's tag limit still does the everyday work (the daemon never
+picks a run over the limit it counted); the launcher only settles that race.
 """
 
 from __future__ import annotations
 
-from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+from collections.abc import Mapping
+from typing import Any
+
+from dagster import DagsterEvent, DagsterInstance, DagsterRun, RunsFilter
+from dagster._core.launcher import DefaultRunLauncher, LaunchRunContext
+from dagster._core.storage.dagster_run import ACTIVE_RUN_STATUSES
+from dagster._serdes import ConfigurableClassData
 
 from export_pipelines.automation.admission import SubmissionRefused
+from export_pipelines.automation.admission_lock import admission_lock
 from export_pipelines.request.model import TAG_USER
 
-RUNNING = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
+RUNNING = list(ACTIVE_RUN_STATUSES)  # as the queue daemon counts: starting, started, canceling
 
 
 def user_running_limit(instance: DagsterInstance, user: str) -> int | None:
@@ -48,3 +65,44 @@ def refuse_over_running_limit(instance: DagsterInstance, user: str) -> None:
             "wait for one to finish and run the command again, or submit the export to the queue (launchpad, "
             "GraphQL), where it waits for a slot"
         )
+
+
+def take_running_slot(instance: DagsterInstance, run: DagsterRun) -> bool:
+    """For a run the daemon marked STARTING: True to launch it, or False once it is back in the queue.
+
+    A run without ``export/user`` (not an export), or an instance without a limit, is always launched.
+    """
+    user = run.tags.get(TAG_USER)
+    limit = user_running_limit(instance, user) if user else None
+    if limit is None:
+        return True
+    with admission_lock(instance, user):
+        current = instance.get_run_by_id(run.run_id)
+        counted = current is not None and current.status in RUNNING
+        others = instance.get_runs_count(RunsFilter(tags={TAG_USER: user}, statuses=RUNNING)) - int(counted)
+        if others < limit:
+            return True
+        instance.report_engine_event(
+            f"Back in the queue: user {user!r} already has {others} exports running (the limit is {limit}); one "
+            "started from the command line after the queue counted. It starts when one of them ends.",
+            run,
+        )
+        instance.report_dagster_event(DagsterEvent.job_enqueue(run), run_id=run.run_id)
+    return False
+
+
+class SlotCheckingRunLauncher(DefaultRunLauncher):
+    """Dagster's default launcher, after ``take_running_slot`` (see the module docstring). In dagster.yaml::
+
+    run_launcher:
+      module: export_pipelines.automation.running_limit
+      class: SlotCheckingRunLauncher
+    """
+
+    @classmethod
+    def from_config_value(cls, inst_data: ConfigurableClassData, config_value: Mapping[str, Any]):
+        return cls(inst_data=inst_data, **config_value)
+
+    def launch_run(self, context: LaunchRunContext) -> None:
+        if take_running_slot(self._instance, context.dagster_run):
+            super().launch_run(context)

@@ -42,6 +42,8 @@ from dagster._core.launcher.base import CheckRunHealthResult, LaunchRunContext, 
 from dagster._core.storage.dagster_run import DagsterRun
 from dagster._serdes import ConfigurableClass, ConfigurableClassData, deserialize_value, serialize_value
 
+from export_pipelines.automation.running_limit import take_running_slot
+
 # The run tag holding the pid of a run's process, read back by terminate and the health check.
 TAG_PID = "export/warm_pid"
 # Imported once in the forkserver, so that no run imports them again.
@@ -90,6 +92,8 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
 
     def launch_run(self, context: LaunchRunContext) -> None:
         run = context.dagster_run
+        if not take_running_slot(self._instance, run):  # the user's last slot went to a command-line export
+            return
         check.not_none(run.job_code_origin, f"run {run.run_id} has no code origin to load its job from")
         process = self._forkserver().Process(
             target=execute_run_in_forked_process,

@@ -12,12 +12,13 @@ import importlib
 import pkgutil
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO, ClassVar
 
 import pyarrow as pa
 
 from export_pipelines.datasets.catalog import ColumnSpec
+from export_pipelines.display.styles import NO_RULES, DisplayLayer, DisplayRules
 from export_pipelines.errors import ExportRequestError
 
 _FORMATS: dict[str, type[Renderer]] = {}
@@ -34,6 +35,11 @@ class RenderContext:
     export_id: str = ""
     filters: tuple[str, ...] = ()
     user: str = ""
+    display: DisplayRules = NO_RULES  # checked display rules: labels, number and date formats, highlights
+
+    def labelled(self) -> tuple[ColumnSpec, ...]:
+        """The columns with the labels the display rules give them (the catalog's where none does)."""
+        return tuple(replace(c, label=self.display.label(c.name, c.label)) for c in self.columns)
 
 
 class Renderer(ABC):
@@ -81,6 +87,11 @@ class Renderer(ABC):
 
         Called by validation once the columns are known, so a mismatch fails before a row is read.
         """
+
+    @classmethod
+    def display_layer(cls, settings: dict[str, Any]) -> DisplayLayer | None:
+        """Display rules the format's options bring (a PDF template's), between the catalog's and the request's."""
+        return None
 
     @abstractmethod
     def write(self, table: pa.Table) -> None:

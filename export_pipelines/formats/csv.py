@@ -20,6 +20,9 @@ missing value stay distinguishable; timestamps are ISO 8601 with the request's o
   gets a leading ``'``, so a spreadsheet shows it as text instead of running it (OWASP "CSV
   injection"). The value changes, so turn it off for files meant for programs, not people.
 
+With ``formatted: true`` (a request field) columns are written as the display text of their rules
+(``export_pipelines.display``), after the formula guard; headers take the rules' labels either way.
+
 Everything is vectorised with Arrow compute; the only per-row Python is the stdlib csv writer
 of ``quoting: minimal``.
 """
@@ -34,6 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from export_pipelines.display.text import column_formatters, formatted_table
 from export_pipelines.errors import ExportRequestError
 from export_pipelines.formats.base import ChunkEncodingRenderer, require_choice
 from export_pipelines.formats.parallel import encoded_blocks
@@ -126,8 +130,10 @@ class CsvRenderer(ChunkEncodingRenderer):
     def __init__(self, stream, context):
         super().__init__(stream, context)
         settings = self.settings
-        self.check_columns(settings, context.columns)
-        self._header = _header(settings, context.columns)
+        self.check_columns(settings, context.labelled())
+        self._header = _header(settings, context.labelled())
+        # formatted: true writes each column's display text (vectorised, one formatter per column built here).
+        self._formatters = column_formatters(context.columns, context.display) if context.display.formatted else None
         self._eol = LINE_ENDINGS[settings["line_ending"]]
         self._codec = ENCODINGS[settings["encoding"]]
         self._errors = "strict" if settings["encoding_errors"] == "fail" else "replace"
@@ -147,6 +153,8 @@ class CsvRenderer(ChunkEncodingRenderer):
         return b"".join(parts)
 
     def server_text(self):
+        if self.context.display.formatted:  # display text (export_pipelines.display) is written here, from rows
+            return None
         return csv_server_text(self.settings, self.context.columns, self.context.timezone)
 
     def write_encoded(self, data: bytes) -> None:
@@ -175,7 +183,8 @@ class CsvRenderer(ChunkEncodingRenderer):
 
     def _encode(self, block: pa.Table) -> tuple[bytes | pa.Buffer, pa.Table]:
         """One block as UTF-8 CSV text, with the block it came from."""
-        block = with_text_timestamps(self._guarded(block))
+        block = self._guarded(block)  # before the display text: only the exported text itself is guarded
+        block = with_text_timestamps(formatted_table(block, self._formatters) if self._formatters else block)
         if self._stdlib:
             return self._stdlib_block(block).encode("utf-8"), block
         return self._arrow_bytes(block, include_header=False), block

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from export_pipelines.formats.base import ChunkEncodingRenderer
-from export_pipelines.formats.json_values import JSON_OPTIONS, json_chunk, validate_json_settings
+from export_pipelines.formats.json_values import JSON_OPTIONS, display_formatters, json_chunk, validate_json_settings
 
 
 class JsonRenderer(ChunkEncodingRenderer):
@@ -23,9 +23,10 @@ class JsonRenderer(ChunkEncodingRenderer):
     def __init__(self, stream, context):
         super().__init__(stream, context)
         self._separator = b"[\n"
+        self._formatters = display_formatters(context)
 
     def encode_chunk(self, table: pa.Table, first_row: int) -> bytes:
-        return json_chunk(table, self.settings, b",\n")
+        return json_chunk(table, self.settings, b",\n", self._formatters)
 
     def write_encoded(self, data: bytes) -> None:
         if data:  # the elements of a chunk are joined already; chunks need the separator between them

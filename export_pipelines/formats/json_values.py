@@ -23,6 +23,7 @@ from json.encoder import encode_basestring
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from export_pipelines.display.text import column_formatters, formatted_table
 from export_pipelines.formats.base import require_choice
 from export_pipelines.formats.parallel import encoded_blocks
 from export_pipelines.formats.text_values import iso_timestamps
@@ -35,14 +36,20 @@ _NEEDS_ESCAPE = r'["\\\x00-\x1f]'
 _encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
 
+def display_formatters(context) -> list | None:
+    """One display formatter per column with ``formatted: true``; None: raw values (the default)."""
+    return column_formatters(context.columns, context.display) if context.display.formatted else None
+
+
 def validate_json_settings(settings: dict) -> None:
     require_choice(settings, "decimals", ("string", "number"))
 
 
-def json_chunk(table: pa.Table, settings: dict, separator: bytes) -> bytes:
+def json_chunk(table: pa.Table, settings: dict, separator: bytes, formatters: list | None = None) -> bytes:
     """UTF-8 JSON objects, one per row, joined by ``separator``; b"" for no rows.
 
-    Blocks of rows are encoded on every core (see formats.parallel).
+    Blocks of rows are encoded on every core (see formats.parallel). ``formatters`` (``formatted: true``)
+    turn columns into their display text first, which JSON then writes as strings.
     """
     if not table.num_rows:
         return b""
@@ -52,6 +59,8 @@ def json_chunk(table: pa.Table, settings: dict, separator: bytes) -> bytes:
 
     def encode(block: pa.Table) -> pa.Buffer:
         block = block.combine_chunks()
+        if formatters:
+            block = formatted_table(block, formatters)
         parts = []
         for key, column in zip(keys, block.columns):
             parts += [key, _json_values(column.combine_chunks(), settings["decimals"])]

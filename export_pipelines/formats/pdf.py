@@ -10,6 +10,7 @@ from typing import ClassVar
 
 import pyarrow as pa
 
+from export_pipelines.display.styles import DisplayLayer
 from export_pipelines.errors import ExportRequestError
 from export_pipelines.formats.base import Renderer
 from export_pipelines.reports.document import PdfReport, report_facts
@@ -46,6 +47,11 @@ class PdfRenderer(Renderer):
         except TemplateError as error:
             raise ExportRequestError("format_options.template", str(error)) from None
 
+    @classmethod
+    def display_layer(cls, settings) -> DisplayLayer:
+        """The template's display rules (locale, column formats, highlights), under the request's."""
+        return cls.template(settings).display
+
     @staticmethod
     def template(settings) -> ReportTemplate:
         """Load and check the template the settings name; errors name ``format_options.template``."""
@@ -59,7 +65,7 @@ class PdfRenderer(Renderer):
         self.check_columns(self.settings, context.columns)  # again: a template file may have changed
         facts = report_facts(context.title, context.timezone, context.export_id, context.filters,
                              getattr(context, "user", ""))
-        self._report = PdfReport(stream, self.template(self.settings), context.columns, facts)
+        self._report = PdfReport(stream, self.template(self.settings), context.columns, facts, context.display)
         self.pages = 0
 
     def write(self, table: pa.Table) -> None:

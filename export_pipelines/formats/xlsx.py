@@ -4,7 +4,10 @@ XlsxWriter, not openpyxl's write-only mode: for the same cells of 100,000 orders
 needs about twice the time, in the same flat memory (benchmarks/xlsx_bench.py prints the
 figures). Each row goes to a temporary file as soon as the next one starts; at close the sheets
 are assembled and zipped into the stream. That takes temporary disk (TMPDIR) of about twice the
-uncompressed sheets, some 0.5 KB per row of 13 columns: about 1 GB per million rows.
+uncompressed sheets, some 0.5 KB per row of 13 columns: about 1 GB per million rows. Not
+rustpy-xlsxwriter, though it takes 0.17x the time: it cannot give one text cell the quote prefix and
+not the next, writes "" as no cell, has no text fallback in number columns and no document properties
+(benchmarks/README.md has the figures and the differences).
 
 What the cells hold:
 
@@ -27,6 +30,9 @@ What the cells hold:
   gets Excel's quote prefix, so editing the cell in Excel does not turn it into a formula. Text
   longer than an Excel cell holds (32,767 characters) fails the export instead of being cut.
 
+Display rules (a request's ``formats``, ``locale``, ``highlight``; see ``xlsx_display``) choose number
+formats, labels and alignment, and add conditional formats; the cells keep their values.
+
 Layout: one sheet per ``max_rows_per_sheet`` data rows, named after the export title, each with
 a bold, frozen header row, an autofilter over its rows and column widths measured on the first
 rows of the export. The same rows give the same bytes: the workbook's creation date is fixed.
@@ -37,7 +43,6 @@ from __future__ import annotations
 import tempfile
 from contextlib import contextmanager
 from datetime import datetime
-from decimal import Decimal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -45,6 +50,8 @@ import xlsxwriter
 
 from export_pipelines.errors import ExportRequestError
 from export_pipelines.formats.base import Renderer, require_choice
+from export_pipelines.formats.xlsx_display import cell_properties, formula, highlight_properties
+from export_pipelines.formats.xlsx_display import number_format as display_number_format
 from export_pipelines.formats.xlsx_layout import (
     EXCEL_COLUMNS,
     EXCEL_ROWS,
@@ -54,10 +61,8 @@ from export_pipelines.formats.xlsx_layout import (
     require_date_format,
     sheet_name,
 )
+from export_pipelines.formats.xlsx_values import excel_numbers
 
-EPOCH_SERIAL = 25_569  # 1970-01-01 in Excel's 1900 date system
-FIRST_SERIAL, END_SERIAL = 61, 2_958_466  # 1900-03-01 up to 10000-01-01
-EXACT_DIGITS = 15  # significant digits Excel keeps
 MAX_TEXT = 32_767  # UTF-16 units in one cell
 FORMULA_TRIGGERS = frozenset("=+-@")
 CREATED = datetime(1980, 1, 1)  # the zip format's epoch: a fixed date keeps the bytes repeatable
@@ -123,14 +128,32 @@ class XlsxRenderer(Renderer):
         self._book.set_custom_property("Time zone", context.timezone)
         self._header_format = self._book.add_format({"bold": True})
         self._guard_format = self._book.add_format({"quote_prefix": True})
-        self._formats = [self._format(number_format(column, self.settings)) for column in context.columns]
-        self._headers = [header_text(c, self.settings["header_style"], context.timezone) for c in context.columns]
+        self._formats = [self._format(column) for column in context.columns]
+        self._headers = [header_text(c, self.settings["header_style"], context.timezone) for c in context.labelled()]
         self._widths = ColumnWidths(context.columns, self._headers, self.settings)
         self._sheets: list = []
         self._sheet_rows: list[int] = []
 
-    def _format(self, code: str | None):
-        return self._book.add_format({"num_format": code}) if code else None
+    def _format(self, column):
+        """A column's cell format: the number format its display rule gives, else its type's; its alignment."""
+        rule, locale = self.context.display.rule(column.name), self.context.display.locale
+        code = display_number_format(column, rule, locale) or number_format(column, self.settings)
+        properties = {**({"num_format": code} if code else {}), **cell_properties(rule)}
+        return self._book.add_format(properties) if properties else None
+
+    def _add_highlights(self) -> None:
+        """Each highlight as a formula rule over every sheet's data rows (earlier rules win where they conflict)."""
+        columns = self.context.columns
+        for highlight in self.context.display.highlights:
+            rule = {
+                "type": "formula",
+                "criteria": formula(highlight.condition, columns, self.context.timezone),
+                "format": self._book.add_format(highlight_properties(highlight.style)),
+            }
+            spans = [(i, i) for i, c in enumerate(columns) if c.name in highlight.columns] or [(0, len(columns) - 1)]
+            for sheet, rows in zip(self._sheets, self._sheet_rows):
+                for first, last in spans if rows else ():
+                    sheet.conditional_format(1, first, rows, last, rule)
 
     def write(self, table: pa.Table) -> None:
         with self._discarded_on_error():
@@ -153,6 +176,7 @@ class XlsxRenderer(Renderer):
                 sheet.autofilter(0, 0, rows, len(widths) - 1)
                 for index, width in enumerate(widths):
                     sheet.set_column(index, index, round(width, 1))
+            self._add_highlights()
             self._book.close()
         self._folder.cleanup()
 
@@ -207,43 +231,6 @@ class XlsxRenderer(Renderer):
         return (_number_or_text(sheet) if with_text else sheet.write_number), values
 
 
-def excel_numbers(array: pa.ChunkedArray) -> tuple[list, bool]:
-    """Cell values of a number, date or timestamp column, and whether any had to be exact text.
-
-    Conversions are vectorised; only the rare values Excel would change are looked at one by one.
-    """
-    kind = array.type
-    if pa.types.is_floating(kind):
-        return pc.if_else(pc.is_finite(array), array, pa.scalar(None, kind)).to_pylist(), False
-    if pa.types.is_timestamp(kind):
-        local = pc.local_timestamp(array) if kind.tz else array
-        millis = pc.floor_temporal(local, unit="millisecond").cast(pa.timestamp("ms")).cast(pa.int64())
-        numbers = pc.add(pc.divide(millis.cast(pa.float64()), 86_400_000.0), float(EPOCH_SERIAL))
-        as_text = _outside(numbers, FIRST_SERIAL, END_SERIAL)
-        text = lambda: pc.strftime(local, format="%Y-%m-%d %H:%M:%S")  # noqa: E731
-    elif pa.types.is_date(kind):
-        numbers = pc.add(array.cast(pa.int32()).cast(pa.int64()), EPOCH_SERIAL)
-        as_text = _outside(numbers, FIRST_SERIAL, END_SERIAL)
-        text = lambda: array.cast(pa.string())  # noqa: E731
-    elif pa.types.is_decimal(kind):
-        exact = array.cast(pa.string())
-        numbers = exact.cast(pa.float64())  # parsing the text is exact; Arrow's direct cast can miss by one ulp
-        limit = Decimal(10) ** (EXACT_DIGITS - kind.scale)
-        as_text = _beyond(array, pa.scalar(limit, kind)) if kind.precision > EXACT_DIGITS else None
-        text = lambda: exact  # noqa: E731
-    else:
-        numbers = array
-        as_text = _beyond(array, 10**EXACT_DIGITS)
-        text = lambda: array.cast(pa.string())  # noqa: E731
-    values = numbers.to_pylist()
-    if as_text is None or not pc.any(as_text).as_py():
-        return values, False
-    texts = text()
-    for index in pc.indices_nonzero(as_text.combine_chunks()).to_pylist():
-        values[index] = texts[index].as_py()
-    return values, True
-
-
 def _longest_text(array: pa.ChunkedArray) -> int:
     """The longest text in UTF-16 units, as Excel counts; only texts that could be too long are counted."""
     lengths = pc.utf8_length(array)
@@ -251,14 +238,6 @@ def _longest_text(array: pa.ChunkedArray) -> int:
         return 0
     candidates = array.filter(pc.greater(lengths, MAX_TEXT // 2)).to_pylist()
     return max(len(text.encode("utf-16-le")) // 2 for text in candidates)
-
-
-def _outside(serials, first: int, end: int):
-    return pc.or_(pc.less(serials, first), pc.greater_equal(serials, end))
-
-
-def _beyond(array, limit):
-    return pc.or_(pc.greater_equal(array, limit), pc.less_equal(array, pc.negate(limit)))
 
 
 def _number_or_text(sheet):

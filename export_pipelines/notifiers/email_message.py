@@ -150,7 +150,7 @@ def _facts(n: ExportNotification) -> list[tuple[str, str]]:
     if n.is_partial:
         facts.append(("Rows withheld", f"{n.withheld_band or 'yes'}, because of your permissions"))
     facts += [
-        ("Size", _human_size(n.bytes)),
+        ("Size", human_size(n.bytes)),
         ("Filters", "; ".join(n.filters) or "none"),
         ("Requested by", n.user),
         ("Download", n.link),
@@ -179,7 +179,8 @@ def _rows(count: int) -> str:
     return f"{count:,} row" + ("" if count == 1 else "s")
 
 
-def _human_size(size: int) -> str:
+def human_size(size: int) -> str:
+    """A size as the mail and the export's page write it: binary units (KiB, MiB), one decimal."""
     if size < 1024:
         return f"{size} byte" + ("" if size == 1 else "s")
     value = float(size)

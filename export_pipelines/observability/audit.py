@@ -176,7 +176,7 @@ def _run_events(instance: DagsterInstance, run_id: str) -> tuple[dict, str | Non
     error = engine_error = None
     kinds = {
         DagsterEventType.STEP_OUTPUT, DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE,
-        DagsterEventType.ENGINE_EVENT,
+        DagsterEventType.ENGINE_EVENT, DagsterEventType.RUN_CANCELED,
     }  # fmt: skip
     for entry in instance.all_logs(run_id, of_type=kinds):
         event = entry.dagster_event
@@ -189,6 +189,9 @@ def _run_events(instance: DagsterInstance, run_id: str) -> tuple[dict, str | Non
         elif event.event_type == DagsterEventType.RUN_FAILURE:
             # A run that failed outside any step (executor start-up, for instance).
             error = error or _run_failure_reason(event, engine_error)
+        elif event.event_type == DagsterEventType.RUN_CANCELED:
+            # Who or what canceled it: a repeat names the run it repeats (the gate's message), else Dagster's.
+            error = error or event.message or "canceled"
         elif event.step_key in _RECORDED_STEPS:
             for name, value in event.event_specific_data.metadata.items():
                 metadata[name] = getattr(value, "value", value)

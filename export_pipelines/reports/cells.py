@@ -2,7 +2,8 @@
 
 Values are written exactly as the export holds them: decimals with all their digits, timestamps
 with their microseconds (when not zero) and the offset of the request's time zone, floats in
-their shortest round-trip form. NULL is an empty cell.
+their shortest round-trip form. NULL is an empty cell. Display rules (a locale, a column's number or
+date format, its NULL text) replace that text with what they say (``export_pipelines.display``).
 """
 
 from __future__ import annotations
@@ -13,14 +14,34 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from export_pipelines.datasets.catalog import ColumnSpec
+from export_pipelines.display.styles import DisplayRules
+from export_pipelines.display.text import column_formatter
 
 
-def cell_texts(table: pa.Table, columns: tuple[ColumnSpec, ...]) -> list[list[str]]:
-    """One list of display strings per column, in column order."""
-    return [_display(table.column(column.name), column).to_pylist() for column in columns]
+def cell_texts(table: pa.Table, columns: tuple[ColumnSpec, ...], formatters: list | None = None) -> list[list[str]]:
+    """One list of display strings per column, in column order; a column's formatter (display rules) wins."""
+    formatters = formatters or [None] * len(columns)
+    return [
+        (pc.fill_null(convert(table.column(c.name)), "") if convert else _display(table.column(c.name), c)).to_pylist()
+        for c, convert in zip(columns, formatters)
+    ]
 
 
-def _display(array: pa.ChunkedArray, column: ColumnSpec) -> pa.ChunkedArray:
+def report_formatters(columns: tuple[ColumnSpec, ...], display: DisplayRules) -> list:
+    """The display rules' formatter of each column (None: the exact text below); booleans stay Yes and No."""
+    formatters = []
+    for column in columns:
+        rule = display.rule(column.name)
+        if column.type == "boolean":
+            null = rule.null if rule is not None else None
+            formatters.append(None if null is None else lambda array, c=column, n=null: pc.fill_null(_display(
+                array, c, None), n))  # fmt: skip
+        else:
+            formatters.append(column_formatter(column.type, column.scale, rule, display.locale))
+    return formatters
+
+
+def _display(array: pa.ChunkedArray, column: ColumnSpec, null: str | None = "") -> pa.ChunkedArray:
     if column.type == "string":
         text = array
     elif column.type == "boolean":
@@ -31,7 +52,7 @@ def _display(array: pa.ChunkedArray, column: ColumnSpec) -> pa.ChunkedArray:
         text = pc.replace_substring_regex(text, pattern=r"([+-]\d\d)(\d\d)$", replacement=r" \1:\2")
     else:  # integer, float, decimal, date: Arrow's own text is exact
         text = array.cast(pa.string())
-    return pc.fill_null(text, "")
+    return text if null is None else pc.fill_null(text, null)
 
 
 def timestamp_text(moment) -> str:
@@ -63,13 +84,16 @@ class Totals:
             previous = self._sums[column.name]
             self._sums[column.name] = part if previous is None else previous + part
 
-    def texts(self) -> dict[str, str]:
-        """Column name -> the total as text ("" when every value was NULL)."""
+    def texts(self, formatters: dict | None = None) -> dict[str, str]:
+        """Column name -> the total as text ("" when every value was NULL), by the column's formatter if any."""
         result = {}
         for column in self._columns:
-            total = self._sums[column.name]
+            total, convert = self._sums[column.name], (formatters or {}).get(column.name)
             if total is None:
                 result[column.name] = ""
+            elif convert is not None:  # a sum may need more digits than the column: decimal(38)
+                kind = pa.float64() if column.type == "float" else pa.decimal128(38, column.scale)
+                result[column.name] = convert(pa.array([total], kind)).to_pylist()[0]
             elif column.type == "float":
                 result[column.name] = repr(total)
             else:

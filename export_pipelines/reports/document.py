@@ -18,9 +18,11 @@ from reportlab.pdfbase.pdfdoc import PDFArray, PDFName, PDFStream
 from reportlab.pdfgen.canvas import Canvas
 
 from export_pipelines.datasets.catalog import ColumnSpec
+from export_pipelines.display.styles import NO_RULES, DisplayRules
 from export_pipelines.reports.canvas_table import TableWriter
-from export_pipelines.reports.cells import Totals, cell_texts, timestamp_text
+from export_pipelines.reports.cells import Totals, cell_texts, report_formatters, timestamp_text
 from export_pipelines.reports.fonts import FontSet
+from export_pipelines.reports.highlight import cell_styles
 from export_pipelines.reports.layout import plan_layout
 from export_pipelines.reports.page import Furniture, ReportFacts
 from export_pipelines.reports.template import ReportTemplate
@@ -49,8 +51,9 @@ class PdfReport:
     """Write ``add``-ed chunks as a paginated table; ``close`` ends the file (the stream stays open)."""
 
     def __init__(self, stream: BinaryIO, template: ReportTemplate, columns: tuple[ColumnSpec, ...],
-                 facts: ReportFacts):
+                 facts: ReportFacts, display: DisplayRules = NO_RULES):
         self._stream, self._template, self._columns, self._facts = stream, template, columns, facts
+        self._display, self._formatters = display, report_formatters(columns, display)
         self._fonts = FontSet(template.regular_font, template.bold_font, template.fallback_fonts)
         self._totals = Totals(columns, template.totals)
         self._table: TableWriter | None = None  # set up at the first rows, which size the columns
@@ -59,7 +62,7 @@ class PdfReport:
 
     def _begin(self, sample: list[list[str]] | None) -> TableWriter:
         template, facts = self._template, self._facts
-        layout = plan_layout(template, self._columns, self._fonts, sample)
+        layout = plan_layout(template, self._columns, self._fonts, sample, self._display)
         self.landscape = layout.landscape
         canvas = _CompressingCanvas(self._stream, pagesize=(layout.width, layout.height), pageCompression=1)
         canvas.setTitle(facts.title)
@@ -76,10 +79,11 @@ class PdfReport:
         if self._totals:
             self._totals.add(table)
         for offset in range(0, table.num_rows, SLICE_ROWS):
-            texts = cell_texts(table.slice(offset, SLICE_ROWS), self._columns)
+            rows = table.slice(offset, SLICE_ROWS)
+            texts = cell_texts(rows, self._columns, self._formatters)
             if self._table is None:
                 self._table = self._begin(texts)
-            self._table.add_rows(texts)
+            self._table.add_rows(texts, cell_styles(rows, self._columns, self._display.highlights))
         self.rows += table.num_rows
 
     def close(self) -> int:
@@ -87,7 +91,8 @@ class PdfReport:
         if self._table is None:
             self._table = self._begin(None)
         if self._totals:
-            self._table.add_totals(self._totals.texts(), self._template.totals_label)
+            formatters = {column.name: f for column, f in zip(self._columns, self._formatters) if f is not None}
+            self._table.add_totals(self._totals.texts(formatters), self._template.totals_label)
         pages = self._table.finish()
         self._furniture.finish(pages=pages, rows=self.rows)
         self._canvas.save()

@@ -15,6 +15,8 @@ from reportlab.lib.pagesizes import A4, LETTER
 from reportlab.lib.units import mm
 
 from export_pipelines.datasets.catalog import ColumnSpec
+from export_pipelines.display.rules import ColumnRule
+from export_pipelines.display.styles import NO_RULES, DisplayRules
 from export_pipelines.reports.fonts import FontSet
 from export_pipelines.reports.template import ReportTemplate
 
@@ -71,12 +73,18 @@ class PageLayout:
 
 
 def plan_layout(template: ReportTemplate, columns: tuple[ColumnSpec, ...], fonts: FontSet,
-                sample: list[list[str]] | None = None) -> PageLayout:
-    """Choose the orientation and the width of every column (``sample``: cell texts by column)."""
+                sample: list[list[str]] | None = None, display: DisplayRules = NO_RULES) -> PageLayout:
+    """Choose the orientation and the width of every column (``sample``: cell texts by column).
+
+    Labels and alignment: the display rules' (request over template), then the template's, then the catalog's.
+    """
     size = template.font_size
     cap, floor = fonts.width(_TEXT_MAX, size), fonts.width(_TEXT_MIN, size)
     styles = [template.columns.get(column.name) for column in columns]
-    labels = [style.label if style and style.label else column.label for column, style in zip(columns, styles)]
+    rules = [display.rule(column.name) or ColumnRule() for column in columns]
+    labels = [rule.label or (style.label if style and style.label else column.label)
+              for column, style, rule in zip(columns, styles, rules)]  # fmt: skip
+    shown = [display.locale is not None or rule != ColumnRule() for rule in rules]  # text of the display rules
     fixed = [style.width_mm * mm if style and style.width_mm else None for style in styles]
     natural, minimum = [], []
     for index, (column, label) in enumerate(zip(columns, labels)):
@@ -84,7 +92,10 @@ def plan_layout(template: ReportTemplate, columns: tuple[ColumnSpec, ...], fonts
         longest_word = max((fonts.width(word, size, bold=True) for word in label.split()), default=0.0)
         typical = _sample(column)
         if typical is not None:
-            natural.append(2 * CELL_PAD_X + max(longest_word, fonts.width(typical, size)))
+            width = fonts.width(typical, size)
+            if shown[index] and sample is not None:  # a currency or a month name: as wide as the sample shows
+                width = max([width, *(fonts.width(text, size) for text in set(sample[index]))])
+            natural.append(2 * CELL_PAD_X + max(longest_word, width))
             minimum.append(natural[-1])
             continue
         if sample is None:
@@ -103,8 +114,9 @@ def plan_layout(template: ReportTemplate, columns: tuple[ColumnSpec, ...], fonts
     width, height = (long, short) if landscape else (short, long)
     widths = _fit(wanted, minimum, fixed, [_sample(c) is None for c in columns], width - 2 * MARGIN)
     laid = tuple(
-        ColumnLayout(column.name, label, column.type, w, (style.align if style and style.align else _align(column)))
-        for column, label, style, w in zip(columns, labels, styles, widths)
+        ColumnLayout(column.name, label, column.type, w,
+                     rule.align or (style.align if style and style.align else _align(column)))
+        for column, label, style, rule, w in zip(columns, labels, styles, rules, widths)
     )
     return PageLayout(width, height, landscape, laid)
 

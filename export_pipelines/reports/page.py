@@ -16,10 +16,10 @@ from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen.canvas import Canvas
 
-from export_pipelines.reports.canvas_table import TextWriter
 from export_pipelines.reports.fonts import FontSet
 from export_pipelines.reports.layout import MARGIN, PageLayout
 from export_pipelines.reports.template import Band, ReportTemplate
+from export_pipelines.reports.text_writer import TextWriter
 
 DEFERRED_ROOM = {"pages": "0000", "rows": "000,000,000"}  # wider numbers run into the margin
 LOGO_HEIGHT = 14 * mm

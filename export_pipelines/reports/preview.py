@@ -69,8 +69,12 @@ def _table(batch: list[tuple], schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def add_template_commands(subparsers) -> None:
-    """Add ``template preview`` to the export-pipelines command's subparsers."""
+def add_template_commands(subparsers, display_rules=None) -> None:
+    """Add ``template preview`` to the export-pipelines command's subparsers.
+
+    ``display_rules(layer, dataset, timezone)`` checks a template's display rules against the catalog
+    (``request.formatting.preview.template_display``); without it the preview ignores them.
+    """
     template = subparsers.add_parser("template", help="PDF report templates: try one on sample data")
     actions = template.add_subparsers(dest="template_command", required=True)
     preview = actions.add_parser("preview", help="render sample orders with a template into a PDF")
@@ -78,7 +82,7 @@ def add_template_commands(subparsers) -> None:
     preview.add_argument("--rows", type=int, default=300, help="sample orders to render (default 300)")
     preview.add_argument("--out", type=Path, help="the PDF to write (default: TEMPLATE-preview.pdf here)")
     preview.add_argument("--timezone", default="Europe/Berlin", help="time zone of the sample timestamps")
-    preview.set_defaults(handler=preview_template)
+    preview.set_defaults(handler=preview_template, display_rules=display_rules)
 
 
 def preview_template(args: argparse.Namespace) -> int:
@@ -95,11 +99,28 @@ def preview_template(args: argparse.Namespace) -> int:
     out = args.out or Path(f"{Path(args.template).stem}-preview.pdf")
     facts = report_facts(f"{load_catalog().dataset('orders').title} (template preview)", args.timezone,
                          export_id="preview", filters=SAMPLE_FILTERS, user="template-author")
+    rules = getattr(args, "display_rules", None)
+    display = rules(template.display, "orders", args.timezone) if rules else None
     with open(out, "wb") as stream:
-        report = PdfReport(stream, template, columns, facts)
+        report = PdfReport(stream, template, columns, facts, *([display] if display else []))
         for table in sample_tables(args.rows, args.timezone):
             report.add(table)
         pages = report.close()
     orientation = "landscape" if report.landscape else "portrait"
     print(f"Wrote {out}: {args.rows:,} sample orders on {pages} {orientation} page(s), template {template.source}")
+    if display is not None:
+        print(describe_rules(display))
     return 0
+
+
+def describe_rules(display) -> str:
+    """The display rules a preview applied, in a few lines."""
+    lines = [f"Locale: {display.locale or 'none (raw values where no rule says otherwise)'}"]
+    for name, rule in display.columns:
+        given = ", ".join(f"{field}: {value}" for field, value in vars(rule).items() if value is not None)
+        lines.append(f"Column {name}: {given}")
+    for highlight in display.highlights:
+        style = ", ".join(f"{field}: {value}" for field, value in vars(highlight.style).items() if value)
+        where = f" in {', '.join(highlight.columns)}" if highlight.columns else ""
+        lines.append(f"Highlight when {highlight.when}{where}: {style}")
+    return "\n".join(lines)

@@ -15,9 +15,11 @@ from pathlib import Path
 from reportlab.lib.colors import Color
 
 from export_pipelines.datasets.catalog import ColumnSpec
+from export_pipelines.display.styles import DisplayLayer
 
 SHIPPED_DIR = Path(str(resources.files("export_pipelines.reports").joinpath("templates")))
 SUMMABLE = ("integer", "float", "decimal")
+TEMPLATE_FIELD = "format_options.template"  # how errors in a template's display rules name it
 
 
 class TemplateError(ValueError):
@@ -59,6 +61,7 @@ class ReportTemplate:
     columns: dict[str, ColumnStyle] = field(default_factory=dict)
     totals: tuple[str, ...] = ()
     totals_label: str = "Total"
+    display: DisplayLayer = DisplayLayer(TEMPLATE_FIELD)  # locale, column formats, highlights
 
     def check_columns(self, columns: tuple[ColumnSpec, ...]) -> None:
         """Refuse totals on columns the export lacks or cannot sum; column styles are optional hints."""

@@ -17,18 +17,29 @@ import yaml
 from reportlab.lib.colors import Color, HexColor
 from reportlab.lib.utils import ImageReader
 
+from export_pipelines.display.rules import RULE_FIELDS, check_locale, parse_rule
+from export_pipelines.display.styles import DisplayLayer, parse_highlights
+from export_pipelines.errors import ExportRequestError
 from export_pipelines.reports.fonts import BUNDLED, FontError, register_face, resolve_font
-from export_pipelines.reports.template import SHIPPED_DIR, Band, ColumnStyle, ReportTemplate, TemplateError
+from export_pipelines.reports.template import (
+    SHIPPED_DIR,
+    TEMPLATE_FIELD,
+    Band,
+    ColumnStyle,
+    ReportTemplate,
+    TemplateError,
+)
 
 PLACEHOLDERS = ("title", "generated_at", "export_id", "page", "pages", "rows", "user", "timezone")
 _FIELDS = {
-    "": ("title", "logo", "page", "fonts", "colours", "header", "footer", "columns", "totals", "totals_label"),
+    "": ("title", "logo", "page", "fonts", "colours", "header", "footer", "columns", "totals", "totals_label",
+         "locale", "highlight"),
     "page": ("size", "orientation"),
     "fonts": ("regular", "bold", "fallbacks", "size"),
     "colours": ("header_background", "header_text", "zebra", "grid", "text"),
     "header": ("left", "center", "right"),
     "footer": ("left", "center", "right"),
-    "column": ("label", "width", "align"),
+    "column": ("label", "width", "align", *(name for name in RULE_FIELDS if name not in ("label", "align"))),
 }
 _HEX = re.compile(r"^#(?:[0-9A-Fa-f]{3}|[0-9A-Fa-f]{6})$")
 
@@ -65,6 +76,7 @@ def parse_template(document: dict, source: str, base_dir: Path, root: Path | Non
         columns=_column_styles(merged["columns"] or {}),
         totals=_totals(merged["totals"] or []),
         totals_label=_plain(merged["totals_label"] or "", "totals_label"),
+        display=_display(merged),
     )
 
 
@@ -192,6 +204,20 @@ def _column_styles(value: Any) -> dict[str, ColumnStyle]:
             align=_choice(align, f"{where}.align", ("left", "center", "right")) if align is not None else None,
         )
     return styles
+
+
+def _display(merged: dict) -> DisplayLayer:
+    """The template's display rules: ``locale``, the rule fields of ``columns``, ``highlight``."""
+    try:
+        locale = check_locale(merged["locale"]) if merged.get("locale") is not None else None
+        columns = tuple(
+            (str(name), parse_rule({k: v for k, v in style.items() if k != "width"}, f"columns.{name}"))
+            for name, style in (merged["columns"] or {}).items()
+        )
+        highlights = parse_highlights(merged.get("highlight"))
+    except ExportRequestError as error:
+        raise TemplateError(str(error)) from None
+    return DisplayLayer(TEMPLATE_FIELD, locale, columns, highlights)
 
 
 def _totals(value: Any) -> tuple[str, ...]:

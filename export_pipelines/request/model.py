@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from enum import Enum
 from typing import Any, Literal, get_args
 
 from dagster import Config
@@ -18,9 +17,6 @@ from dagster._core.storage.tags import RETRY_STRATEGY_TAG
 from pydantic import (
     ConfigDict,
     Field,
-    StrictBool,
-    StrictInt,
-    StrictStr,
     ValidationError,
     field_serializer,
     field_validator,
@@ -28,6 +24,8 @@ from pydantic import (
 
 from export_pipelines.datasets.filter_tree import filters_shape, sort_keys, sort_shape
 from export_pipelines.errors import ExportRequestError
+from export_pipelines.request.format_options import FORMAT_OPTIONS, FormatOptions  # noqa: F401 (also read from here)
+from export_pipelines.request.formatting.fields import ColumnFormat, HighlightFormat
 
 # Choices are Literal types, so the launchpad offers them and flags a typo before a run is made.
 FilterOp = Literal[
@@ -49,111 +47,6 @@ EXPORT_JOB_TAGS = {"export/kind": "export"}  # export_job's own tags: every run 
 # export_job's tags as the job declares them: a run that died is retried from scratch (see run/jobs.py).
 JOB_TAGS = {**EXPORT_JOB_TAGS, RETRY_STRATEGY_TAG: "ALL_STEPS"}
 
-
-def _choices(name: str, *values: str) -> type[Enum]:
-    """A closed set of option values that may be left unset (the format's default), for the launchpad.
-
-    A Literal cannot be: Dagster refuses a null default for it. An optional enum can, and becomes an
-    Enum in the launchpad's schema. Its members are named by their values, and it bears the name Dagster
-    gives a Literal (``Literal['label', 'name']``), so the launchpad shows it like ``format`` and
-    its message for a typo lists the values.
-    """
-    title = f"Literal[{', '.join(map(repr, values))}]"
-    return Enum(title, [(value, value) for value in values], type=str, module=__name__, qualname=name)
-
-
-HeaderStyle = _choices("HeaderStyle", "label", "name")
-Quoting = _choices("Quoting", "needed", "all", "minimal", "none")
-LineEnding = _choices("LineEnding", "lf", "crlf")
-Encoding = _choices("Encoding", "utf-8", "utf-16", "latin-1", "cp1252")
-EncodingErrors = _choices("EncodingErrors", "fail", "replace")
-Decimals = _choices("Decimals", "string", "number")
-
-
-class FormatOptions(Config):
-    """Options of the output format; one left out (or null) takes the format's default.
-
-    Each description starts with the formats the option applies to (a test keeps that equal to the
-    renderers' ``options``); naming an option of another format is refused when the request is
-    checked. Each format's module documents its options in full.
-    """
-
-    # Enum members are stored as their values: the request stays plain data (run config, pickling).
-    model_config = ConfigDict(use_enum_values=True)
-
-    header: StrictBool | None = Field(default=None, description="csv: write a header row (default true).")
-    header_style: HeaderStyle | None = Field(
-        default=None,
-        description="csv, xlsx: header text, 'label' (catalog labels, the default; in xlsx timestamp headers "
-        "name their time zone) or 'name' (column names).",
-    )
-    delimiter: StrictStr | None = Field(
-        default=None, description="csv: one character between values, e.g. , ; | or a tab (default ,)."
-    )
-    quoting: Quoting | None = Field(
-        default=None,
-        description="csv: 'needed' (the default) quotes text values, so NULL and \"\" differ; 'all' quotes every "
-        "non-NULL value; 'minimal' only values holding the delimiter, a quote or a line break (slower); "
-        "'none' never quotes, and fails on a value that would need it.",
-    )
-    line_ending: LineEnding | None = Field(
-        default=None, description="csv: row ending, 'lf' (\\n, the default) or 'crlf' (\\r\\n, Windows)."
-    )
-    encoding: Encoding | None = Field(
-        default=None,
-        description="csv: 'utf-8' (the default), 'utf-16' (with byte order mark), 'latin-1' or 'cp1252' "
-        "(Windows Western European).",
-    )
-    encoding_errors: EncodingErrors | None = Field(
-        default=None,
-        description="csv: a character the encoding cannot hold 'fail's the export, naming row and column "
-        "(the default), or is 'replace'd by ?.",
-    )
-    bom: StrictBool | None = Field(
-        default=None,
-        description="csv: start UTF-8 output with a byte order mark, so Excel reads non-ASCII text (default false).",
-    )
-    formula_guard: StrictBool | None = Field(
-        default=None,
-        description="csv, xlsx: text starting with = + - @ (in csv also tab or CR) is marked as text, so a "
-        "spreadsheet never runs it as a formula (default true; turn off for files meant for programs).",
-    )
-    decimals: Decimals | None = Field(
-        default=None, description="json, jsonl: decimals as exact 'string' (the default) or as exact JSON 'number'."
-    )
-    compression_level: StrictInt | None = Field(
-        default=None, description="parquet: zstd level, 1 (fastest) to 22 (smallest); default 3."
-    )
-    row_group_size: StrictInt | None = Field(
-        default=None,
-        description="parquet: rows per row group, 1 to 1,000,000 (default 100,000): the unit readers skip or "
-        "read in parallel.",
-    )
-    template: StrictStr | None = Field(
-        default=None,
-        description="pdf: report template, a shipped name such as 'default' (the default), a name in "
-        "$EXPORT_REPORT_TEMPLATE_DIR, or a path relative to those folders such as 'finance/monthly.yaml'.",
-    )
-    max_rows_per_sheet: StrictInt | None = Field(
-        default=None,
-        description="xlsx: data rows per sheet, 1 to 1,048,575 (the default); more continue on a new sheet "
-        "with the header repeated.",
-    )
-    date_format: StrictStr | None = Field(
-        default=None, description="xlsx: Excel number format of date cells (default yyyy-mm-dd)."
-    )
-    timestamp_format: StrictStr | None = Field(
-        default=None,
-        description="xlsx: Excel number format of timestamp cells, wall-clock time in the request's time zone "
-        "(default yyyy-mm-dd hh:mm:ss.000).",
-    )
-
-    def given(self) -> dict[str, Any]:
-        """The options set, by name: what the renderer merges over its defaults."""
-        return {name: value for name, value in self.model_dump().items() if value is not None}
-
-
-FORMAT_OPTIONS: tuple[str, ...] = tuple(FormatOptions.model_fields)
 
 
 class ExportRequest(Config):
@@ -200,6 +93,24 @@ class ExportRequest(Config):
         description="Options of the chosen format; each says which formats it applies to. "
         "One left out takes the format's default.",
     )
+    locale: str | None = Field(
+        default=None,
+        description="How numbers and dates are written, e.g. de-DE, en-US, fr-FR: in pdf, in csv and json with "
+        "formatted, and the currency symbols and date patterns of xlsx.",
+    )
+    formats: dict[str, ColumnFormat] = Field(
+        default_factory=dict,
+        description="Display rules per column, e.g. {amount: {number: currency, currency: EUR, decimals: 2}, "
+        "created_at: {datetime: 'dd.MM.yyyy HH:mm'}}; xlsx keeps real numbers and dates with Excel formats.",
+    )
+    highlight: list[HighlightFormat] = Field(
+        default_factory=list,
+        description="Conditional styles in pdf and xlsx, the first that holds wins, e.g. "
+        "[{when: 'amount > 1000', bold: true, color: '#C00000'}].",
+    )
+    formatted: bool = Field(
+        default=False, description="csv, json, jsonl: write the display text of the rules instead of raw values."
+    )
     compression: Compression = Field(
         default="none",
         description="gzip adds .gz; zip gives a .zip holding the file; "
@@ -238,6 +149,19 @@ class ExportRequest(Config):
                 raise _unknown_option(unknown[0], format_name)
         options = handler(value)
         return options.given() if isinstance(options, FormatOptions) else dict(options)
+
+    @field_validator("formats", "highlight", mode="wrap")
+    @classmethod
+    def _rules_given(cls, value: Any, handler) -> Any:
+        """Keep only the fields set, as plain data, as ``format_options`` does: run config stays small."""
+        rules = handler(value)
+        if isinstance(rules, dict):
+            return {name: rule.given() if isinstance(rule, Config) else rule for name, rule in rules.items()}
+        return [rule.given() if isinstance(rule, Config) else rule for rule in rules]
+
+    @field_serializer("formats", "highlight")
+    def _dump_rules(self, rules: Any) -> Any:
+        return {name: dict(rule) for name, rule in rules.items()} if isinstance(rules, dict) else list(rules)
 
     @field_serializer("format_options")
     def _dump_options(self, options: Mapping[str, Any]) -> dict[str, Any]:

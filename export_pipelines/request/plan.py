@@ -11,6 +11,7 @@ from datetime import datetime
 
 from export_pipelines.datasets.catalog import ColumnSpec
 from export_pipelines.datasets.filter_tree import leaves
+from export_pipelines.display.styles import NO_RULES, DisplayRules
 from export_pipelines.errors import IncompleteExport
 from export_pipelines.request.model import ExportRequest
 from export_pipelines.request.withheld import WithheldRows, withheld_rows
@@ -32,6 +33,7 @@ class ExportPlan:
     visible_rows: int
     withheld_detail: str = "none"  # what the user may learn of skipped rows: see withheld.py
     resolved_at: datetime | None = None  # when relative dates (within last 30 days) were resolved
+    display: DisplayRules = NO_RULES  # labels, number and date formats, highlights: see export_pipelines.display
 
     @property
     def skipped_rows(self) -> int:

@@ -15,9 +15,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import sqlalchemy as sa
 
 from export_pipelines.datasets.catalog import Catalog, DatasetSpec
+from export_pipelines.display.styles import NO_RULES, DisplayRules
 from export_pipelines.errors import ExportRequestError, RowLimitExceeded
 from export_pipelines.formats import Renderer, renderer_class
 from export_pipelines.formats.compression import SUFFIXES, check_compression, choose_compression
+from export_pipelines.request.formatting.check import check_display
 from export_pipelines.request.limits import (
     COLUMN_CEILING,
     MAX_COLUMNS_ENV,
@@ -51,6 +53,7 @@ class CheckedRequest:
     sort: tuple[tuple[str, bool], ...]  # (column, descending), in order
     renderer: type[Renderer]
     now: datetime  # the moment relative dates were resolved at
+    display: DisplayRules = NO_RULES
 
 
 def check_request(request: ExportRequest, catalog: Catalog, now: datetime | None = None) -> CheckedRequest:
@@ -73,13 +76,14 @@ def check_request(request: ExportRequest, catalog: Catalog, now: datetime | None
     renderer = renderer_class(request.format)
     settings = renderer.check_options(request.format_options)
     renderer.check_columns(settings, tuple(dataset.columns[name] for name in columns))
+    display = check_display(request, dataset, columns, renderer.display_layer(settings), tz, now, limits, coerce_value)
     if request.compression not in COMPRESSIONS:
         raise ExportRequestError("compression", f"{request.compression!r} is not valid", ", ".join(COMPRESSIONS))
     check_compression(request.compression, renderer)
     if not 1 <= request.chunk_size <= MAX_CHUNK_SIZE:
         raise ExportRequestError("chunk_size", f"{request.chunk_size} is out of range", f"1 to {MAX_CHUNK_SIZE:,}")
     check_recipients(request.recipients)
-    return CheckedRequest(request, dataset, columns, conditions, sort, renderer, now)
+    return CheckedRequest(request, dataset, columns, conditions, sort, renderer, now, display)
 
 
 def plan_export(
@@ -114,6 +118,7 @@ def plan_export(
         matching_rows=int(matching),
         visible_rows=int(visible),
         resolved_at=checked.now,
+        display=checked.display,
     )
 
 

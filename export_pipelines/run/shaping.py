@@ -46,6 +46,7 @@ def render_context(plan: ExportPlan, export_id: str) -> RenderContext:
         export_id=export_id,
         filters=plan.filter_descriptions(),
         user=request.user,
+        display=plan.display,
     )
 
 

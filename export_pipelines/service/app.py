@@ -5,13 +5,12 @@ Routes, and nothing else (every other path, a trailing slash included, is a 404 
 - ``GET /d/<token>``: the export's page (facts and a download button), or a page saying why not;
 - ``GET|HEAD /d/<token>/file``: the file, decrypted on the fly, whole (200) or one range (206);
 - ``GET /d/<token>/go``: 303 to a URL the deployment's signer mints on the click (``signers``);
-- ``GET /exports/<run_id>/status``, WebSocket ``/exports/<run_id>/events``: live status (``status_routes``).
+- ``GET /exports/<run_id>/status``, WebSocket ``/exports/<run_id>/events``: live status (``status_routes``);
+- ``/api/v1/...``: the export API of the application and its users (FastAPI, mounted; ``service/api/``).
 
-A status token opens ``/d/<token>`` too: the export's progress while it runs, then its download.
-The only storage key ever read is the ``file_key`` of the verified token, and only once it equals the
-one the run recorded. Decryption runs in Starlette's thread pool, a few MiB at a time, so one large
-download neither blocks the event loop nor holds the file in memory; only the segments covering a
-range are decrypted. Each file download and each refusal is recorded (``download_log``).
+A status token opens ``/d/<token>`` too: progress while the export runs, then its download. The only storage key ever
+read is the verified token's ``file_key``, once it equals the run's. Files are decrypted a few MiB at a time in
+Starlette's thread pool (a range: only its segments). Downloads and refusals are recorded.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from export_pipelines.delivery.download_log import DownloadAttempt, record_attempt
 from export_pipelines.delivery.exports import DownloadableExport, resolve
@@ -41,8 +40,10 @@ from export_pipelines.security.app_tokens import AppIdentity, AppTokenError, App
 from export_pipelines.security.streaming_aead import DecryptionError
 from export_pipelines.service import pages
 from export_pipelines.service.access_log import redact
+from export_pipelines.service.api import PREFIX, create_api
 from export_pipelines.service.ranges import Unsatisfiable, content_range, requested_range
 from export_pipelines.service.status_routes import StatusRoutes
+from export_pipelines.storage import FileAttributes
 from export_pipelines.storage.encrypted import EncryptedStorage
 
 logger = logging.getLogger(__name__)
@@ -81,7 +82,8 @@ class DownloadService:
         except Refusal as refusal:
             await self._record(request, "page", refusal.status, refusal.reason, refusal.claims)
             return refusal_response(request, refusal)
-        return HTMLResponse(pages.export_page(export, token, self.signer.href(token)), headers=pages.SECURITY_HEADERS)
+        page = pages.export_page(export, token, self.signer.href(token), claims.expires_at)
+        return HTMLResponse(page, headers=pages.SECURITY_HEADERS)
 
     async def go(self, request: Request) -> Response:
         """The button of a deployment with a CDN or S3 signer: sign now, for minutes, and redirect (303)."""
@@ -224,8 +226,6 @@ def _blocks(chunks: Iterator[bytes]) -> Iterator[bytes]:
 
 
 def _file_headers(export: DownloadableExport) -> dict[str, str]:
-    from export_pipelines.storage import FileAttributes
-
     return {
         "Content-Type": export.media_type,
         "Content-Disposition": FileAttributes(file_name=export.file_name).content_disposition(),
@@ -292,9 +292,9 @@ def create_app(
         Route("/d/{token}/file", service.file, methods=["GET"]),
         Route("/d/{token}/go", service.go, methods=["GET"]),
         *service.status.routes(),
+        Mount(PREFIX, app=create_api(service)),
     ]
-    handlers = {HTTPException: _not_found, Exception: _server_error}
-    app = Starlette(routes=routes, exception_handlers=handlers)
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _not_found, Exception: _server_error})
     app.router.redirect_slashes = False  # else a 307 to a Location built from the Host header, token included
     app.state.service = service
     return app

@@ -15,6 +15,7 @@ from html import escape
 
 from export_pipelines.delivery.exports import DownloadableExport
 from export_pipelines.delivery.refusals import Refusal
+from export_pipelines.notifiers.email_message import human_size
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -55,21 +56,28 @@ progress{width:100%;height:1.2rem}[hidden]{display:none}
 """
 
 
-def export_page(export: DownloadableExport, token: str, href: str | None = None) -> str:
-    """The facts and the button; ``href`` (relative to ``/d/``) is the file, or the signer's redirect."""
+def export_page(
+    export: DownloadableExport, token: str, href: str | None = None, link_expires: datetime | None = None
+) -> str:
+    """The facts and the button; ``href`` (relative to ``/d/``) is the file, or the signer's redirect.
+
+    Facts are named and written as the export's mail writes them (format in capitals, sizes in KiB/MiB),
+    and both ends are shown: when this link stops working, and when the file itself is deleted.
+    """
     heading = export.title or export.dataset or "Export"
     facts = [
         ("Dataset", export.dataset),
         ("Title", export.title),
-        ("Format", export.format),
+        ("Format", export.format.upper() if export.format else None),
         ("Rows", f"{export.rows:,}" if export.rows is not None else None),
         ("Size", _size(export.size)),
         ("Created", _when(export.created_at)),
-        ("Expires", _when(export.expires_at)),
+        ("Link expires", _when(link_expires)),
+        ("File expires", _when(export.expires_at)),
         ("Filters", export.filters or "none"),
         ("File", export.file_name),
     ]
-    rows = "\n".join(f"<dt>{escape(name)}</dt><dd data-fact=\"{escape(name.lower())}\">{escape(value)}</dd>"
+    rows = "\n".join(f"<dt>{escape(name)}</dt><dd data-fact=\"{_fact_id(name)}\">{escape(value)}</dd>"
                      for name, value in facts if value)  # fmt: skip
     notice = (
         '<p class="notice" id="withheld">Some rows were withheld because of your permissions.</p>'
@@ -90,11 +98,11 @@ def export_page(export: DownloadableExport, token: str, href: str | None = None)
 def progress_page(run_id: str, token: str, state: dict) -> str:
     """An export still running: a bar the served script moves, then the download button in its place."""
     percent = int(state.get("overall") or 0)
-    body = f"""<h1>Your export is being prepared</h1>
+    body = f"""<h1 id="heading">Your export is being prepared</h1>
 <main id="live" data-run="{escape(run_id)}" data-token="{escape(token)}" data-cursor="{escape(state["cursor"])}">
 <p id="stage">{escape(_STAGES.get(state["state"], "Working"))}</p>
 <progress id="progress" max="100" value="{percent}">{percent}%</progress>
-<p class="reason"><span id="percent">{percent}</span>% <span id="rows"></span></p>
+<p class="reason"><span id="percent">{percent}</span>% <span id="rows"></span> <span id="left"></span></p>
 <p id="failure" class="notice" hidden></p>
 <a class="download" id="download" href="#" hidden>Download</a>
 </main>
@@ -109,13 +117,23 @@ _STAGES = {"queued": "Waiting to start", "started": "Started", "progress": "Read
 LIVE_SCRIPT = """(function () {
   var root = document.getElementById("live"), run = root.dataset.run, token = root.dataset.token;
   var cursor = root.dataset.cursor, failures = 0, done = false;
-  var stages = __STAGES__;
+  var stages = __STAGES__, first = null;
+  function left(overall) {
+    // Time left from the pace since this page first saw the export move: elapsed * (rest / done so far).
+    var now = Date.now();
+    if (first === null) { first = {at: now, overall: overall}; return ""; }
+    var gained = overall - first.overall, seconds = (now - first.at) / 1000;
+    if (gained <= 0 || seconds < 2 || overall >= 100) return "";
+    var rest = Math.round(seconds * (100 - overall) / gained);
+    return rest < 60 ? "about " + rest + " s left" : "about " + Math.round(rest / 60) + " min left";
+  }
   function show(e) {
     if (e.cursor) cursor = e.cursor;
     document.getElementById("stage").textContent = stages[e.event] || e.event;
     if (typeof e.overall === "number") {
       document.getElementById("progress").value = e.overall;
       document.getElementById("percent").textContent = e.overall;
+      document.getElementById("left").textContent = left(e.overall);
     }
     if (typeof e.rows === "number") {
       document.getElementById("rows").textContent = "(" + e.rows.toLocaleString() +
@@ -126,10 +144,14 @@ LIVE_SCRIPT = """(function () {
       var button = document.getElementById("download");
       button.href = e.download; button.hidden = false; button.setAttribute("download", "");
       document.getElementById("progress").value = 100; document.getElementById("percent").textContent = 100;
+      document.getElementById("heading").textContent = "Your export is ready";
+      document.getElementById("left").textContent = "";
     } else if (e.event === "failed" || e.state === "failed") {
       done = true;
       var failure = document.getElementById("failure");
       failure.textContent = e.reason; failure.hidden = false;
+      document.getElementById("heading").textContent = "Your export could not be made";
+      document.getElementById("left").textContent = "";
     }
   }
   function poll() {
@@ -176,13 +198,11 @@ def _document(title: str, body: str) -> str:
 
 
 def _size(size: int) -> str:
-    value, unit = float(size), "bytes"
-    for larger in ("KB", "MB", "GB", "TB"):
-        if value < 1000:
-            break
-        value, unit = value / 1000, larger
-    shown = f"{size:,} bytes" if unit == "bytes" else f"{value:.1f} {unit} ({size:,} bytes)"
-    return shown
+    return f"{size:,} bytes" if size < 1024 else f"{human_size(size)} ({size:,} bytes)"
+
+
+def _fact_id(name: str) -> str:
+    return name.lower().replace(" ", "-")
 
 
 def _when(moment: datetime | None) -> str | None:

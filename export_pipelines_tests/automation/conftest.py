@@ -1,16 +1,21 @@
-"""Keys of a stand-in application that signs request tokens, and runs placed straight in the instance."""
+"""Keys of a stand-in application that signs request tokens, the project's instance, runs placed straight in it."""
 
 from __future__ import annotations
 
+import shutil
 import uuid
+from pathlib import Path
 
 import pytest
+import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
 
 from export_pipelines.request.model import ExportRequest, canonical_digest
 from export_pipelines.security.request_tokens import PUBLIC_KEY_ENV, issue_request_token
+
+PROJECT_DAGSTER_YAML = Path(__file__).parents[2] / "dagster.yaml"
 
 
 class Application:
@@ -47,6 +52,24 @@ def p256_application():
 def instance(dagster_home, tmp_path, monkeypatch):
     for name in ("EXPORT_TRUST_UNSIGNED_SUBMISSIONS", "EXPORT_MAX_QUEUED_PER_USER", "EXPORT_DEDUPE_WINDOW_SECONDS"):
         monkeypatch.delenv(name, raising=False)
+    with DagsterInstance.get() as instance:
+        yield instance
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def project_instance(request, dagster_home, monkeypatch):
+    """The project's dagster.yaml (the gate, trusting unsigned submissions; the running-limit launcher) with the
+    gate's settings at their defaults, on SQLite (one machine, the lock is flock) or on PostgreSQL (as a deployment
+    with several machines has it, the lock is an advisory lock)."""
+    for name in ("EXPORT_MAX_QUEUED_PER_USER", "EXPORT_DEDUPE_WINDOW_SECONDS", "EXPORT_ADMISSION_KEYS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("EXPORT_DATA_DIR", str(dagster_home.parent / "var"))
+    shutil.copy(PROJECT_DAGSTER_YAML, dagster_home / "dagster.yaml")
+    if request.param == "postgres":
+        url = request.getfixturevalue("postgres_database")("dagster_gate")
+        config = yaml.safe_load((dagster_home / "dagster.yaml").read_text())
+        config["storage"] = {"postgres": {"postgres_url": url.replace("postgresql+psycopg://", "postgresql://")}}
+        (dagster_home / "dagster.yaml").write_text(yaml.safe_dump(config))
     with DagsterInstance.get() as instance:
         yield instance
 

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
@@ -41,7 +42,8 @@ class DagsterDev:
 
     ``env`` is set for its processes (and ``DAGSTER_HOME``, the home in ``work``); ``webserver_only``
     runs dagster-webserver without the daemon, so nothing is dequeued, retried or ticked; ``read_only`` runs it
-    with ``--read-only`` (the viewers' webserver of deploy/webservers).
+    with ``--read-only`` (the viewers' webserver of deploy/webservers); ``daemon_apart`` runs dagster-webserver
+    and dagster-daemon as two processes, as a deployment does.
     """
 
     def __init__(
@@ -53,10 +55,12 @@ class DagsterDev:
         locations: Iterable[dict] = (),
         webserver_only: bool = False,
         read_only: bool = False,
+        daemon_apart: bool = False,
     ):
         self.work, self.home = work, work / "dagster_home"
         self.env = {**env, "DAGSTER_HOME": str(self.home)}
-        self.command = ["dagster-webserver"] if webserver_only or read_only else ["dagster", "dev"]
+        self.command = ["dagster-webserver"] if webserver_only or read_only or daemon_apart else ["dagster", "dev"]
+        self.daemon_apart, self.daemon = daemon_apart, None
         self.command += ["--read-only"] if read_only else []
         self.name = " ".join(self.command)
         self.home.mkdir(parents=True, exist_ok=True)
@@ -101,6 +105,11 @@ class DagsterDev:
                  "-h", "127.0.0.1", "-p", str(self.port)],
                 cwd=self.work, env=self.environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
+            if self.daemon_apart:  # as a deployment runs it: its own process beside the webserver
+                self.daemon = subprocess.Popen(
+                    [str(executable.with_name("dagster-daemon")), "run", "-w", str(self.work / "workspace.yaml")],
+                    cwd=self.work, env=self.environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                )  # fmt: skip
         try:
             self.wait_ready(seconds)
         except BaseException:
@@ -125,8 +134,14 @@ class DagsterDev:
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.port}/graphql", data=body, headers={"Content-Type": "application/json"}
         )
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            answer = json.loads(response.read())
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                answer = json.loads(response.read())
+        except urllib.error.HTTPError as error:  # a PythonError in the data comes with status 500: still an answer
+            try:
+                answer = json.loads(error.read())
+            except ValueError:  # not GraphQL's answer (still starting, say): the HTTP error as it was
+                raise error from None
         assert "errors" not in answer, answer
         return answer["data"]
 
@@ -135,11 +150,9 @@ class DagsterDev:
         does not come within ``seconds`` or the server exits."""
         deadline = time.monotonic() + seconds
         while not (value := check()):
-            exited = self.process is not None and self.process.poll() is not None
+            exited = any(p is not None and p.poll() is not None for p in (self.process, self.daemon))
             assert not exited, f"{self.name} exited while waiting for {what}; it said:\n{self.log_tail()}"
-            assert time.monotonic() < deadline, (
-                f"waited {seconds:g} s for {what}; {self.name} said:\n{self.log_tail()}"
-            )
+            assert time.monotonic() < deadline, f"waited {seconds:g} s for {what}; {self.name} said:\n{self.log_tail()}"
             time.sleep(interval)
         return value
 
@@ -179,12 +192,13 @@ class DagsterDev:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
     def stop(self) -> None:
-        if self.process is None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-        self.process = None
+        for process in (self.process, self.daemon):
+            if process is None:
+                continue
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self.process = self.daemon = None

@@ -62,3 +62,12 @@ def receipt_tags(run_id: str, request: ExportRequest, via: str = "cli") -> dict[
     as the command line does after running the gate's checks itself."""
     receipt = Receipt(run_id, request.user, request.dataset, request.digest(), via)
     return {**request.run_tags(), **sign_receipt(receipt)}
+
+
+def step_failure(instance: DagsterInstance, run_id: str) -> tuple[str, str]:
+    """The step that failed first in run ``run_id`` and its message; fails the test when no step failed."""
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is not None and event.is_step_failure:
+            return event.step_key, event.step_failure_data.user_failure_data.description
+    raise AssertionError(f"run {run_id} has no step failure")

@@ -11,33 +11,20 @@ from __future__ import annotations
 import multiprocessing
 import shutil
 import threading
-from pathlib import Path
 
 import pytest
-import yaml
 from dagster import DagsterInstance, DagsterRunStatus
 
 from export_pipelines.automation.admission import SubmissionRefused
 from export_pipelines.request.model import ExportRequest
+from export_pipelines_tests.automation.conftest import PROJECT_DAGSTER_YAML
 from export_pipelines_tests.automation.doors import FROM_WEBSERVER, new_run
 
-PROJECT_DAGSTER_YAML = Path(__file__).parents[2] / "dagster.yaml"
 
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def instance(request, dagster_home, monkeypatch):
-    """The project's instance (the gate, trusting unsigned submissions), on SQLite or on PostgreSQL."""
-    for name in ("EXPORT_MAX_QUEUED_PER_USER", "EXPORT_DEDUPE_WINDOW_SECONDS", "EXPORT_ADMISSION_KEYS"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("EXPORT_DATA_DIR", str(dagster_home.parent / "var"))
-    shutil.copy(PROJECT_DAGSTER_YAML, dagster_home / "dagster.yaml")
-    if request.param == "postgres":
-        url = request.getfixturevalue("postgres_database")("dagster_gate")
-        config = yaml.safe_load((dagster_home / "dagster.yaml").read_text())
-        config["storage"] = {"postgres": {"postgres_url": url.replace("postgresql+psycopg://", "postgresql://")}}
-        (dagster_home / "dagster.yaml").write_text(yaml.safe_dump(config))
-    with DagsterInstance.get() as instance:
-        yield instance
+@pytest.fixture
+def instance(project_instance):
+    """The project's instance on SQLite and on PostgreSQL (the automation conftest's project_instance)."""
+    return project_instance
 
 
 def _all_at_once(instance, run_ids: list[str]) -> dict[str, DagsterRunStatus]:

@@ -100,3 +100,14 @@ def test_a_subscriptions_ticks_are_never_canceled_as_repeats_while_other_repeats
                 for request, tags in submissions]  # fmt: skip
 
     assert statuses == [DagsterRunStatus.QUEUED] * 3 + [DagsterRunStatus.CANCELED]
+
+
+def test_a_repeat_says_which_export_it_repeats_in_the_audit(instance):
+    request = ExportRequest(user="analyst", dataset="orders", format="jsonl")
+    first = instance.submit_run(_new_run(instance, request.run_config(), request.run_tags()), FROM_DAEMON)
+    repeat = instance.submit_run(_new_run(instance, request.run_config(), request.run_tags()), FROM_DAEMON)
+
+    record = audit_record_for_run(instance, repeat.run_id)
+
+    assert record.status == "CANCELED"
+    assert record.error.startswith(f"Not run: the same user asked for the same export in run {first.run_id}")

@@ -11,10 +11,11 @@ from dagster import DagsterInstance, DagsterRunStatus
 
 from export_pipelines.automation.admission import TAG_SUBMITTED_VIA, SubmissionRefused
 from export_pipelines.request.model import ExportRequest
+from export_pipelines.run import step_outputs
 from export_pipelines.run.jobs import export_job
 from export_pipelines.security.receipts import AUDIENCE, ISSUER, TAG_ADMISSION, Receipt, read_receipt, sign_receipt
 from export_pipelines.security.signing_keys import SigningKeys
-from export_pipelines_tests.automation.doors import FROM_DAEMON, FROM_WEBSERVER, new_run, start
+from export_pipelines_tests.automation.doors import FROM_DAEMON, FROM_WEBSERVER, new_run, start, step_failure
 
 PROJECT_DAGSTER_YAML = Path(__file__).parents[2] / "dagster.yaml"
 VICTIM = ExportRequest(user="admin", dataset="customers", format="csv")  # every tenant's customers
@@ -40,15 +41,6 @@ def instance(dagster_home, tmp_path, monkeypatch, sqlite_url, application):
         yield instance
 
 
-def _failure(instance, run_id) -> tuple[str, str]:
-    """The step that failed first and its message."""
-    for record in instance.all_logs(run_id):
-        event = record.dagster_event
-        if event is not None and event.is_step_failure:
-            return event.step_key, event.step_failure_data.user_failure_data.description
-    raise AssertionError(f"run {run_id} has no step failure")
-
-
 def _published(tmp_path) -> list[Path]:
     return [p for p in (tmp_path / "var" / "exports" / "files").rglob("*") if p.is_file()]
 
@@ -68,7 +60,7 @@ def test_a_run_the_gate_never_admitted_reads_nothing(instance, tmp_path, monkeyp
     result = export_job.execute_in_process(run_config=THIEF.run_config(), instance=instance, raise_on_error=False)
 
     assert not result.success
-    step, message = _failure(instance, result.run_id)
+    step, message = step_failure(instance, result.run_id)
     assert step == "validate_request" and "was not admitted by the submission gate" in message
     assert not (tmp_path / "absent.sqlite").exists()
 
@@ -89,7 +81,7 @@ def test_a_receipt_copied_to_another_run_admits_nothing(instance, tmp_path):
     ended = start(instance, copy)
 
     assert ended.status == DagsterRunStatus.FAILURE
-    step, message = _failure(instance, copy)
+    step, message = step_failure(instance, copy)
     assert step == "validate_request" and f"carries the admission receipt of run {admitted.run_id}" in message
     assert _published(tmp_path) == []
 
@@ -103,31 +95,63 @@ def test_a_receipt_signed_with_any_other_key_admits_nothing(instance, tmp_path):
     instance.add_run_tags(run_id, {TAG_ADMISSION: forged})
 
     assert start(instance, run_id).status == DagsterRunStatus.FAILURE
-    assert "is not a receipt signed by this deployment's gate" in _failure(instance, run_id)[1]
+    assert "is not a receipt signed by this deployment's gate" in step_failure(instance, run_id)[1]
 
 
-def test_a_plan_from_another_users_run_is_refused_before_a_row_is_read(instance, application, tmp_path):
+def _re_execution_past_the_gate(instance, victim: str, request: ExportRequest) -> str:
+    """A run of the steps after validate_request of ``victim`` with ``request``, admitted for itself (as the gate
+    did before it checked re-executions): the door the gate now closes, left open to test the steps behind it."""
+    run_id = new_run(instance, request.run_config(), request.run_tags(), parent_run_id=victim, steps=AFTER_VALIDATION)
+    assert "validate_request" not in instance.get_run_by_id(run_id).step_keys_to_execute
+    receipt = Receipt(run_id, request.user, request.dataset, request.digest(), "webserver", victim)
+    instance.add_run_tags(run_id, sign_receipt(receipt))
+    return run_id
+
+
+@pytest.mark.parametrize(
+    ("request_", "whose"),
+    [(THIEF, "another user's run"), (VICTIM.model_copy(update={"format": "jsonl"}), "a run of another request")],
+)
+def test_the_loader_refuses_an_output_stored_by_another_admission_before_a_row_is_read(
+    instance, application, tmp_path, request_, whose
+):
     """The theft: re-execute the step after validate_request of the admin's run, with one's own request.
 
-    Even admitted for itself (as the gate did before it checked re-executions), the thief's run is
-    handed the admin's plan from the stored step outputs: the first step refuses it.
+    The thief's run is handed the admin's plan from the stored step outputs: the step-output loader refuses
+    it before the step's code sees it (the message is the loader's, not the step's own check).
     """
     victim = _victim_with_stored_plan(instance, application)
-    thief = new_run(instance, THIEF.run_config(), THIEF.run_tags(), parent_run_id=victim, steps=AFTER_VALIDATION)
-    assert "validate_request" not in instance.get_run_by_id(thief).step_keys_to_execute
-    instance.add_run_tags(thief, sign_receipt(Receipt(thief, "analyst", "orders", THIEF.digest(), "webserver", victim)))
+    thief = _re_execution_past_the_gate(instance, victim, request_)
 
     ended = start(instance, thief)
 
     assert ended.status == DagsterRunStatus.FAILURE
-    step, message = _failure(instance, thief)
-    assert step == "collect_chunks" and "another user's request, not the one the gate admitted" in message
+    step, message = step_failure(instance, thief)
+    assert step == "collect_chunks" and f"stored by run {victim}, {whose}" in message
     outputs = [r for r in instance.all_logs(thief) if r.dagster_event and r.dagster_event.is_successful_output]
     assert outputs == [], "no step produced anything"
     assert _published(tmp_path) == []
     staged = tmp_path / "var" / "exports" / "_staging" / thief / "data"
     assert not staged.exists() or not any(staged.rglob("*.*"))
 
+
+def test_the_step_refuses_another_users_plan_even_if_the_loader_hands_it_over(instance, application, monkeypatch):
+    """The first line of defence alone: with the loader's check gone, the step's own check refuses the plan."""
+    monkeypatch.setattr(step_outputs, "_refuse_another_admissions_output", lambda *args: None)
+    victim = _victim_with_stored_plan(instance, application)
+    thief = _re_execution_past_the_gate(instance, victim, THIEF)
+
+    assert start(instance, thief).status == DagsterRunStatus.FAILURE
+    step, message = step_failure(instance, thief)
+    assert step == "collect_chunks" and "another user's request, not the one the gate admitted" in message
+
+
+def test_ones_own_re_execution_loads_what_its_parent_stored(instance, application, tmp_path):
+    victim = _victim_with_stored_plan(instance, application)
+    again = _re_execution_past_the_gate(instance, victim, VICTIM)
+
+    assert start(instance, again).status == DagsterRunStatus.SUCCESS
+    assert any((tmp_path / "var" / "exports" / "_staging" / again / "data").rglob("*.*")), "it read and staged rows"
 
 
 def _refusal(instance, run_id, workspace=FROM_WEBSERVER) -> str:

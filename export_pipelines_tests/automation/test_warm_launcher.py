@@ -6,10 +6,12 @@ holds 60,000 orders so that an xlsx export of all of them runs long enough to be
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 
 import pytest
-from dagster import DagsterEventType, DagsterInstance
+from dagster import DagsterEventType, DagsterInstance, RunsFilter
 
 from export_pipelines.automation.warm_launcher import TAG_PID
 from export_pipelines.delivery.links import record_with_link
@@ -28,6 +30,8 @@ FORKED = re.compile(r"Forked from the warm forkserver \(pid (\d+)\) with (\d+) t
 
 def _warm(config: dict) -> None:
     config["run_launcher"] = {"module": "export_pipelines.automation.warm_launcher", "class": "WarmRunLauncher"}
+    # The daemon asks the launcher whether each run's process lives every 2 s (60 s in dagster.yaml).
+    config["run_monitoring"] = {**config.get("run_monitoring", {}), "poll_interval_seconds": 2}
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +110,29 @@ def test_a_long_run_is_terminated_and_canceled(server):
 def _rendering(instance: DagsterInstance, run_id: str) -> bool:
     started = instance.all_logs(run_id, of_type=DagsterEventType.STEP_START)
     return any(entry.step_key == "render_file" for entry in started)
+
+
+def test_a_run_whose_process_dies_is_failed_by_the_liveness_check_and_retried(server):
+    """A warm run's process killed (out of memory, SIGKILL) is noticed by the daemon's run monitoring through
+    the launcher's health check, failed with the reason, and run again from its first step (run retries)."""
+    dev = server
+    run_id = _submit(dev, ExportRequest(user="admin", dataset="orders", format="xlsx", title="warm killed xlsx"))
+    instance = DagsterInstance.get()
+    dev.wait_until(lambda: _rendering(instance, run_id), 120, f"run {run_id} to render its file", interval=0.2)
+    pid = int(instance.get_run_by_id(run_id).tags[TAG_PID])
+
+    os.kill(pid, signal.SIGKILL)  # nothing in the run's process gets to report anything
+
+    assert dev.wait_for_run(run_id, FINISHED, seconds=60) == "FAILURE"
+    # The daemon's run monitoring records the launcher's answer as the run's failure.
+    reasons = [entry.dagster_event.message or "" for entry in instance.all_logs(run_id) if entry.dagster_event]
+    assert any(f"the run's process {pid} is gone" in reason for reason in reasons), reasons[-5:]
+    retry = dev.wait_until(lambda: _retry_of(instance, run_id), 60, f"a retry of run {run_id}")
+    assert dev.wait_for_run(retry, FINISHED, seconds=180) == "SUCCESS"
+    assert audit_record_for_run(instance, retry).rows == 60_000
+    assert not audit_record_for_run(instance, run_id).file_key
+
+
+def _retry_of(instance: DagsterInstance, run_id: str) -> str | None:
+    retries = instance.get_run_ids(RunsFilter(tags={"dagster/parent_run_id": run_id}))
+    return retries[0] if retries else None

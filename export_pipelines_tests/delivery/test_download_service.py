@@ -54,7 +54,7 @@ def test_the_page_shows_the_exports_facts_escaped_and_only_whether_rows_were_wit
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     html = page.text
     assert "Q1 &lt;orders&gt; &amp; co" in html and "<orders>" not in html
-    assert 'data-fact="dataset">orders<' in html and 'data-fact="format">csv<' in html
+    assert 'data-fact="dataset">orders<' in html and 'data-fact="format">CSV<' in html
     assert f'data-fact="rows">{world.small.rows:,}<' in html
     assert f"{world.small.bytes:,} bytes" in html and "amount ge 10" in html
     assert world.small.expires_at[:10] in html and "Created" in html

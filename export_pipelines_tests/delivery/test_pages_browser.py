@@ -67,9 +67,9 @@ def test_a_person_opens_the_link_sees_the_facts_and_downloads_the_file(world, cl
 
     facts = {e.get_attribute("data-fact"): e.text for e in driver.find_elements(By.CSS_SELECTOR, "dd[data-fact]")}
     assert driver.find_element(By.TAG_NAME, "h1").text == "Q1 <orders> & co"
-    assert facts["dataset"] == "orders" and facts["format"] == "csv" and facts["rows"] == f"{record.rows:,}"
+    assert facts["dataset"] == "orders" and facts["format"] == "CSV" and facts["rows"] == f"{record.rows:,}"
     assert facts["filters"] == "amount ge 10" and f"{record.bytes:,} bytes" in facts["size"]
-    assert facts["expires"].startswith(record.expires_at[:10])
+    assert facts["file-expires"].startswith(record.expires_at[:10]) and facts["link-expires"].endswith("UTC")
     notice = driver.find_element(By.ID, "withheld").text
     assert notice == "Some rows were withheld because of your permissions."
 
@@ -119,6 +119,7 @@ def test_a_person_watches_a_running_export_and_downloads_it_when_the_bar_is_full
     assert {"Reading the rows", "Writing the file"} & stages, stages
     assert driver.find_element(By.ID, "progress").get_attribute("value") == "100"
     assert driver.find_element(By.ID, "stage").text == "Ready"
+    assert driver.find_element(By.TAG_NAME, "h1").text == "Your export is ready"
     assert button.get_attribute("href").endswith("/file")
     button.click()
 

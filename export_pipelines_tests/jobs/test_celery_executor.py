@@ -150,18 +150,23 @@ def test_a_step_failing_on_a_celery_worker_reaches_sentry_from_that_worker(
 def test_celery_run_survives_a_worker_killed_mid_run(celery_env, two_workers, tmp_path):
     instance = DagsterInstance.get()
     earlier = {run.run_id for run in instance.get_runs()}
+    victim, survivor = two_workers
+    # The survivor takes nothing until the victim holds a step: on a busy machine the other worker could
+    # otherwise take every step before the victim is seen holding one.
+    survivor.pause()
     launcher = subprocess.Popen(
         [str(BIN / "export-pipelines"), "export", "--executor", "celery", "--json",
          *[f"--{name.replace('_', '-')}={value}" for name, value in REQUEST.items()]],
         env=celery_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    victim, survivor = two_workers
     try:
         run_id = _new_run_id(instance, earlier)
         held = _pause_while_holding_a_step(instance, run_id, victim)
+        survivor.resume()
         victim.kill()
         stdout, stderr = launcher.communicate(timeout=300)
     finally:
+        survivor.resume()
         if launcher.poll() is None:
             launcher.kill()
 

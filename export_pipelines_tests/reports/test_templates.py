@@ -50,8 +50,12 @@ def test_the_shipped_default_template_is_valid_and_used_by_default():
         ("logo: nope.png\n", "logo: file 'nope.png' does not exist"),
         ("columns: {amount: {width: -3}}\n", "columns.amount.width: -3 is not valid (allowed: millimetres"),
         ("columns: {amount: {align: justify}}\n", "columns.amount.align: 'justify' is not valid"),
-        ("columns: {amount: {colour: red}}\n", "columns.amount.colour: unknown field (allowed: label, width, align)"),
+        ("columns: {amount: {colour: red}}\n",
+         "columns.amount.colour: unknown field (allowed: label, width, align, number, decimals, thousands, currency"),
         ("totals: amount\n", "totals: must be a list of column names"),
+        ("locale: Klingon\n", "locale: 'Klingon' is not a known locale"),
+        ("columns: {amount: {decimals: 99}}\n", "columns.amount.decimals: 99 is not valid (allowed: 0 to 9)"),
+        ("highlight: [{when: 'amount > 1', color: pink}]\n", "highlight[0].color: 'pink' is not a colour"),
     ],
 )
 def test_a_bad_template_is_refused_with_the_field_at_fault(template_dir, text, expected):

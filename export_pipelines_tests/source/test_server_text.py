@@ -8,6 +8,7 @@ cannot express must make the format say so (``server_text()`` is None), so the e
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import random
 import struct
@@ -19,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from export_pipelines.datasets.catalog import load_catalog
+from export_pipelines.display.styles import DisplayRules
 from export_pipelines.formats import RenderContext, renderer_class
 from export_pipelines.formats.json_values import _json_values
 from export_pipelines.formats.sql_text import arrow_float_text, python_float_text
@@ -195,6 +197,14 @@ def test_options_the_server_cannot_write_fall_back_to_the_renderer(options):
     assert renderer_class("csv")(None, _context("csv", {}, "UTC")).server_text() is not None
 
 
+@pytest.mark.parametrize("format_name", ["csv", "jsonl"])
+def test_display_text_falls_back_to_the_renderer(format_name):
+    """``formatted: true`` writes each column's display text (number and date formats): rows are read."""
+    context = dataclasses.replace(_context(format_name, {}, "UTC"), display=DisplayRules(formatted=True))
+    assert renderer_class(format_name)(None, context).server_text() is None
+    assert renderer_class(format_name)(None, _context(format_name, {}, "UTC")).server_text() is not None
+
+
 def test_formats_without_a_server_form_say_so():
     assert renderer_class("json")(None, _context("json", {}, "UTC")).server_text() is None
 
@@ -249,6 +259,4 @@ def test_float_text_for_every_kind_of_double(postgres_url):
 
 
 def _dataset(table: str):
-    import dataclasses
-
     return dataclasses.replace(DATASET, table=table)
