@@ -83,22 +83,30 @@ def plaintext_resources() -> dict:
 
 
 def main(spec: dict) -> dict:
+    import uuid
+
     from dagster import DagsterInstance
 
     from export_pipelines.request.model import ExportRequest
     from export_pipelines.run.jobs import export_job
+    from export_pipelines.security.receipts import Receipt, sign_receipt
 
     resources = plaintext_resources() if spec.pop("plaintext", False) else None
     request = ExportRequest(**spec)
     instance = DagsterInstance.ephemeral()
     step_kinds = {node.name: node.definition.tags.get(STEP_TAG, node.name) for node in export_job.graph.nodes}
+    # The gate's receipt, as the command line writes it after running the gate's checks: every step checks it.
+    run_id = str(uuid.uuid4())
+    receipt = Receipt(run_id, request.user, request.dataset, request.digest(), "cli")
+    tags = {**request.run_tags(), **sign_receipt(receipt)}
     rss_before = peak_rss_mb()
     ready = time.perf_counter()
     # The call under measurement: the real job, end to end, on the in-process executor.
     result = export_job.execute_in_process(
         run_config=request.run_config(),
         instance=instance,
-        tags=request.run_tags(),
+        tags=tags,
+        run_id=run_id,
         raise_on_error=False,
         resources=resources,
     )

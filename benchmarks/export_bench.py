@@ -36,12 +36,15 @@ from export_pipelines.demo.seed import seed_demo
 from export_pipelines.formats import registered_formats
 
 CHILD = Path(__file__).resolve().with_name("bench_child.py")
-PLAIN = "/plain"  # a variant: the same export with storage unencrypted
+# Variants of an export, as suffixes of its format: storage unencrypted; rows read and encoded in the run
+# instead of written by PostgreSQL (EXPORT_SERVER_TEXT=off); sorted on a column without an index.
+PLAIN, ROWS, SORTED = "/plain", "/rows", "/sorted"
 USER, DATASET = "admin", "orders"
 STEP_KINDS = ("validate", "collect", "transform", "render", "upload", "notify")
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 # Settings a developer's shell may hold that would change what the child measures.
-CLEARED_ENV = ("DAGSTER_HOME", "SMTP_HOST", "EXPORT_CATALOG_PATH", "EXPORT_MAX_ROWS", "EXPORT_STORAGE_URL")
+CLEARED_ENV = ("DAGSTER_HOME", "SMTP_HOST", "EXPORT_CATALOG_PATH", "EXPORT_MAX_ROWS", "EXPORT_STORAGE_URL",
+               "EXPORT_SERVER_TEXT")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -59,6 +62,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--plaintext-too", action="store_true",
                         help="also run each format with storage unencrypted (shown as FORMAT/plain): the cost of "
                         "encryption at rest, measured in the same rounds")
+    parser.add_argument("--rows-path-too", action="store_true",
+                        help="also run each format PostgreSQL can write itself (csv, jsonl) with "
+                        "EXPORT_SERVER_TEXT=off (shown as FORMAT/rows): the run reads and encodes the rows, as the "
+                        "renderer did before, in the same rounds")
+    parser.add_argument("--sorted-too", action="store_true",
+                        help="also run each format sorted on --sort-column (FORMAT/sorted), in the same rounds")
+    parser.add_argument("--sort-column", default="customer_name",
+                        help="a column without an index (default customer_name)")
     args = parser.parse_args(argv)
     args.formats = args.formats or sorted(registered_formats())
     unknown = sorted(set(args.formats) - set(registered_formats()))
@@ -193,7 +204,7 @@ def measure_source(source: str, url: str, rows: int, columns: list[str], args, w
     log("  warm-up (not in the figures)")
     if runner:
         runner[1]()
-    variants = [v for fmt in args.formats for v in ([fmt, f"{fmt}{PLAIN}"] if args.plaintext_too else [fmt])]
+    variants = export_variants(args)
     for variant in variants:
         run_export_once(url, variant, args, work)
     baseline_runs, export_runs = [], {variant: [] for variant in variants}
@@ -211,6 +222,20 @@ def measure_source(source: str, url: str, rows: int, columns: list[str], args, w
         if plain and case.get("median_seconds") and plain.get("median_seconds"):
             case["ratio_to_plaintext"] = case["median_seconds"] / plain["median_seconds"]
     return baseline, cases
+
+
+def export_variants(args) -> list[str]:
+    """Each format, then the variants asked for (see PLAIN, ROWS, SORTED)."""
+    from export_pipelines.formats.base import ChunkEncodingRenderer
+
+    variants = []
+    for fmt in args.formats:
+        renderer = registered_formats()[fmt]
+        server_written = renderer.encodes_chunks and renderer.server_text is not ChunkEncodingRenderer.server_text
+        variants += [fmt, *([f"{fmt}{PLAIN}"] if args.plaintext_too else []),
+                     *([f"{fmt}{ROWS}"] if args.rows_path_too and server_written else []),
+                     *([f"{fmt}{SORTED}"] if args.sorted_too else [])]
+    return variants
 
 
 # ---- exports ---------------------------------------------------------------------------------
@@ -232,13 +257,18 @@ def run_export_once(url: str, variant: str, args, work: Path) -> dict:
     ``variant`` is a format, or ``FORMAT/plain`` for the same export with storage unencrypted.
     """
     folder = Path(tempfile.mkdtemp(prefix="run-", dir=work))
-    fmt = variant.removesuffix(PLAIN)
+    fmt = variant.split("/")[0]
     spec = {"user": USER, "dataset": DATASET, "format": fmt, "chunk_size": args.chunk_size,
             "plaintext": variant.endswith(PLAIN)}
+    if variant.endswith(SORTED):
+        spec["sort"] = args.sort_column
+    env = child_env(url, folder)
+    if variant.endswith(ROWS):
+        env["EXPORT_SERVER_TEXT"] = "off"
     load = os.getloadavg()[0]  # other work on the machine shows up in the figures; keep it on record
     try:
         with open(folder / "stdout", "w+") as out, open(folder / "stderr", "w+") as err:
-            process = run_process([sys.executable, str(CHILD), json.dumps(spec)], env=child_env(url, folder),
+            process = run_process([sys.executable, str(CHILD), json.dumps(spec)], env=env,
                                   stdout=out, stderr=err, timeout=args.timeout)
             out.seek(0)
             report = result_of(out.read())
@@ -326,6 +356,10 @@ def print_tables(cases: list[dict], baselines: dict) -> None:
                   f"{_num(case['ratio_to_baseline'], '.2f'):>11}")
     if encryption_costs:
         print("\nEncrypted vs the same export unencrypted (median / median): " + "; ".join(encryption_costs))
+    pairs = paired_ratios(cases)
+    if pairs:
+        print("\nPaired in the same rounds (median / median):\n")
+        print("\n".join(pairs))
     kinds = (*STEP_KINDS, "outside_steps")
     header = f"{'source':<10} {'rows':>9} {'format':<7} " + " ".join(f"{k[:9]:>9}" for k in kinds) + f" {'chunks':>6}"
     print("\nWhere the time goes: seconds per step kind (sum over the run's steps, median of repetitions)\n")
@@ -336,6 +370,27 @@ def print_tables(cases: list[dict], baselines: dict) -> None:
         if steps:
             print(f"{case['source']:<10} {case['rows']:>9,} {case['format']:<7} "
                   + " ".join(f"{steps.get(k, 0.0):>9.2f}" for k in kinds) + f" {steps['chunks']:>6.0f}")
+
+
+def paired_ratios(cases: list[dict]) -> list[str]:
+    """Each /rows and /sorted variant against its own format, same source and row count."""
+    lines = []
+    for case in cases:
+        fmt, _, variant = case["format"].partition("/")
+        if variant not in (ROWS[1:], SORTED[1:]) or "median_seconds" not in case:
+            continue
+        base = next((c for c in cases if (c["source"], c["rows"], c["format"]) == (case["source"], case["rows"], fmt)
+                     and "median_seconds" in c), None)  # fmt: skip
+        if base is None:
+            continue
+        where = f"{case['source']} {case['rows']:,}"
+        if variant == ROWS[1:]:
+            lines.append(f"{where} {fmt} written by the server {base['median_seconds']:.2f} s vs rows encoded in the "
+                         f"run {case['median_seconds']:.2f} s: {base['median_seconds'] / case['median_seconds']:.2f}x")
+        else:
+            lines.append(f"{where} {fmt} sorted on an unindexed column {case['median_seconds']:.2f} s vs unsorted "
+                         f"{base['median_seconds']:.2f} s: {case['median_seconds'] / base['median_seconds']:.2f}x")
+    return lines
 
 
 def environment(pg_url: str | None) -> dict:
@@ -385,6 +440,7 @@ def main(argv=None) -> int:
                 cases.extend(measured)
         print(f"\nexport_bench: {json.dumps(info)}")
         loads = [r["load_before"] for c in cases for r in c["runs"] if "load_before" in r]
+        print(f"1-min, 5-min, 15-min load average at the end: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
         print(f"settings: user={USER} dataset={DATASET} (all {len(columns)} columns), chunk_size={args.chunk_size:,}, "
               f"repeat={args.repeat}; 1-min load average before each export: {_num(min(loads, default=None), '.2f')} "
               f"to {_num(max(loads, default=None), '.2f')} on {os.cpu_count()} CPUs")

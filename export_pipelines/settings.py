@@ -9,6 +9,7 @@ SOURCE_URL_ENV = "EXPORT_SOURCE_DB_URL"
 STORAGE_URL_ENV = "EXPORT_STORAGE_URL"
 MAX_ROWS_ENV = "EXPORT_MAX_ROWS"
 RETENTION_DAYS_ENV = "EXPORT_RETENTION_DAYS"
+SERVER_TEXT_ENV = "EXPORT_SERVER_TEXT"
 DEFAULT_MAX_ROWS = 5_000_000
 DEFAULT_RETENTION_DAYS = 30
 
@@ -34,3 +35,12 @@ def env_int(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ValueError(f"{name}={raw!r} must be a whole number") from None
+
+
+def server_text_enabled() -> bool:
+    """``$EXPORT_SERVER_TEXT``: ``on`` (the default) lets PostgreSQL write CSV and JSON Lines bytes itself
+    where they come out the same; ``off`` reads rows and encodes them in the run, as other sources do."""
+    raw = (os.environ.get(SERVER_TEXT_ENV) or "on").strip().lower()
+    if raw not in ("on", "off"):
+        raise ValueError(f"{SERVER_TEXT_ENV}={raw!r} must be on or off")
+    return raw == "on"

@@ -37,22 +37,23 @@ def _resources(postgres_url, tmp_path, monkeypatch) -> dict:
 
 
 @pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+@pytest.mark.parametrize("format_name", ["csv", "json"])  # the server writes CSV; JSON rows are encoded here
 def test_a_failure_while_staging_stops_the_reader_and_gives_back_a_usable_connection(
-    postgres_url, tmp_path, monkeypatch
+    postgres_url, tmp_path, monkeypatch, format_name
 ):
     """The reading thread holds the connection while it waits to hand over rows: the op must stop
     it before the connection goes back to the pool, or the pool's rollback would wait forever."""
     resources = _resources(postgres_url, tmp_path, monkeypatch)
-    request = ExportRequest(user="admin", dataset="orders", format="csv", chunk_size=25)
+    request = ExportRequest(user="admin", dataset="orders", format=format_name, chunk_size=25)
     plan = validate_request(build_op_context(resources=resources), config=request)
-    stage = collect_module._stage_encoded
+    open_chunk = collect_module._chunk_file
 
-    def failing_stage(target, folder, index, table, encoder, first_row):
-        if index == 2:
+    def failing_open(target, key):
+        if "chunk-000002" in key:
             raise OSError("disk full")
-        return stage(target, folder, index, table, encoder, first_row)
+        return open_chunk(target, key)
 
-    monkeypatch.setattr(collect_module, "_stage_encoded", failing_stage)
+    monkeypatch.setattr(collect_module, "_chunk_file", failing_open)
     outcome = {}
 
     def collect():
@@ -89,6 +90,37 @@ def test_every_row_is_staged_once_in_key_order(postgres_url, tmp_path, monkeypat
     with source_connection(postgres_url) as connection:
         source_keys = connection.execute(sa.text("SELECT order_id FROM orders ORDER BY order_id")).scalars().all()
     assert [key for keys in staged for key in keys] == source_keys and len(set(source_keys)) == 500
+
+
+@pytest.mark.parametrize("format_name", ["csv", "jsonl"])
+def test_text_formats_are_staged_from_the_servers_own_bytes(postgres_url, tmp_path, monkeypatch, format_name):
+    """No row is read into Arrow: the server's COPY output is staged as it is, in chunks of whole rows."""
+    resources = _resources(postgres_url, tmp_path, monkeypatch)
+    request = ExportRequest(user="analyst", dataset="orders", format=format_name, chunk_size=64, sort="customer_name")
+    plan = validate_request(build_op_context(resources=resources), config=request)
+    monkeypatch.setattr(collect_module, "keyset_chunks", lambda *arguments: pytest.fail("rows were read"))
+
+    chunks = [o.value for o in collect_chunks(build_op_context(resources=resources), plan)]
+
+    assert sum(c.rows for c in chunks) == plan.visible_rows and all(c.encoded for c in chunks)
+    assert [c.rows for c in chunks[:-1]] == [64] * (len(chunks) - 1) and chunks[-1].last
+    with resources["storage"].get().open_read(chunks[0].key) as staged:
+        lines = staged.read().split(b"\n")
+    assert len(lines) >= 65 and (format_name == "csv" or all(line.startswith(b'{"order_id":') for line in lines[:64]))
+
+
+def test_with_server_text_off_rows_are_read_and_encoded_in_the_run(postgres_url, tmp_path, monkeypatch):
+    resources = _resources(postgres_url, tmp_path, monkeypatch)
+    plan = validate_request(build_op_context(resources=resources), config=ExportRequest(user="admin", dataset="orders"))
+    monkeypatch.setenv("EXPORT_SERVER_TEXT", "off")
+    monkeypatch.setattr(collect_module, "server_text_chunks", lambda *arguments: pytest.fail("the server wrote it"))
+
+    chunks = [o.value for o in collect_chunks(build_op_context(resources=resources), plan)]
+
+    assert sum(c.rows for c in chunks) == 500 and all(c.encoded for c in chunks)
+    monkeypatch.setenv("EXPORT_SERVER_TEXT", "sometimes")
+    with pytest.raises(Failure, match="EXPORT_SERVER_TEXT='sometimes' must be on or off"):
+        list(collect_chunks(build_op_context(resources=resources), plan))
 
 
 def _staged_keys(storage, chunk) -> list[int]:

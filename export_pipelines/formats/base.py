@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO, ClassVar
 
@@ -129,6 +130,28 @@ class ChunkEncodingRenderer(Renderer):
     @abstractmethod
     def write_encoded(self, data: bytes) -> None:
         """Append one chunk's bytes from ``encode_chunk``; chunks come in export order."""
+
+    def server_text(self) -> ServerText | None:
+        """How a PostgreSQL server can write ``encode_chunk``'s bytes itself; None where it cannot
+        write the same bytes with these settings (the rows are then encoded here)."""
+        return None
+
+
+@dataclass(frozen=True)
+class ServerText:
+    """A chunk's bytes as a PostgreSQL ``COPY ... (FORMAT csv)`` writes them, exactly as ``encode_chunk`` would.
+
+    ``values`` turns the output's columns (SQLAlchemy columns by name) into the COPY's columns, one
+    expression each; COPY joins them with ``delimiter``, quotes the ``force_quote`` positions (None:
+    every column) and anything holding the delimiter, ``quote`` or a line break, writes NULL as
+    nothing and ends each row with ``\n``. ``timezone`` is the session's while the COPY runs.
+    """
+
+    values: Callable[[Mapping[str, Any]], list]
+    timezone: str
+    delimiter: str = ","
+    quote: str = '"'
+    force_quote: tuple[int, ...] | None = ()
 
 
 def require_choice(settings: dict[str, Any], name: str, choices: tuple) -> None:

@@ -41,6 +41,7 @@ from export_pipelines.display.text import column_formatters, formatted_table
 from export_pipelines.errors import ExportRequestError
 from export_pipelines.formats.base import ChunkEncodingRenderer, require_choice
 from export_pipelines.formats.parallel import encoded_blocks
+from export_pipelines.formats.sql_text import csv_server_text
 from export_pipelines.formats.text_values import with_text_timestamps
 
 QUOTING = ("needed", "all", "minimal", "none")
@@ -150,6 +151,11 @@ class CsvRenderer(ChunkEncodingRenderer):
             parts.append(data if self._codec == "utf-8" else self._transcoded(str(data, "utf-8"), block, row))
             row += block.num_rows
         return b"".join(parts)
+
+    def server_text(self):
+        if self.context.display.formatted:  # display text (export_pipelines.display) is written here, from rows
+            return None
+        return csv_server_text(self.settings, self.context.columns, self.context.timezone)
 
     def write_encoded(self, data: bytes) -> None:
         if not self._started:

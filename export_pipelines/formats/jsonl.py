@@ -6,6 +6,7 @@ import pyarrow as pa
 
 from export_pipelines.formats.base import ChunkEncodingRenderer
 from export_pipelines.formats.json_values import JSON_OPTIONS, display_formatters, json_chunk, validate_json_settings
+from export_pipelines.formats.sql_text import jsonl_server_text
 
 
 class JsonLinesRenderer(ChunkEncodingRenderer):
@@ -26,6 +27,11 @@ class JsonLinesRenderer(ChunkEncodingRenderer):
 
     def encode_chunk(self, table: pa.Table, first_row: int) -> bytes:
         return json_chunk(table, self.settings, b"\n", self._formatters) + b"\n" if table.num_rows else b""
+
+    def server_text(self):
+        if self.context.display.formatted:  # display text (export_pipelines.display) is written here, from rows
+            return None
+        return jsonl_server_text(self.settings, self.context.columns, self.context.timezone)
 
     def write_encoded(self, data: bytes) -> None:
         self.stream.write(data)

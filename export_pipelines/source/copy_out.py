@@ -26,16 +26,25 @@ BLOCK_BYTES = 2 << 20
 class CopyOut:
     """One ``COPY ... TO STDOUT`` statement; iterate it for its output in blocks of whole rows.
 
-    After the iteration, ``rows`` is the number of rows and ``last_row`` the last one's bytes (so a
-    keyset walk can read where the next chunk starts without parsing the block). Errors are raised
+    After each block, ``rows`` is the number of rows so far and ``last_row`` the last one's bytes (so a
+    keyset walk can read where the next chunk starts without parsing the block). With ``chunk_rows``,
+    a block also ends after every ``chunk_rows`` rows, so one statement's output can be cut into
+    chunks of exactly that many rows: a chunk ends where ``rows`` is a multiple of it. Errors are raised
     as psycopg raises them (``OperationalError`` for a lost connection, the SQLSTATE's class
     otherwise). Stopping early cancels the statement; the connection is always left ready.
     """
 
-    def __init__(self, connection: psycopg.Connection, query: str, block_bytes: int | None = None):
+    def __init__(
+        self,
+        connection: psycopg.Connection,
+        query: str,
+        block_bytes: int | None = None,
+        chunk_rows: int | None = None,
+    ):
         self._connection = connection
         self._query = query
         self._block_bytes = block_bytes or BLOCK_BYTES
+        self._chunk_rows = chunk_rows or 0
         self.rows = 0
         self.last_row = b""
         self._streaming = False
@@ -74,13 +83,21 @@ class CopyOut:
         read = pgconn.get_copy_data
         row = b""
         rows = 0
+        # The row count at which the current block must end: a chunk's end (or never, without chunks).
+        chunk_rows = self._chunk_rows
+        cut = chunk_rows or -1
         while True:
             size, row_view = read(1)  # non-blocking: 0 means libpq's buffer is empty
             if size > 0:
                 block += row_view
                 row = row_view
                 rows += 1
-                if len(block) >= self._block_bytes:
+                if rows == cut:
+                    cut += chunk_rows
+                    self.rows, self.last_row = rows, bytes(row)
+                    yield block
+                    block = bytearray()
+                elif len(block) >= self._block_bytes:
                     self.rows, self.last_row = rows, bytes(row)
                     yield block  # handed over, not copied: the next rows go to a new buffer
                     block = bytearray()
@@ -94,6 +111,24 @@ class CopyOut:
         self.rows, self.last_row = rows, bytes(row)
         if block:
             yield block
+
+
+def copy_chunks(connection: psycopg.Connection, query: str, size: int) -> Iterator[bytearray | int]:
+    """One COPY's output cut into chunks of ``size`` rows: each chunk's blocks, then its row count.
+
+    The last chunk may be shorter; a statement with no rows is one chunk of 0 rows, so a consumer
+    always has a chunk. One statement reads the whole export: a sorted export is sorted once by the
+    server, where a keyset walk would sort again for every chunk.
+    """
+    copy = CopyOut(connection, query, chunk_rows=size)
+    ended = 0  # rows in the chunks already ended
+    for block in copy:
+        yield block
+        if copy.rows - ended == size:
+            ended = copy.rows
+            yield size
+    if copy.rows > ended or not ended:
+        yield copy.rows - ended
 
 
 def copy_out(connection: psycopg.Connection, query: str) -> bytes:

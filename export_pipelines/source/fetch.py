@@ -1,18 +1,18 @@
 """Fetching the export's rows, chunk by chunk, into Arrow tables typed by the catalog.
 
-Three paths produce the same tables. PostgreSQL streams each chunk with ``COPY (SELECT ...) TO
-STDOUT`` and Arrow's multi-threaded CSV parser types it: no Python object is made per value. A
-thread runs the COPY statements back to back while the rows already received are parsed, so the
-server never waits for the client; that keeps a CSV export of a million rows within a small
-factor of a plain psql COPY. SQLite hands over its values as stored (numbers, ISO text) and
-Arrow's casts type them, column by column, in a thread that reads ahead of the consumer: half
-the cost of SQLAlchemy's per-value conversions. Every other dialect goes through SQLAlchemy rows.
+Three paths produce the same tables. PostgreSQL streams every row with one ``COPY (SELECT ...)
+TO STDOUT``, cut into chunks as it arrives, and Arrow's multi-threaded CSV parser types it: no
+Python object is made per value. A thread reads the COPY while the rows already received are
+parsed, so the server never waits for the client. One statement, not a keyset query per chunk:
+an export sorted on a column without an index is sorted once, not once per chunk. SQLite hands
+over its values as stored (numbers, ISO text) and Arrow's casts type them, column by column, in
+a thread that reads ahead of the consumer: half the cost of SQLAlchemy's per-value conversions.
+Every other dialect goes through SQLAlchemy rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -24,8 +24,6 @@ from export_pipelines.source.run_ahead import run_ahead
 
 # psycopg, and copy_out which is built on it, are imported on the COPY path only: every run's process
 # imports this module whatever its source, and a SQLite source would pay ~0.1 s of its start for them.
-if TYPE_CHECKING:
-    import psycopg
 
 # Blocks of COPY output (about 2 MB each) the reading thread may hold before parsing catches up.
 COPY_BLOCKS_AHEAD = 8
@@ -38,8 +36,9 @@ def chunk_schema(dataset: DatasetSpec, columns: tuple[str, ...]) -> pa.Schema:
 def keyset_chunks(connection: sa.Connection, query, size: int) -> Iterator[pa.Table]:
     """Every permitted row of ``query`` as Arrow tables of ``size`` rows (the last may be shorter).
 
-    Each chunk query starts after the last (sort values, key) of the previous chunk, so every
-    chunk costs the same however deep into the table it is. At least one table is yielded.
+    On PostgreSQL one COPY reads them all. Elsewhere each chunk query starts after the last (sort
+    values, key) of the previous chunk, so every chunk costs the same however deep into the table
+    it is. At least one table is yielded.
     """
     schema = chunk_schema(query.dataset, query.fetched_columns)
     if _copies(connection):
@@ -131,49 +130,33 @@ def _fetch_rows(connection: sa.Connection, statement: sa.Select, schema: pa.Sche
 def _fetch_by_copy(connection: sa.Connection, statement: sa.Select, schema: pa.Schema) -> pa.Table:
     from export_pipelines.source.copy_out import copy_out
 
-    driver_connection = connection.connection.driver_connection
-    data = copy_out(driver_connection, _copy_sql(connection, driver_connection, statement))
+    data = copy_out(connection.connection.driver_connection, copy_statement(connection, statement))
     return _parse_copy_csv(data, schema) if data else schema.empty_table()
 
 
 def _copy_chunks(connection: sa.Connection, query, size: int, schema: pa.Schema) -> Iterator[pa.Table]:
-    """The keyset walk over COPY: a thread reads, this generator parses each block as it arrives."""
+    """One COPY of every row in order: a thread reads it, this generator parses each block as it arrives."""
+    from export_pipelines.source.copy_out import copy_chunks
+
+    driver_connection = connection.connection.driver_connection
+    statement = copy_statement(connection, query.rows_statement(connection.dialect.name))
     pieces: list[pa.Table] = []
-    for block in run_ahead(_copy_walk(connection, query, size, schema), COPY_BLOCKS_AHEAD):
-        if block is not None:
+    for block in run_ahead(copy_chunks(driver_connection, statement, size), COPY_BLOCKS_AHEAD):
+        if not isinstance(block, int):
             pieces.append(_parse_copy_csv(block, schema))
             continue
-        yield pa.concat_tables(pieces) if pieces else schema.empty_table()  # None: the chunk is complete
+        yield pa.concat_tables(pieces) if pieces else schema.empty_table()  # a count: the chunk is complete
         pieces = []
 
 
-def _copy_walk(connection: sa.Connection, query, size: int, schema: pa.Schema) -> Iterator[bytes | None]:
-    """COPY every chunk in turn: blocks of whole rows, then None at the end of each chunk.
-
-    The next chunk starts from the last row of this one, read from that row alone, so the next
-    statement is sent as soon as the server has finished the previous one.
-    """
-    from export_pipelines.source.copy_out import CopyOut
-
-    driver_connection = connection.connection.driver_connection
-    after = None
-    while True:
-        statement = query.chunk_statement(connection.dialect.name, size, after)
-        copy = CopyOut(driver_connection, _copy_sql(connection, driver_connection, statement))
-        yield from copy
-        yield None
-        if copy.rows < size:
-            return
-        after = _keyset_position(query, _parse_copy_csv(copy.last_row, schema))
-
-
-def _copy_sql(connection: sa.Connection, driver_connection: psycopg.Connection, statement: sa.Select) -> str:
+def copy_statement(connection: sa.Connection, statement: sa.Select, options: str = "FORMAT csv") -> str:
+    """``COPY (statement) TO STDOUT WITH (options)``, its values bound into the text."""
     import psycopg
 
     compiled = statement.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
     # COPY takes no parameters: psycopg binds them client-side, with its own quoting of each value.
-    select = psycopg.ClientCursor(driver_connection).mogrify(compiled.string, compiled.params)
-    return f"COPY ({select}) TO STDOUT WITH (FORMAT csv)"
+    select = psycopg.ClientCursor(connection.connection.driver_connection).mogrify(compiled.string, compiled.params)
+    return f"COPY ({select}) TO STDOUT WITH ({options})"
 
 
 def _parse_copy_csv(data: bytes, schema: pa.Schema) -> pa.Table:

@@ -1,7 +1,8 @@
 """SQL for one export, built with SQLAlchemy Core from catalog names and bound values only.
 
 ``ExportQuery`` holds the validated pieces of a request (dataset, columns, the filter tree,
-granted tenants, sort columns) and produces the count of matching and permitted rows and the
+granted tenants, sort columns) and produces the count of matching and permitted rows, the
+statement of every row in order (one COPY reads a whole export on PostgreSQL) and the
 keyset-paginated chunk query ``WHERE (sort..., key) after (last sort values..., last key) LIMIT n``.
 OFFSET is never used: its cost grows with the page number, keyset's does not.
 
@@ -77,6 +78,22 @@ class ExportQuery:
     def chunk_statement(self, dialect: str, limit: int, after: tuple | None) -> sa.Select:
         """The next ``limit`` permitted rows after ``after``: the values of ``order``'s columns in the last row."""
         table = self.table()
+        statement = self._ordered(table, dialect, [table.c[name] for name in self.fetched_columns])
+        if after is not None:
+            statement = statement.where(self._after(table, after, dialect))
+        return statement.limit(limit)
+
+    def rows_statement(self, dialect: str, select_list=None) -> sa.Select:
+        """Every permitted row in ``order``, with no LIMIT: one statement reads a whole export.
+
+        ``select_list(columns)``, given the table's columns by name, says what to select instead of
+        the fetched columns (a server writing the output's own text selects that text).
+        """
+        table = self.table()
+        columns = select_list(table.c) if select_list else [table.c[name] for name in self.fetched_columns]
+        return self._ordered(table, dialect, columns)
+
+    def _ordered(self, table: sa.TableClause, dialect: str, columns: list) -> sa.Select:
         where = self._filters(table, dialect)
         if self.tenants is not None:
             where.append(self._tenant_clause(table))
@@ -85,10 +102,7 @@ class ExportQuery:
         for column, descending in self.order:
             expression = table.c[column].desc() if descending else table.c[column].asc()
             order.append(expression if column == key else expression.nulls_last())
-        if after is not None:
-            where.append(self._after(table, after, dialect))
-        columns = [table.c[name] for name in self.fetched_columns]
-        return sa.select(*columns).where(*where).order_by(*order).limit(limit)
+        return sa.select(*columns).where(*where).order_by(*order)
 
     def _after(self, table: sa.TableClause, after: tuple, dialect: str):
         """Rows strictly after ``after`` in ``order``, built from the last column outwards.

@@ -90,31 +90,37 @@ class TcpProxy:
             while block := source.recv(_BLOCK):
                 if direction == "up" and len(sent) < _BLOCK:
                     sent += block[: _BLOCK - len(sent)]
-                block = self._allowance(block, direction, sent)
-                if block is None:
+                block, cut = self._allowance(block, direction, sent)
+                if block:
+                    sink.sendall(block)
+                if cut:
                     self._drop_all()
                     return
-                sink.sendall(block)
             sink.shutdown(socket.SHUT_WR)
         except OSError:
             _reset(sink)
             _reset(source)
 
-    def _allowance(self, block: bytes, direction: str, sent: bytearray) -> bytes | None:
-        """The part of ``block`` that may pass; None when the connections are to be cut now."""
+    def _allowance(self, block: bytes, direction: str, sent: bytearray) -> tuple[bytes, bool]:
+        """The part of ``block`` that may pass, and whether the connections are to be cut after it.
+
+        The bytes up to the cut pass: a server streaming a large result (one COPY) fills whole 64 KiB
+        reads, and dropping the read that crosses the mark would cut far earlier than asked.
+        """
         with self._lock:
             cut = self._cut
             if cut is None or cut["direction"] != direction:
-                return block
+                return block, False
             if len(block) < cut["left"]:
                 cut["left"] -= len(block)
-                return block
+                return block, False
+            block = block[: cut["left"]]
             self._cut = None
             self.cuts += 1
             self.sent_before_cut = bytes(sent)
             if cut["for_good"]:
                 self._to_reset = 1 << 30
-            return None
+            return block, True
 
     def _drop_all(self) -> None:
         with self._lock:

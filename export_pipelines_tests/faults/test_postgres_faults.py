@@ -69,7 +69,7 @@ def test_a_connection_cut_in_the_middle_of_collect_is_collected_again_into_the_s
     undisturbed, run, source_url, tcp_proxy, monkeypatch
 ):
     proxy = proxied(source_url, tcp_proxy, monkeypatch)
-    proxy.cut_after(40_000, "down")  # validation reads a few kB; the rows are well over 100 kB
+    proxy.cut_after(60_000, "down")  # validation reads a few kB; the rows are well over 100 kB
 
     record, location = run(**REQUEST)
 
@@ -98,7 +98,7 @@ def test_a_source_that_goes_down_for_good_in_the_middle_of_collect_fails_with_a_
     run, source_url, tcp_proxy, monkeypatch
 ):
     proxy = proxied(source_url, tcp_proxy, monkeypatch)
-    proxy.cut_after(40_000, "down", for_good=True)  # past validation, in the COPY of the rows; then gone
+    proxy.cut_after(60_000, "down", for_good=True)  # past validation, in the COPY of the rows; then gone
 
     record, location = run(**REQUEST)
 

@@ -10,6 +10,7 @@ import threading
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
@@ -102,6 +103,28 @@ def test_the_copy_walk_parses_many_blocks_per_chunk_into_the_same_chunks(postgre
     assert len(walked) == len(expected) > 2
     for got, want in zip(walked, expected):
         assert got.schema == schema and got.equals(want)
+
+
+def test_a_sorted_export_is_one_sorted_copy_cut_into_chunks(postgres_url, monkeypatch):
+    """A keyset walk re-sorts on every page when the sort column has no index: one COPY sorts once."""
+    statements = []
+    counted = copy_out_module.CopyOut
+
+    class Counted(counted):
+        def __init__(self, connection, query, *args, **kwargs):
+            statements.append(query)
+            super().__init__(connection, query, *args, **kwargs)
+
+    monkeypatch.setattr(copy_out_module, "CopyOut", Counted)
+    query = COPY_CASES["filtered_sorted"]
+    with source_connection(postgres_url) as connection:
+        chunks = list(keyset_chunks(connection, query, 64))
+        expected = _fetch_rows(connection, query.chunk_statement("postgresql", 10_000, None), chunk_schema(
+            DATASET, query.fetched_columns))  # fmt: skip
+
+    assert len(statements) == 1 and "ORDER BY orders.created_at DESC NULLS LAST" in statements[0]
+    assert [table.num_rows for table in chunks[:-1]] == [64] * (len(chunks) - 1) and len(chunks) > 2
+    assert pa.concat_tables(chunks).equals(expected)
 
 
 def test_a_walk_abandoned_halfway_leaves_the_connection_usable(postgres_url, monkeypatch):
