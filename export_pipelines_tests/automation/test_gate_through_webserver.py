@@ -8,7 +8,9 @@ where the test can look at them. The launchpad submits through the same GraphQL 
 
 from __future__ import annotations
 
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -31,7 +33,7 @@ from export_pipelines_tests.automation.sensor_location import SENSOR_REQUEST
 # End to end through real servers (left out of `make test-fast`).
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # servers start in the first test
 
-PARKED = ("parked", "parked-cap", "parked-reuse", "parked-dedupe", "parked-sensor")
+PARKED = ("parked", "parked-cap", "parked-race", "parked-reuse", "parked-dedupe", "parked-sensor")
 FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
 LOCATION = {"repository_location_name": "export_pipelines", "repository_name": "__repository__"}
 SENSOR_LOCATION = {"python_module": {
@@ -185,6 +187,61 @@ def test_a_users_queue_is_capped(server):
     message = _refusal(dev, requests[2], application.token(requests[2]))
 
     assert "user 'parked-cap' already has 2 exports waiting in the queue (the limit is 2)" in message
+
+
+def test_concurrent_graphql_submissions_of_one_user_queue_exactly_the_cap(server):
+    """Eight posts at the same instant, each answered by its own webserver thread: the gate counts and queues
+    under the user's lock (PostgreSQL advisory lock or flock), so exactly 2 are queued and 6 refused."""
+    dev, application = server
+    requests = [ExportRequest(user="parked-race", dataset="orders", chunk_size=2000 + n) for n in range(8)]
+    tokens = [application.token(request) for request in requests]
+    start = threading.Barrier(len(requests))
+
+    def submit(index: int) -> str:
+        start.wait()
+        try:
+            return _submit(dev, requests[index], tokens[index])
+        except DagsterGraphQLClientError as refused:
+            return f"refused: {refused}"
+
+    with ThreadPoolExecutor(len(requests)) as pool:
+        answers = list(pool.map(submit, range(len(requests))))
+
+    refused = [answer for answer in answers if answer.startswith("refused: ")]
+    assert len(refused) == 6 and all("already has 2 exports waiting" in answer for answer in refused), answers
+    race = RunsFilter(tags={TAG_USER: "parked-race"}, statuses=[DagsterRunStatus.QUEUED])
+    queued = DagsterInstance.get().get_runs(race)
+    assert sorted(run.run_id for run in queued) == sorted(set(answers) - set(refused))
+
+
+def test_a_graphql_client_reads_an_exports_progress_from_logs_for_run(server):
+    """README: the progress observations are in the run's event log, read by GraphQL clients with logsForRun."""
+    dev, application = server
+    request = ExportRequest(user="analyst", dataset="orders", format="jsonl", chunk_size=250, title="progress")
+    run_id = _submit(dev, request, application.token(request))
+    assert dev.wait_for_run(run_id, FINISHED) == "SUCCESS"
+
+    events = dev.graphql(LOGS_FOR_RUN, {"runId": run_id})["logsForRun"]["events"]
+
+    progress = [
+        {entry["label"]: entry.get("intValue", entry.get("text")) for entry in event["metadataEntries"]}
+        for event in events
+        if event["__typename"] == "ObservationEvent" and event["assetKey"]["path"] == ["export_progress"]
+    ]
+    rows = audit_record_for_run(DagsterInstance.get(), run_id).rows
+    collected = [p for p in progress if p["step"] == "collect"]
+    assert rows > 0 and collected and collected[-1]["rows_done"] == rows, progress
+    assert [p["rows_done"] for p in progress if p["step"] == "render"][-1] == rows
+
+
+LOGS_FOR_RUN = """query Logs($runId: ID!) {
+  logsForRun(runId: $runId) {
+    __typename
+    ... on EventConnection { events { __typename
+      ... on ObservationEvent { assetKey { path } metadataEntries { __typename label
+        ... on IntMetadataEntry { intValue } ... on TextMetadataEntry { text } } } } }
+  }
+}"""
 
 
 def test_a_repeat_within_the_window_is_canceled_pointing_at_the_first_run(server):
