@@ -67,7 +67,10 @@ def test_one_row_per_chunk(source):
 
     tables, visible = paginate(url, query, 1)
 
-    assert keys_of(tables) == expected_keys(rows, query) and len(tables) == visible + 1
+    assert keys_of(tables) == expected_keys(rows, query)
+    # One row a chunk; the keyset walk (SQLite) ends with an empty page, PostgreSQL's one COPY does not.
+    sizes = [table.num_rows for table in tables]
+    assert sizes in ([1] * visible, [1] * visible + [0]), sizes
 
 
 def test_todays_single_sort_string_is_unchanged():
