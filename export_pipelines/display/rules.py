@@ -64,16 +64,22 @@ class ColumnRule:
 RULE_FIELDS = tuple(f.name for f in fields(ColumnRule))
 
 
+def known_fields(raw: Any, field: str, what: str, allowed) -> dict[str, Any]:
+    """The fields of a mapping that are set (not None), each one of ``allowed``; else an error naming ``field``."""
+    if not isinstance(raw, Mapping):
+        raise ExportRequestError(field, f"{type(raw).__name__} is not a {what}", ", ".join(allowed))
+    given = {name: value for name, value in raw.items() if value is not None}
+    for name in given:
+        if name not in allowed:
+            raise ExportRequestError(f"{field}.{name}", f"is not a {what} field", ", ".join(allowed))
+    return given
+
+
 def parse_rule(raw: Any, field: str) -> ColumnRule:
     """A rule from its mapping, every value checked; a currency without ``number`` means ``number: currency``."""
     if isinstance(raw, ColumnRule):
         return raw
-    if not isinstance(raw, Mapping):
-        raise ExportRequestError(field, f"{type(raw).__name__} is not a display rule", ", ".join(RULE_FIELDS))
-    given = {name: value for name, value in raw.items() if value is not None}
-    for name in given:
-        if name not in RULE_FIELDS:
-            raise ExportRequestError(f"{field}.{name}", "is not a display rule field", ", ".join(RULE_FIELDS))
+    given = known_fields(raw, field, "display rule", RULE_FIELDS)
     for name in ("label", "null"):
         if name in given:
             _text(given[name], f"{field}.{name}")

@@ -7,11 +7,10 @@ tree (``datasets.filter_tree``) they evaluate on their own terms: Excel formulas
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from export_pipelines.display.rules import MAX_TEXT, ColumnRule, check_colour
+from export_pipelines.display.rules import MAX_TEXT, ColumnRule, check_colour, known_fields
 from export_pipelines.errors import ExportRequestError
 
 HIGHLIGHT_FIELDS = ("when", "bold", "italic", "color", "background", "columns")
@@ -72,12 +71,7 @@ NO_RULES = DisplayRules()
 
 def parse_highlight(raw: Any, field: str) -> HighlightRule:
     """A highlight's fields checked (its ``when`` only as text); errors name ``field`` (``highlight[0]``)."""
-    if not isinstance(raw, Mapping):
-        raise ExportRequestError(field, f"{type(raw).__name__} is not a highlight", ", ".join(HIGHLIGHT_FIELDS))
-    given = {name: value for name, value in raw.items() if value is not None}
-    for name in given:
-        if name not in HIGHLIGHT_FIELDS:
-            raise ExportRequestError(f"{field}.{name}", "is not a highlight field", ", ".join(HIGHLIGHT_FIELDS))
+    given = known_fields(raw, field, "highlight", HIGHLIGHT_FIELDS)
     when = given.get("when")
     if not isinstance(when, str) or not when.strip():
         raise ExportRequestError(f"{field}.when", "is required", "a condition as in where, e.g. amount > 1000")

@@ -102,10 +102,15 @@ def parse_cursor(text: str | None) -> int | None:
 
 
 def run_status(instance: DagsterInstance, run_id: str) -> tuple[DagsterRunStatus, datetime]:
+    record = _run_record(instance, run_id)
+    return record.dagster_run.status, record.create_timestamp
+
+
+def _run_record(instance: DagsterInstance, run_id: str):
     records = instance.get_run_records(filters=RunsFilter(run_ids=[run_id]), limit=1)
     if not records:
         raise UnknownRun(run_id)
-    return records[0].dagster_run.status, records[0].create_timestamp
+    return records[0]
 
 
 def read_events(
@@ -118,13 +123,10 @@ def read_events(
     """
     cursor = -1 if after is None else after
     events = []
-    run = instance.get_run_by_id(run_id)
-    if run is None:
-        raise UnknownRun(run_id)
-    format_name = run.tags.get(TAG_FORMAT)
+    run = _run_record(instance, run_id)  # one query: its format (which weighs ``overall``) and when it was queued
+    format_name = run.dagster_run.tags.get(TAG_FORMAT)
     if after is None:
-        _, created = run_status(instance, run_id)
-        events.append(StatusEvent(0, "queued", _iso(created.timestamp()), format=format_name))
+        events.append(StatusEvent(0, "queued", _iso(run.create_timestamp.timestamp()), format=format_name))
         cursor = 0
     while True:
         page = instance.get_records_for_run(run_id, cursor=EventLogCursor.from_storage_id(cursor).to_string(),
