@@ -32,7 +32,7 @@ class Browser:
         for cookie in response.headers.get_list("set-cookie"):
             name, _, rest = cookie.partition("=")
             value = rest.split(";", 1)[0].strip('"')
-            if "max-age=0" in cookie.lower() or 'expires=thu, 01 jan 1970' in cookie.lower() or not value:
+            if "max-age=0" in cookie.lower() or "expires=thu, 01 jan 1970" in cookie.lower() or not value:
                 self.cookies.pop(name, None)
             else:
                 self.cookies[name] = value

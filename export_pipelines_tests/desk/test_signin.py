@@ -33,7 +33,9 @@ def test_the_development_sign_in_lists_the_users_with_grants_and_opens_a_session
 def test_the_session_cookie_is_httponly_secure_and_samesite(api_world):
     client = Browser(api_world.server.url)
     client.get("/signin")
-    answer = client.request("POST", "/signin/dev", data={"user": "analyst", "csrf_token": client.cookies["export_csrf"]})
+    answer = client.request(
+        "POST", "/signin/dev", data={"user": "analyst", "csrf_token": client.cookies["export_csrf"]}
+    )
 
     cookie = next(c for c in answer.headers.get_list("set-cookie") if c.startswith("export_session="))
     flags = {part.strip().split("=")[0].lower() for part in cookie.split(";")}
