@@ -1,6 +1,7 @@
 """What every page of the desk does before its own work: find the signed-in user, check a form, catch refusals.
 
-A page is a plain function ``(request, session, form) -> Response`` run in the thread pool (it reads the
+A page is a plain function ``(request, session, form) -> Response`` (``form``: the POST's form, or its JSON
+object when a page's script sends one; None for a GET) run in the thread pool (it reads the
 Dagster instance and the source database, which block). ``signed_in`` wraps it into a Starlette endpoint:
 no session sends the browser to the sign-in page (303, coming back to where it was); a POST whose form
 lacks the session's CSRF secret, or that comes from another site, is a 403 page that changes nothing.
@@ -8,18 +9,18 @@ lacks the session's CSRF secret, or that comes from another site, is a 403 page 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from export_pipelines.service.desk.render import page
 from export_pipelines.service.desk.session import CsrfRefused, Session, check_form, current_session
 
-Handler = Callable[[Request, Session, FormData | None], Response]
+Handler = Callable[[Request, Session, Mapping | None], Response]
 
 
 def local_path(target: str | None, default: str = "/exports") -> str:
@@ -40,7 +41,7 @@ def signed_in(service, handler: Handler):
             return RedirectResponse(f"/signin?next={quote(target, safe='/')}", status_code=303)
         form = None
         if request.method == "POST":
-            form = await request.form(max_files=1, max_fields=400)
+            form = await _body(request)
             try:
                 check_form(request, form, session)
             except CsrfRefused as refusal:
@@ -48,6 +49,17 @@ def signed_in(service, handler: Handler):
         return await run_in_threadpool(handler, request, session, form)
 
     return endpoint
+
+
+async def _body(request: Request) -> Mapping:
+    """A POST's form, or its JSON object (what a page's script sends); an empty mapping for anything else."""
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except ValueError:
+            return {}
+        return body if isinstance(body, dict) else {}
+    return await request.form(max_files=1, max_fields=400)
 
 
 def refused(request: Request, session: Session | None, message: str, status: int = 403) -> Response:

@@ -5,7 +5,8 @@ service's link signing keys (``delivery.links``) under its own audience, ``expor
 can never open a download and a link can never open a session. It says who (``sub``), with which roles,
 how they signed in (``via``: ``app`` for the application's hand-over, ``dev`` for the development sign-in),
 until when (``EXPORT_SESSION_TTL``, default 8 hours), and a random ``csrf`` secret: every form of the pages
-carries that secret, and a POST whose form does not is refused (``check_form``). Before sign-in, the
+carries that secret (a page's script sends it as ``X-CSRF-Token``), and a POST without it is refused
+(``check_form``). Before sign-in, the
 sign-in forms carry the secret of a short-lived ``export_csrf`` cookie instead (double submit).
 
 Browsers accept a Secure cookie from ``http://127.0.0.1`` and ``http://localhost`` (a secure context), so
@@ -32,6 +33,7 @@ from export_pipelines.service.api.identity import Caller
 COOKIE = "export_session"
 CSRF_COOKIE = "export_csrf"
 CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"  # a page's script sends the secret here with a JSON body (an estimate, a preview)
 AUDIENCE = "export-session"
 TTL_ENV = "EXPORT_SESSION_TTL"
 DEFAULT_TTL = timedelta(hours=8)
@@ -114,6 +116,6 @@ def check_form(request: Request, form: Mapping[str, str], session: Session | Non
     if origin is not None and origin.split("://", 1)[-1] != request.headers.get("host", ""):
         raise CsrfRefused(f"this form was sent from another site ({origin}): open the page here and send it again")
     expected = session.csrf if session else request.cookies.get(CSRF_COOKIE, "")
-    sent = form.get(CSRF_FIELD, "")
+    sent = form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER, "")
     if not expected or not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), expected.encode()):
         raise CsrfRefused("this form has expired or did not come from this page: reload the page and send it again")
