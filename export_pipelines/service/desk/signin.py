@@ -22,6 +22,7 @@ from export_pipelines.datasets.catalog import load_catalog
 from export_pipelines.request.permissions import users_with_grants
 from export_pipelines.run.resources import SourceDatabaseResource
 from export_pipelines.security.app_tokens import AppTokenError, AppTokenVerifier
+from export_pipelines.reports.template_owners import record_teams, teams_of_roles
 from export_pipelines.service.desk.guard import local_path, refused, signed_in
 from export_pipelines.service.desk.render import page
 from export_pipelines.service.desk.session import (
@@ -84,6 +85,7 @@ class SignIn:
                                    "one", 401)  # fmt: skip
         response = RedirectResponse(target, status_code=303)
         start_session(response, identity.user, identity.roles, "app", self.service.now(), self.service.environ)
+        await run_in_threadpool(record_teams, identity.user, teams_of_roles(identity.roles))
         return response
 
     async def development(self, request: Request) -> Response:
