@@ -83,4 +83,3 @@ def owner_refusal(spec: str, user: str) -> str | None:
 
 def _usable(user: str) -> bool:
     return bool(user.strip("."))  # "." and ".." are user names a token may carry, never a file name to use
-

@@ -134,7 +134,8 @@ def render_preview(who: Caller, document: dict[str, Any], rows: int = 50, timezo
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise invalid("timezone", f"{timezone!r} is not a known time zone", "IANA names such as Europe/Berlin") from None
+        allowed = "IANA names such as Europe/Berlin"
+        raise invalid("timezone", f"{timezone!r} is not a known time zone", allowed) from None
     columns = orders_columns()
     try:
         template.check_columns(columns)

@@ -19,10 +19,10 @@ from starlette.routing import Route
 
 from export_pipelines.automation.api_submission import trusts_unsigned_submissions
 from export_pipelines.datasets.catalog import load_catalog
+from export_pipelines.reports.template_owners import record_teams, teams_of_roles
 from export_pipelines.request.permissions import users_with_grants
 from export_pipelines.run.resources import SourceDatabaseResource
 from export_pipelines.security.app_tokens import AppTokenError, AppTokenVerifier
-from export_pipelines.reports.template_owners import record_teams, teams_of_roles
 from export_pipelines.service.desk.guard import local_path, refused, signed_in
 from export_pipelines.service.desk.render import page
 from export_pipelines.service.desk.session import (
