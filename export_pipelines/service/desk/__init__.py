@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from export_pipelines.service.desk.my_exports import MyExports
 from export_pipelines.service.desk.render import STATIC_PREFIX
 from export_pipelines.service.desk.signin import SignIn
+from export_pipelines.service.desk.template_builder import TemplateBuilder
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -28,5 +29,6 @@ def desk_routes(service) -> list[BaseRoute]:
     return [
         *SignIn(service).routes(),
         *MyExports(service).routes(),
+        *TemplateBuilder(service).routes(),
         Mount(STATIC_PREFIX, app=StaticFiles(directory=STATIC_DIR), name="desk-static"),
     ]
