@@ -20,6 +20,7 @@ from export_pipelines.service.desk.my_exports import MyExports
 from export_pipelines.service.desk.render import STATIC_PREFIX
 from export_pipelines.service.desk.signin import SignIn
 from export_pipelines.service.desk.template_builder import TemplateBuilder
+from export_pipelines.service.desk.subscriptions import SubscriptionPages
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -30,5 +31,6 @@ def desk_routes(service) -> list[BaseRoute]:
         *SignIn(service).routes(),
         *MyExports(service).routes(),
         *TemplateBuilder(service).routes(),
+        *SubscriptionPages(service).routes(),
         Mount(STATIC_PREFIX, app=StaticFiles(directory=STATIC_DIR), name="desk-static"),
     ]
