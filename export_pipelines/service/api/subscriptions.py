@@ -59,7 +59,14 @@ def list_subscriptions(request: Request, who: Caller = Depends(caller)) -> dict:
 
 @router.post("", status_code=201, summary="Create a subscription, checked against the catalog and the grants")
 def create_subscription(body: SubscriptionBody, who: Caller = Depends(caller)) -> dict:
-    subscription = _checked({**body.model_dump(exclude_unset=True), "owner": who.user})
+    return create(who, body.model_dump(exclude_unset=True))
+
+
+def create(who: Caller, fields: dict[str, Any]) -> dict:
+    """Check and store a subscription of ``who`` (the API's create and the desk's "repeat on a schedule").
+
+    422 naming the field, 409 for a name already taken, 503 before ``subscriptions init``."""
+    subscription = _checked({**fields, "owner": who.user})
     try:
         _table().add(subscription)
     except SubscriptionError as error:
