@@ -80,3 +80,17 @@ def test_send_now_submits_the_run_of_a_tick_at_this_moment_through_the_gate(api_
     assert [f["op"] for f in filters if f["column"] == "created_at"] == ["ge", "lt"]  # yesterday's window
     assert foreign.status_code == 404
     table.remove("sent_now")
+
+
+def test_skip_if_empty_is_part_of_the_body_and_a_listed_subscription_says_when_it_runs_next(api_world, table):
+    with api_world.client("analyst") as api:
+        created = api.post("/subscriptions", json={**DAILY, "name": "quiet_days", "skip_if_empty": True})
+        listed = api.get("/subscriptions").json()["items"]
+        paused = api.patch("/subscriptions/quiet_days", json={"paused": True, "skip_if_empty": False})
+        listed_paused = api.get("/subscriptions").json()["items"]
+        api.delete("/subscriptions/quiet_days")
+
+    assert created.status_code == 201 and created.json()["skip_if_empty"] is True
+    assert listed[0]["skip_if_empty"] is True and listed[0]["next_run"].endswith(("+01:00", "+02:00"))  # Berlin
+    assert listed[0]["next_run"][11:16] == "06:00"
+    assert paused.json()["skip_if_empty"] is False and listed_paused[0]["next_run"] is None

@@ -146,3 +146,19 @@ def test_every_form_needs_the_csrf_secret(analyst, table):
 
     assert [refused_create.status_code, refused_delete.status_code, refused_pause.status_code] == [403, 403, 403]
     assert list(stored(table)) == ["daily_orders"] and stored(table)["daily_orders"].paused is False
+
+
+def test_an_empty_tick_that_was_skipped_says_so_in_my_exports_and_the_api(analyst, api_world):
+    from export_pipelines.automation.launch import run_export
+    from export_pipelines.request.model import TAG_SKIP_IF_EMPTY, TAG_SUBSCRIPTION, ExportRequest
+
+    request = ExportRequest(user="analyst", dataset="orders", where="amount < 0")  # no order has one
+    tags = {TAG_SUBSCRIPTION: "daily_orders", TAG_SKIP_IF_EMPTY: "true"}
+    record, _ = run_export(request, DagsterInstance.get(), "CRITICAL", extra_tags=tags)
+    with api_world.client("analyst") as api:
+        view = api.get(f"/exports/{record.run_id}").json()
+    mine = analyst.get("/exports").text.split(f'id="export-{record.run_id}"', 1)[1].split("</li>", 1)[0]
+
+    assert view["status"] == "succeeded" and view["rows"] == 0 and view["download_url"] is None
+    assert "skip_if_empty" in view["skipped"]
+    assert 'data-field="skipped">Nothing was sent: no rows' in mine and "Download" not in mine

@@ -42,6 +42,9 @@ class Export(BaseModel):
     error: ExportError | None = None
     download_url: str | None = Field(None, description="A fresh download link, once succeeded.")
     expires_at: str | None = Field(None, description="When the file is deleted.")
+    skipped: str | None = Field(
+        None, description="Why a succeeded export has no file: a subscription's tick without rows (skip_if_empty)."
+    )
     status_url: str
     events_url: str | None = Field(None, description="WebSocket of live events (a status token in it).")
     page_url: str | None = Field(None, description="The export's page: progress, then the download.")

@@ -6,7 +6,8 @@ is the live status's (``service.live``): one percentage over the whole run, the 
 ``rows_withheld`` says whether the caller's grants withheld rows (and ``rows_withheld_band`` a coarse band
 where the deployment allows it), never how many: the exact count is other tenants' data. ``error`` is
 ``{reason, what_to_do}``, in words from the failed step, never a traceback. ``download_url`` is a fresh
-link, minted at each read, once the file is there.
+link, minted at each read, once the file is there. ``skipped`` says why a succeeded export has no file: a
+subscription's tick without rows, when the subscription skips empty exports.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from export_pipelines.delivery.exports import is_revoked
 from export_pipelines.delivery.links import mint_link, mint_status_token, public_url
 from export_pipelines.delivery.refusals import Gone
 from export_pipelines.observability.audit import audit_record_for_run
-from export_pipelines.request.model import TAG_DATASET, TAG_FORMAT
+from export_pipelines.request.model import TAG_DATASET, TAG_FORMAT, TAG_SKIPPED
 from export_pipelines.service import live
 from export_pipelines.service.api.identity import TAG_ACTED_BY
 
@@ -84,6 +85,9 @@ def _finished(service, run, view: dict) -> None:
         return
     view["progress"] = {"percent": 100, "rows": record.rows, "phase": "succeeded"}
     view["expires_at"] = record.expires_at
+    if run.tags.get(TAG_SKIPPED):  # a subscription's tick without rows: no file, no mail (run.ops.empty)
+        view.update(rows=0, skipped=run.tags[TAG_SKIPPED])
+        return
     if record.file_key and not record.deleted_at and not is_revoked(run.tags):
         expires = datetime.fromisoformat(record.expires_at) if record.expires_at else None
         try:
