@@ -83,6 +83,8 @@ def add_subscription_commands(commands) -> None:
     add.add_argument("--window-column", default="created_at", help="the timestamp column the window applies to "
                      "(default created_at)")  # fmt: skip
     add.add_argument("--paused", action="store_true", default=None, help="add it paused (with --replace: pause it)")
+    add.add_argument("--skip-if-empty", action="store_true", default=None, help="a tick without rows makes no file "
+                     "and sends no mail")  # fmt: skip
     add.add_argument("--replace", action="store_true", help="change the subscription of this name instead; a new "
                      "cron or time zone runs from its next time after now, never at once")  # fmt: skip
     add.set_defaults(handler=_add_subscription)
@@ -126,8 +128,9 @@ def _add_subscription(args) -> int:
     fields = {"name": args.name, "owner": args.owner, "request": request, "cron": args.cron,
               "timezone": args.timezone, "recipients": args.recipient, "window": args.window,
               "window_column": args.window_column}  # fmt: skip
-    if args.paused is not None:
-        fields["paused"] = args.paused
+    for name in ("paused", "skip_if_empty"):
+        if getattr(args, name) is not None:
+            fields[name] = getattr(args, name)
     table = _subscriptions(args)
     if args.replace:
         table.update(args.name, fields)

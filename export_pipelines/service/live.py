@@ -37,6 +37,7 @@ _PAGE = 500
 # What failed, in words a user knows; the step's own failure description says why.
 _FAILED_WHILE = {
     "validate_request": "The request was refused",
+    "skip_empty_export": "The request was refused",
     "collect_chunks": "Reading the rows failed",
     "transform_chunk": "Shaping the rows failed",
     "render_file": "Writing the file failed",

@@ -55,3 +55,17 @@ def test_a_tick_of_a_subscription_that_skips_empty_exports_carries_the_tag():
     sending = run_request_for_tick(Subscription(**NIGHTLY), tick, None)
 
     assert skipping.tags[TAG_SKIP_IF_EMPTY] == "true" and TAG_SKIP_IF_EMPTY not in sending.tags
+
+
+def test_the_command_line_adds_a_subscription_that_skips_empty_exports(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'source.sqlite'}"
+    (tmp_path / "request.yaml").write_text("dataset: orders\n")
+    monkeypatch.setenv("EXPORT_SOURCE_DB_URL", url)
+    add = ["subscriptions", "add", "quiet", "--owner", "analyst", "--request", str(tmp_path / "request.yaml"),
+           "--cron", "0 6 * * *"]  # fmt: skip
+
+    assert main(["subscriptions", "init"]) == 0
+    assert main([*add, "--skip-if-empty"]) == 0
+    skipping = SubscriptionTable(url).load()[0][0].subscription.skip_if_empty
+    assert main([*add, "--replace"]) == 0  # a change that does not name it leaves it as it was
+    assert skipping is True and SubscriptionTable(url).load()[0][0].subscription.skip_if_empty is True
