@@ -22,7 +22,8 @@ VICTIM = ExportRequest(user="admin", dataset="customers", format="csv")  # every
 THIEF = ExportRequest(user="analyst", dataset="orders", format="csv")
 # The step after validate_request that reads rows. (Selecting its dynamic downstream steps too makes Dagster's
 # in-process executor wait forever once collect_chunks fails in a re-execution; the gate refuses those anyway.)
-AFTER_VALIDATION = ["collect_chunks"]
+# The steps after validate_request: skip_empty_export is the first to load the stored plan.
+AFTER_VALIDATION = ["skip_empty_export", "collect_chunks"]
 TOKEN = "export/request_token"
 
 
@@ -127,7 +128,7 @@ def test_the_loader_refuses_an_output_stored_by_another_admission_before_a_row_i
 
     assert ended.status == DagsterRunStatus.FAILURE
     step, message = step_failure(instance, thief)
-    assert step == "collect_chunks" and f"stored by run {victim}, {whose}" in message
+    assert step == "skip_empty_export" and f"stored by run {victim}, {whose}" in message
     outputs = [r for r in instance.all_logs(thief) if r.dagster_event and r.dagster_event.is_successful_output]
     assert outputs == [], "no step produced anything"
     assert _published(tmp_path) == []
@@ -143,7 +144,7 @@ def test_the_step_refuses_another_users_plan_even_if_the_loader_hands_it_over(in
 
     assert start(instance, thief).status == DagsterRunStatus.FAILURE
     step, message = step_failure(instance, thief)
-    assert step == "collect_chunks" and "another user's request, not the one the gate admitted" in message
+    assert step == "skip_empty_export" and "another user's request, not the one the gate admitted" in message
 
 
 def test_ones_own_re_execution_loads_what_its_parent_stored(instance, application, tmp_path):

@@ -48,7 +48,8 @@ FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
 VICTIM = ExportRequest(user="admin", dataset="customers", format="csv", title="every tenant")
 THIEF = ExportRequest(user="analyst", dataset="orders", format="csv", title="my own")
 # Every step after validate_request, as the UI's "re-execute from selected" sends them for a mapped step.
-AFTER_VALIDATION = ["collect_chunks", "transform_chunk[?]", "render_file", "upload_file", "notify_recipients"]
+AFTER_VALIDATION = ["skip_empty_export", "collect_chunks", "transform_chunk[?]", "render_file", "upload_file",
+                    "notify_recipients"]
 USER_LIMIT = 10  # dagster.yaml: tag_concurrency_limits on export/user
 REEXECUTE = """mutation Reexecute($executionParams: ExecutionParams!) {
   launchRunReexecution(executionParams: $executionParams) {
