@@ -77,7 +77,7 @@ def _cases(template_dir: Path) -> dict:
     }
 
 
-def render(template: str, tables, **renderer_options) -> bytes:
+def render(template: str, tables) -> bytes:
     stream = io.BytesIO()
     context = RenderContext(
         COLUMNS,
@@ -88,7 +88,7 @@ def render(template: str, tables, **renderer_options) -> bytes:
         filters=SAMPLE_FILTERS,
         user="Zoë Ångström",
     )
-    renderer = renderer_class("pdf")(stream, context, **renderer_options)
+    renderer = renderer_class("pdf")(stream, context)
     for table in tables:
         renderer.write(table)
     renderer.close()
@@ -126,8 +126,16 @@ def fixed_clock(monkeypatch):
     monkeypatch.setattr(pdf_format, "report_facts", partial(pdf_format.report_facts, now=GENERATED_AT))
 
 
+@pytest.fixture(params=["one range", "ranges of 40 rows"])
+def ranges(request, monkeypatch):
+    """Drawn whole in this process, or as page ranges of about 40 rows in worker processes, joined."""
+    if request.param != "one range":
+        monkeypatch.setattr(renderer_class("pdf"), "range_rows", 40)
+    return request.param
+
+
 @pytest.mark.parametrize("case", ["demo", "example", "hostile"])
-def test_a_report_says_what_its_golden_file_says_on_every_page(case, template_dir, fixed_clock):
+def test_a_report_says_what_its_golden_file_says_on_every_page(case, ranges, template_dir, fixed_clock):
     template, tables = _cases(template_dir)[case]
     pages = placed_text(render(template, tables()))
 
