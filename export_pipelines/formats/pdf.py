@@ -74,11 +74,16 @@ class PdfRenderer(Renderer):
         self.pages = 0
 
     def write(self, table: pa.Table) -> None:
-        if self._report.rows + table.num_rows > self.max_rows:
-            raise ExportRequestError(
-                "format", f"a pdf report holds at most {self.max_rows:,} rows", "add filters, or use csv, jsonl or xlsx"
-            )
-        self._report.add(table)
+        try:
+            if self._report.rows + table.num_rows > self.max_rows:
+                raise ExportRequestError(
+                    "format", f"a pdf report holds at most {self.max_rows:,} rows",
+                    "add filters, or use csv, jsonl or xlsx",
+                )  # fmt: skip
+            self._report.add(table)
+        except BaseException:
+            self._report.abandon()  # no close follows a failed write: stop the workers, remove the ranges
+            raise
 
     def close(self) -> None:
         self.pages = self._report.close()

@@ -1,0 +1,50 @@
+"""A report drawn as page ranges in worker processes: one document, the whole's counts, nothing left behind.
+
+The pages themselves are held to the golden files (``test_pdf_golden``) both ways.
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import tempfile
+
+import pytest
+from pypdf import PdfReader
+
+from export_pipelines.errors import ExportRequestError
+from export_pipelines.formats import renderer_class
+from export_pipelines.reports.preview import sample_tables
+from export_pipelines_tests.formats.samples import TIMEZONE
+from export_pipelines_tests.reports.conftest import page_texts, render_pdf
+
+
+@pytest.fixture
+def small_ranges(monkeypatch, tmp_path):
+    """Ranges of 30 rows, and temporary files in a folder of the test's own."""
+    monkeypatch.setattr(renderer_class("pdf"), "range_rows", 30)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    return tmp_path
+
+
+def test_ranges_join_into_one_document_that_states_the_whole_reports_counts(small_ranges):
+    pdf = render_pdf(list(sample_tables(200, TIMEZONE, chunk_rows=70)), title="Orders by range")
+
+    reader = PdfReader(io.BytesIO(pdf))
+    texts = page_texts(pdf)
+    assert len(texts) >= 6, "several ranges of pages"
+    assert all(f"Page {number} of {len(texts)}" in text for number, text in enumerate(texts, start=1))
+    assert "Rows: 200" in texts[0]
+    assert reader.metadata.title == "Orders by range" and reader.metadata.subject == "Export run-0123abcd"
+    assert not list(small_ranges.iterdir()), "the ranges' files are removed"
+    assert not multiprocessing.active_children(), "the workers are stopped"
+
+
+def test_a_refused_write_stops_the_workers_and_removes_the_ranges(small_ranges, monkeypatch):
+    monkeypatch.setattr(renderer_class("pdf"), "max_rows", 150)
+
+    with pytest.raises(ExportRequestError, match="a pdf report holds at most 150 rows"):
+        render_pdf(list(sample_tables(200, TIMEZONE, chunk_rows=70)))
+
+    assert not list(small_ranges.iterdir())
+    assert not multiprocessing.active_children()
