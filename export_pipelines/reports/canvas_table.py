@@ -118,12 +118,25 @@ class TableWriter:
 
     def _add_row(self, cells: list[Lines], bold: bool = False, zebra: bool = True, styles=None) -> None:
         count = max(1, max(map(len, cells), default=0))
-        left, width = self._layout.left, self._right - self._layout.left
         striped = zebra and self._body_rows % 2 and self._colours["zebra"] is not None
+        if zebra:
+            self._body_rows += 1
+        if count == 1 and not bold and not styles:
+            top = self._paginator.place_line()
+            if top is not None:  # most rows: one line, room for it, no highlights
+                height = self._paginator.height(1)
+                bottom = top - height
+                if striped:
+                    self._stripes.append(fp_str(self._layout.left, bottom, self._right - self._layout.left,
+                                                height) + " re")  # fmt: skip
+                self._draw_plain_row(cells, top)
+                self._rules.append(bottom)
+                return
         for first, take, top in self._paginator.place(count):
             height = self._paginator.height(take)
             if striped:
-                self._stripes.append(fp_str(left, top - height, width, height) + " re")
+                self._stripes.append(fp_str(self._layout.left, top - height, self._right - self._layout.left,
+                                            height) + " re")  # fmt: skip
             for i, style in enumerate(styles or ()):
                 if style is not None and style.background:
                     rectangle = fp_str(self._lefts[i], top - height, self._layout.columns[i].width, height) + " re"
@@ -133,8 +146,6 @@ class TableWriter:
             else:
                 self._draw_cells(self._body, cells, top, first, first + take, bold=bold, styles=styles)
             self._rules.append(top - height)
-        if zebra:
-            self._body_rows += 1
 
     def _draw_plain_row(self, cells: list[Lines], top: float) -> None:
         """A one-line row without highlights, most of a report: its printable ASCII cells are written as

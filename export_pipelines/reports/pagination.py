@@ -20,6 +20,7 @@ class Paginator:
         self._bottom, self.lead, self._turn_page = bottom, size * LEADING, turn_page
         self.y = 0.0
         self.rows_on_page = 0
+        self._line_height = self.height(1)
 
     def turn(self) -> None:
         self.y = self._turn_page()
@@ -31,6 +32,16 @@ class Paginator:
     def starts_page(self, count: int) -> bool:
         """Whether a row of ``count`` lines placed now goes to a fresh page (moved whole, not continued)."""
         return count > self._room() and self.rows_on_page > 0
+
+    def place_line(self) -> float | None:
+        """A one-line row's top y if it fits on this page, the usual case, placed without a generator;
+        None when it does not, and ``place(1)`` turns the page."""
+        if self._room() < 1:
+            return None
+        top = self.y
+        self.y -= self._line_height
+        self.rows_on_page += 1
+        return top
 
     def place(self, count: int) -> Iterator[tuple[int, int, float]]:
         """The pieces of a row of ``count`` lines: (first line, lines, top y), a page turned between pieces."""

@@ -28,7 +28,7 @@ from export_pipelines.reports.range_planner import PlannedRange, RangePlanner
 from export_pipelines.reports.range_worker import draw_range, set_report
 from export_pipelines.reports.template import ReportTemplate
 
-RANGE_ROWS = 5_000  # about 150 pages of the orders columns: a range is worth a process's start-up and a join
+RANGE_ROWS = 10_000  # about 290 pages of the orders columns: a range is worth a process's start-up and a join
 # fork: a worker starts in milliseconds with reportlab, pyarrow and the fonts already loaded. forkserver
 # and spawn re-import the main module in every worker (the whole of dagster's CLI, in a run), and fail
 # outright under a script without a __main__ guard. A forked worker runs only reportlab and Arrow IPC

@@ -82,8 +82,9 @@ class RangePlanner:
                     self._pending.append(rows.slice(start, index - start))
                     yield self._cut(first_page=self.pages + 1, first_row=self.rows + index)
                     start = index
-                for _ in self._paginator.place(count):
-                    pass
+                if count > 1 or self._paginator.place_line() is None:
+                    for _ in self._paginator.place(count):
+                        pass
             self._pending.append(rows.slice(start))
             self.rows += rows.num_rows
 
