@@ -160,12 +160,7 @@ class TableWriter:
             text, width = lines[0]
             if not text:
                 continue
-            if align == "right":
-                x = right - width
-            elif align == "center":
-                x = left + (column_width - width) / 2
-            else:
-                x = None
+            x = _aligned(align, left, right, column_width, width)
             if ops is not None and text.isascii() and text.isprintable():
                 matrix = left_matrix if x is None else f"1 0 0 1 {x:.2f} "
                 ops.append(f"{matrix}{tail}{escapePDF(text)}) Tj")
@@ -189,16 +184,20 @@ class TableWriter:
             for offset, (text, width) in enumerate(lines[first:last] if first or last is not None else lines):
                 if not text:
                     continue
-                if align == "right":
-                    x = right - width
-                elif align == "center":
-                    x = left + (column_width - width) / 2
-                else:
-                    x = left + CELL_PAD_X
-                ink.line(x, baseline0 - offset * lead, text, heavy, italic=italic)
+                x = _aligned(align, left, right, column_width, width)
+                ink.line(left + CELL_PAD_X if x is None else x, baseline0 - offset * lead, text, heavy, italic=italic)
 
     def _ink(self, colour: str) -> TextWriter:
         writer = self._inks.get(colour)
         if writer is None:
             writer = self._inks[colour] = TextWriter(self._canvas, self._fonts, HexColor(colour), self._size)
         return writer
+
+
+def _aligned(align: str, left: float, right: float, column_width: float, width: float) -> float | None:
+    """Where a line ``width`` wide starts in a right- or center-aligned column; None when left-aligned."""
+    if align == "right":
+        return right - width
+    if align == "center":
+        return left + (column_width - width) / 2
+    return None

@@ -21,10 +21,11 @@ import pytest
 from PIL import Image
 from pypdf import PdfReader
 
-from export_pipelines.formats import RenderContext, renderer_class
 from export_pipelines.formats import pdf as pdf_format
+from export_pipelines.formats import renderer_class
 from export_pipelines.reports.preview import SAMPLE_FILTERS, sample_tables
-from export_pipelines_tests.formats.samples import COLUMNS, ROWS, TIMEZONE, shaped_table
+from export_pipelines_tests.formats.samples import ROWS, TIMEZONE, shaped_table
+from export_pipelines_tests.reports.conftest import render_pdf
 
 GOLDEN = Path(__file__).parent / "golden"
 EXAMPLE_TEMPLATE = Path(__file__).parents[2] / "examples" / "report-template.yaml"
@@ -77,24 +78,6 @@ def _cases(template_dir: Path) -> dict:
     }
 
 
-def render(template: str, tables) -> bytes:
-    stream = io.BytesIO()
-    context = RenderContext(
-        COLUMNS,
-        {"template": template},
-        'Orders <Q4> & "more"',
-        TIMEZONE,
-        export_id="run-0123abcd",
-        filters=SAMPLE_FILTERS,
-        user="Zoë Ångström",
-    )
-    renderer = renderer_class("pdf")(stream, context)
-    for table in tables:
-        renderer.write(table)
-    renderer.close()
-    return stream.getvalue()
-
-
 def placed_text(pdf: bytes) -> list[dict]:
     """Per page: its size, each line of text as "x y text" (pypdf's own reading, forms included), and the page
     as pypdf lays it out in fixed-width text (which shows each cell's alignment within its column)."""
@@ -137,7 +120,10 @@ def ranges(request, monkeypatch):
 @pytest.mark.parametrize("case", ["demo", "example", "hostile"])
 def test_a_report_says_what_its_golden_file_says_on_every_page(case, ranges, template_dir, fixed_clock):
     template, tables = _cases(template_dir)[case]
-    pages = placed_text(render(template, tables()))
+    pdf = render_pdf(
+        tables(), {"template": template}, title='Orders <Q4> & "more"', filters=SAMPLE_FILTERS, user="Zoë Ångström"
+    )
+    pages = placed_text(pdf)
 
     golden = GOLDEN / f"pdf_{case}.json"
     if os.environ.get("PDF_GOLDEN_WRITE"):
