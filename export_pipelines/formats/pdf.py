@@ -67,10 +67,18 @@ class PdfRenderer(Renderer):
     def __init__(self, stream, context):
         super().__init__(stream, context)
         self.check_columns(self.settings, context.columns)  # again: a template file may have changed
-        facts = report_facts(context.title, context.timezone, context.export_id, context.filters,
-                             getattr(context, "user", ""))
-        self._report = ParallelReport(stream, self.template(self.settings), context.columns, facts, context.display,
-                                      range_rows=self.range_rows, workers=self.workers)
+        facts = report_facts(
+            context.title, context.timezone, context.export_id, context.filters, getattr(context, "user", "")
+        )
+        self._report = ParallelReport(
+            stream,
+            self.template(self.settings),
+            context.columns,
+            facts,
+            context.display,
+            range_rows=self.range_rows,
+            workers=self.workers,
+        )
         self.pages = 0
 
     def write(self, table: pa.Table) -> None:

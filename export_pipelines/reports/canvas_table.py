@@ -28,9 +28,17 @@ class TableWriter:
     from ``first_page`` and its zebra stripes continue from the ``first_row``-th body row.
     """
 
-    def __init__(self, canvas: Canvas, layout: PageLayout, fonts: FontSet, size: float,
-                 colours: dict[str, Color | None], start_page: Callable[[int], float],
-                 first_page: int = 1, first_row: int = 0):
+    def __init__(
+        self,
+        canvas: Canvas,
+        layout: PageLayout,
+        fonts: FontSet,
+        size: float,
+        colours: dict[str, Color | None],
+        start_page: Callable[[int], float],
+        first_page: int = 1,
+        first_row: int = 0,
+    ):
         self._canvas, self._layout, self._fonts, self._size = canvas, layout, fonts, size
         self._colours, self._start_page = colours, start_page
         self._lefts = [layout.left + sum(c.width for c in layout.columns[:i]) for i in range(len(layout.columns))]
@@ -66,8 +74,14 @@ class TableWriter:
         self._inks: dict[str, TextWriter] = {}  # highlighted text, one writer per colour
         header = TextWriter(self._canvas, self._fonts, self._colours["header_text"], self._size)
         self._canvas.setFillColor(self._colours["header_background"])
-        self._canvas.rect(self._layout.left, top - self.header_height, self._right - self._layout.left,
-                          self.header_height, stroke=0, fill=1)
+        self._canvas.rect(
+            self._layout.left,
+            top - self.header_height,
+            self._right - self._layout.left,
+            self.header_height,
+            stroke=0,
+            fill=1,
+        )
         self._draw_cells(header, self._header, top, 0, None, bold=True)
         header.draw()
         return top - self.header_height
@@ -89,8 +103,9 @@ class TableWriter:
             writer.draw()
         canvas.setStrokeColor(self._colours["grid"])
         canvas.setLineWidth(0.3)
-        canvas.lines([(left, y, self._right, y) for y in self._rules]
-                     + [(x, self._page_top, x, bottom) for x in self._lefts[1:]])
+        canvas.lines(
+            [(left, y, self._right, y) for y in self._rules] + [(x, self._page_top, x, bottom) for x in self._lefts[1:]]
+        )
         canvas.rect(left, bottom, self._right - left, self._page_top - bottom, stroke=1, fill=0)
         canvas.showPage()
 
@@ -168,8 +183,9 @@ class TableWriter:
                 body.line(left + CELL_PAD_X if x is None else x, baseline, text)
                 ops = body.plain_ops()
 
-    def _draw_cells(self, writer: TextWriter, cells: list[Lines], top: float, first: int, last: int | None,
-                    bold: bool, styles=None) -> None:
+    def _draw_cells(
+        self, writer: TextWriter, cells: list[Lines], top: float, first: int, last: int | None, bold: bool, styles=None
+    ) -> None:
         baseline0 = top - CELL_PAD_Y - 0.95 * self._size
         lead = self._paginator.lead
         for i, lines in enumerate(cells):

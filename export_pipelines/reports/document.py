@@ -51,8 +51,15 @@ class _CompressingCanvas(Canvas):
 class PdfReport:
     """Write ``add``-ed chunks as a paginated table; ``close`` ends the file (the stream stays open)."""
 
-    def __init__(self, stream: BinaryIO, template: ReportTemplate, columns: tuple[ColumnSpec, ...],
-                 facts: ReportFacts, display: DisplayRules = NO_RULES, part: RangePart | None = None):
+    def __init__(
+        self,
+        stream: BinaryIO,
+        template: ReportTemplate,
+        columns: tuple[ColumnSpec, ...],
+        facts: ReportFacts,
+        display: DisplayRules = NO_RULES,
+        part: RangePart | None = None,
+    ):
         self._stream, self._template, self._columns, self._facts = stream, template, columns, facts
         self._display, self._formatters = display, report_formatters(columns, display)
         self._fonts = FontSet(template.regular_font, template.bold_font, template.fallback_fonts)
@@ -75,8 +82,15 @@ class PdfReport:
         canvas.setCreator("export_pipelines")
         self._canvas = canvas
         self._furniture = Furniture(canvas, self._fonts, template, layout, facts)
-        table = TableWriter(canvas, layout, self._fonts, template.font_size, template.colours,
-                            self._furniture.start_page, *((part.first_page, part.first_row) if part else ()))
+        table = TableWriter(
+            canvas,
+            layout,
+            self._fonts,
+            template.font_size,
+            template.colours,
+            self._furniture.start_page,
+            *((part.first_page, part.first_row) if part else ()),
+        )
         table.begin()
         return table
 
@@ -121,9 +135,21 @@ class RangePart:
     first_row: int
 
 
-def report_facts(title: str, timezone: str, export_id: str = "", filters: tuple[str, ...] = (),
-                 user: str = "", now: datetime | None = None) -> ReportFacts:
+def report_facts(
+    title: str,
+    timezone: str,
+    export_id: str = "",
+    filters: tuple[str, ...] = (),
+    user: str = "",
+    now: datetime | None = None,
+) -> ReportFacts:
     """The facts a report states, with the generation time in the export's time zone."""
     moment = (now or datetime.now(ZoneInfo(timezone))).astimezone(ZoneInfo(timezone)).replace(microsecond=0)
-    return ReportFacts(title=title, generated_at=timestamp_text(moment), export_id=export_id,
-                       timezone=timezone, filters=tuple(filters), user=user)
+    return ReportFacts(
+        title=title,
+        generated_at=timestamp_text(moment),
+        export_id=export_id,
+        timezone=timezone,
+        filters=tuple(filters),
+        user=user,
+    )

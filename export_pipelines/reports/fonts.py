@@ -32,7 +32,9 @@ BUNDLED = {
     "noto-sans": ("fontpkg_noto_sans", "files/NotoSans[wdth,wght].ttf", None),
     "noto-sans-arabic": ("fontpkg_noto_sans_arabic", "files/NotoSansArabic[wdth,wght].ttf", None),
     "wqy-microhei": (
-        "paperang_p2_fonts_cjk", "fonts/wqy-microhei.ttc", "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
+        "paperang_p2_fonts_cjk",
+        "fonts/wqy-microhei.ttc",
+        "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
     ),
     "dejavu-sans": (None, None, "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
     "dejavu-sans-bold": (None, None, "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),
@@ -122,12 +124,13 @@ class FontSet:
         self.synthetic_bold = bold is None
         self._fallbacks = tuple(register_face(path) for path in fallbacks)
         # the faces' own width methods: pdfmetrics.stringWidth looks the face up by name on every call
-        self._ascii_width = {False: pdfmetrics.getFont(self.regular).stringWidth,
-                             True: pdfmetrics.getFont(self.bold).stringWidth}
+        self._ascii_width = {
+            False: pdfmetrics.getFont(self.regular).stringWidth,
+            True: pdfmetrics.getFont(self.bold).stringWidth,
+        }
         self._runs: dict[tuple[str, bool], tuple[Run, ...]] = {}
         self._cmaps = {
-            name: pdfmetrics.getFont(name).face.charToGlyph
-            for name in (self.regular, self.bold, *self._fallbacks)
+            name: pdfmetrics.getFont(name).face.charToGlyph for name in (self.regular, self.bold, *self._fallbacks)
         }
 
     def runs(self, text: str, bold: bool = False) -> tuple[Run, ...]:
@@ -172,8 +175,9 @@ class FontSet:
     def _drawable(self, text: str) -> str:
         """``text`` with characters no face has (emoji, rare symbols) shown as U+FFFD, not as nothing."""
         cmaps = self._cmaps.values()
-        missing = [c for c in text if not any(ord(c) in cmap for cmap in cmaps)
-                   and unicodedata.category(c) not in _INVISIBLE]
+        missing = [
+            c for c in text if not any(ord(c) in cmap for cmap in cmaps) and unicodedata.category(c) not in _INVISIBLE
+        ]
         if not missing:
             return text
         return "".join(MISSING_GLYPH if c in missing else c for c in text)

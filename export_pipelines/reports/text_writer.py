@@ -38,8 +38,9 @@ class TextWriter:
         plain = self._encoder.ascii_subset(fonts.regular)
         self._plain = (plain, size) if plain is not None else None  # most cells: printable ASCII, regular
 
-    def line(self, x: float, y: float, text: str, bold: bool = False, size: float | None = None,
-             italic: bool = False) -> None:
+    def line(
+        self, x: float, y: float, text: str, bold: bool = False, size: float | None = None, italic: bool = False
+    ) -> None:
         ops = self._ops
         if not bold and not italic and size is None and text.isascii() and text.isprintable() and self._plain:
             # one run, no subset split: printable ASCII sits at its own codes in subset 0

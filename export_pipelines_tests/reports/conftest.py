@@ -13,12 +13,20 @@ from export_pipelines.reports.template_files import TEMPLATE_DIR_ENV
 from export_pipelines_tests.formats.samples import COLUMNS, TIMEZONE
 
 
-def render_pdf(tables, options=None, columns=COLUMNS, title="Orders", export_id="run-0123abcd",
-               filters=("status in ('paid', 'shipped')",), user="") -> bytes:
+def render_pdf(
+    tables,
+    options=None,
+    columns=COLUMNS,
+    title="Orders",
+    export_id="run-0123abcd",
+    filters=("status in ('paid', 'shipped')",),
+    user="",
+) -> bytes:
     """Render ``tables`` with the pdf format the way render_file does; return the file's bytes."""
     stream = io.BytesIO()
-    context = RenderContext(columns, dict(options or {}), title, TIMEZONE, export_id=export_id, filters=filters,
-                            user=user)
+    context = RenderContext(
+        columns, dict(options or {}), title, TIMEZONE, export_id=export_id, filters=filters, user=user
+    )
     renderer = renderer_class("pdf")(stream, context)
     for table in tables:
         renderer.write(table)
