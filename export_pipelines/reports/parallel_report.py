@@ -52,6 +52,10 @@ class ParallelReport:
         self._stream, self._report = stream, (template, columns, facts, display)
         self._planner = RangePlanner(template, columns, facts, display, range_rows)
         self._workers = workers or os.cpu_count() or 2
+        # One worker, or a daemonic process (which may not start children): drawn here, streamed as before.
+        self._here = None
+        if self._workers == 1 or multiprocessing.current_process().daemon:
+            self._here = PdfReport(stream, *self._report)
         self._pool: ProcessPoolExecutor | None = None
         self._folder: tempfile.TemporaryDirectory | None = None
         self._drawn: deque[Future] = deque()
@@ -59,13 +63,18 @@ class ParallelReport:
 
     @property
     def rows(self) -> int:
-        return self._planner.rows
+        return self._planner.rows if self._here is None else self._here.rows
 
     def add(self, table: pa.Table) -> None:
+        if self._here is not None:
+            self._here.add(table)
+            return
         for planned in self._planner.add(table):
             self._draw(planned)
 
     def close(self) -> int:
+        if self._here is not None:
+            return self._here.close()
         last = self._planner.finish()
         if not self._parts:  # one range: the whole report, drawn here
             report = PdfReport(self._stream, *self._report)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import datetime
+from functools import partial
+from zoneinfo import ZoneInfo
 
 import pytest
 from pypdf import PdfReader
 
 from export_pipelines.formats import RenderContext, renderer_class
+from export_pipelines.formats import pdf as pdf_format
 from export_pipelines.reports.template_files import TEMPLATE_DIR_ENV
 from export_pipelines_tests.formats.samples import COLUMNS, TIMEZONE
 
@@ -46,3 +50,12 @@ def template_dir(tmp_path, monkeypatch):
     folder.mkdir()
     monkeypatch.setenv(TEMPLATE_DIR_ENV, str(folder))
     return folder
+
+
+GENERATED_AT = datetime(2026, 12, 7, 9, 30, 5, tzinfo=ZoneInfo(TIMEZONE))
+
+
+@pytest.fixture
+def fixed_clock(monkeypatch):
+    """One generation time for every report a test renders (the golden files state it)."""
+    monkeypatch.setattr(pdf_format, "report_facts", partial(pdf_format.report_facts, now=GENERATED_AT))

@@ -11,17 +11,13 @@ from __future__ import annotations
 import io
 import json
 import os
-from datetime import datetime
 from decimal import Decimal
-from functools import partial
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from PIL import Image
 from pypdf import PdfReader
 
-from export_pipelines.formats import pdf as pdf_format
 from export_pipelines.formats import renderer_class
 from export_pipelines.reports.preview import SAMPLE_FILTERS, sample_tables
 from export_pipelines_tests.formats.samples import ROWS, TIMEZONE, shaped_table
@@ -29,7 +25,6 @@ from export_pipelines_tests.reports.conftest import render_pdf
 
 GOLDEN = Path(__file__).parent / "golden"
 EXAMPLE_TEMPLATE = Path(__file__).parents[2] / "examples" / "report-template.yaml"
-GENERATED_AT = datetime(2026, 12, 7, 9, 30, 5, tzinfo=ZoneInfo(TIMEZONE))
 
 HOSTILE_TEMPLATE = """\
 title: "{title} for {user}"
@@ -101,12 +96,6 @@ def placed_text(pdf: bytes) -> list[dict]:
             }
         )
     return pages
-
-
-@pytest.fixture
-def fixed_clock(monkeypatch):
-    """The generation time every golden file states."""
-    monkeypatch.setattr(pdf_format, "report_facts", partial(pdf_format.report_facts, now=GENERATED_AT))
 
 
 @pytest.fixture(params=["one range", "ranges of 40 rows"])

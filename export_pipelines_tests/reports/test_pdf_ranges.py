@@ -9,6 +9,7 @@ import io
 import multiprocessing
 import tempfile
 
+import pikepdf
 import pytest
 from pypdf import PdfReader
 
@@ -48,3 +49,20 @@ def test_a_refused_write_stops_the_workers_and_removes_the_ranges(small_ranges, 
 
     assert not list(small_ranges.iterdir())
     assert not multiprocessing.active_children()
+
+
+def _embedded_fonts(pdf: bytes) -> int:
+    """Font programs in the file: each range embeds its own subsets, so a joined report has more."""
+    with pikepdf.open(io.BytesIO(pdf)) as document:
+        return sum(1 for item in document.objects if isinstance(item, pikepdf.Stream) and "/Length1" in item)
+
+
+def test_with_one_worker_the_report_is_drawn_in_process_as_one_range(small_ranges, monkeypatch, fixed_clock):
+    tables = list(sample_tables(200, TIMEZONE, chunk_rows=70))
+    joined = render_pdf(tables)
+    monkeypatch.setattr(renderer_class("pdf"), "workers", 1)
+
+    whole = render_pdf(tables)
+
+    assert _embedded_fonts(whole) < _embedded_fonts(joined)
+    assert page_texts(whole) == page_texts(joined)
