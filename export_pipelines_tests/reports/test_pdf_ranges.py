@@ -16,8 +16,11 @@ from pypdf import PdfReader
 from export_pipelines.errors import ExportRequestError
 from export_pipelines.formats import renderer_class
 from export_pipelines.reports.preview import sample_tables
+from export_pipelines_tests.display.rendered import RULES, render_with
 from export_pipelines_tests.formats.samples import TIMEZONE
 from export_pipelines_tests.reports.conftest import page_texts, render_pdf
+
+HIGHLIGHT_RED = "q 0.7529 0.0000 0.0000 rg"  # the text block of #C00000, as the report's text writer opens it
 
 
 @pytest.fixture
@@ -66,3 +69,21 @@ def test_with_one_worker_the_report_is_drawn_in_process_as_one_range(small_range
 
     assert _embedded_fonts(whole) < _embedded_fonts(joined)
     assert page_texts(whole) == page_texts(joined)
+
+
+def test_display_rules_and_highlights_reach_the_range_workers(small_ranges, monkeypatch, fixed_clock):
+    tables = list(sample_tables(200, TIMEZONE, chunk_rows=70))
+    joined = render_with("pdf", tables=tables, **RULES)
+    monkeypatch.setattr(renderer_class("pdf"), "workers", 1)
+
+    whole = render_with("pdf", tables=tables, **RULES)
+
+    assert _embedded_fonts(whole) < _embedded_fonts(joined)
+    assert page_texts(whole) == page_texts(joined)
+    assert "€" in page_texts(joined)[-1], "the locale's currency format, on the last range's page"
+    red = [_pages_with(HIGHLIGHT_RED, pdf) for pdf in (joined, whole)]
+    assert red[0] == red[1] and any(red[0][1:]), "rows over 1000 in red, in later ranges too"
+
+
+def _pages_with(operators: str, pdf: bytes) -> list[bool]:
+    return [operators in page.get_contents().get_data().decode("latin-1") for page in PdfReader(io.BytesIO(pdf)).pages]
