@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from export_pipelines_tests.screenshots import save_screenshot
+
 # End to end through a real server and browser (left out of `make test-fast`).
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -61,6 +63,8 @@ def test_a_person_fills_the_form_sees_the_estimate_and_an_error_then_finds_the_e
     find("#filters-0-value").send_keys("2")
     until(driver, lambda: find("#estimate").text.startswith("about "))
     assert "MiB" in find("#estimate").text or "KiB" in find("#estimate").text
+    driver.execute_script("window.scrollTo(0, 0)")
+    save_screenshot(driver, "new-export")
 
     Select(find("#filters-0-op")).select_by_value("in")
     value = find("#filters-0-value")
