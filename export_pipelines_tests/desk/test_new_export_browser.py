@@ -29,6 +29,7 @@ def sign_in(driver, base: str, user: str) -> None:
 def test_a_person_fills_the_form_sees_the_estimate_and_an_error_then_finds_the_export(api_world, chromium):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.expected_conditions import staleness_of
     from selenium.webdriver.support.ui import Select
 
     driver, _ = chromium
@@ -70,9 +71,13 @@ def test_a_person_fills_the_form_sees_the_estimate_and_an_error_then_finds_the_e
     value = find("#filters-0-value")
     assert value.get_attribute("type") == "text"
     value.send_keys("2, two")
+    until(driver, lambda: driver.find_elements(By.ID, "error-filters-0-value"))  # the estimate's, as typed
+    assert "'two' is not valid" in find("#error-filters-0-value").text
+    assert find("#estimate").text.startswith("No estimate yet")
+    form = find("#new-export")
     find("#submit").click()
 
-    until(driver, lambda: driver.find_elements(By.ID, "error-filters-0-value"))
+    until(driver, lambda: staleness_of(form)(driver))  # the form the server sent back
     error = find("#error-filters-0-value")
     assert "'two' is not valid for integer column 'quantity'" in error.text
     assert error.find_element(By.XPATH, "..").get_attribute("data-field") == "filters[0].value"  # next to it

@@ -204,18 +204,22 @@
     var places = form.querySelectorAll('[data-field="' + name.replace(/["\\]/g, "") + '"]');
     return Array.prototype.filter.call(places, function (place) { return !place.closest("[hidden]"); })[0] || null;
   }
-  function clearErrors() {
+  /* The errors shown become ``errors``: one the page already shows with the same text stays as it is (the
+     server's, after a refused submission), the others go, the new ones are added next to their fields. */
+  function showErrors(errors) {
+    var wanted = {};
+    Object.keys(errors).forEach(function (name) { wanted[errorId(name)] = name; });
     form.querySelectorAll(".field-error[id^=error-]").forEach(function (error) {
-      if (!error.closest("#schedule")) {
-        var control = form.querySelector('[aria-describedby="' + error.id + '"]');
-        if (control) { control.removeAttribute("aria-invalid"); control.removeAttribute("aria-describedby"); }
-        error.remove();
-      }
+      var name = wanted[error.id];
+      if (error.closest("#schedule")) { return; }  // the subscription's, which the estimate does not check
+      if (name !== undefined && error.textContent === errors[name]) { delete wanted[error.id]; return; }
+      var control = form.querySelector('[aria-describedby="' + error.id + '"]');
+      if (control) { control.removeAttribute("aria-invalid"); control.removeAttribute("aria-describedby"); }
+      error.remove();
     });
     estimateProblems.textContent = "";
-  }
-  function showErrors(errors) {
-    Object.keys(errors).forEach(function (name) {
+    Object.keys(wanted).forEach(function (id) {
+      var name = wanted[id];
       var place = placeOf(name);
       if (!place) {
         var item = document.createElement("li");
@@ -225,12 +229,12 @@
       }
       var error = document.createElement("p");
       error.className = "field-error";
-      error.id = errorId(name);
+      error.id = id;
       error.textContent = errors[name];
       var control = place.querySelector("input:not([type=hidden]), select");
       if (control) {
         control.setAttribute("aria-invalid", "true");
-        control.setAttribute("aria-describedby", error.id);
+        control.setAttribute("aria-describedby", id);
       }
       place.appendChild(error);
     });
@@ -247,9 +251,9 @@
       return answer.json().then(function (body) { return { ok: answer.ok, body: body }; });
     }).then(function (result) {
       if (mine !== asked) { return; }
-      clearErrors();
       if (result.ok) {
         estimateText.textContent = result.body.text;
+        showErrors({});
       } else {
         var errors = result.body.errors || {};
         estimateText.textContent = Object.keys(errors).length ? "No estimate yet: change the fields marked in red."
