@@ -261,7 +261,8 @@
         showErrors(errors);
       }
     }).catch(function () {
-      if (mine === asked) { estimateText.textContent = "No estimate: the service did not answer; try again."; }
+      if (mine !== asked) { return; }
+      estimateText.textContent = "No estimate: the service did not answer (has your session ended?): reload the page.";
     });
   }
   function ask() {
