@@ -11,6 +11,8 @@ and shows the PDF it gets; without a script, the form's Preview button returns t
 
 from __future__ import annotations
 
+from functools import partial
+
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -49,9 +51,7 @@ class TemplateBuilder:
         self.service = service
 
     def routes(self) -> list[Route]:
-        def guarded(handler):
-            return signed_in(self.service, handler)
-
+        guarded = partial(signed_in, self.service)
         return [
             Route("/templates", guarded(self.list), methods=["GET"]),
             Route("/templates/new", guarded(self.new), methods=["GET", "POST"]),
