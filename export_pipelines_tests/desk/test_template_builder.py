@@ -134,7 +134,7 @@ def test_every_post_needs_the_csrf_secret_and_the_preview_is_a_pdf(browser: Brow
         "POST", "/templates/preview", headers={"X-CSRF-Token": token},
         json={**MONTHLY, "columns[1].name": "status", "columns[1].total": "1"},
     )  # fmt: skip
-    button = submit(browser, "/templates/new", {**MONTHLY, "action": "preview"})  # without a script
+    button = submit(browser, "/templates/new", {**MONTHLY, "name": "", "action": "preview"})  # no script, no name yet
 
     assert unsigned.status_code == 403
     assert signed.status_code == 200 and signed.headers["content-type"] == "application/pdf"
