@@ -68,14 +68,17 @@ def forget_member(team: str, user: str, root: Path | None = None) -> None:
         (root / TEAMS / team / MEMBERS / user).unlink(missing_ok=True)
 
 
-def owner_refusal(spec: str, user: str) -> str | None:
-    """Why ``user`` may not use the template ``spec``, or None when they may (checked on the text alone)."""
+def owner_refusal(spec: str, user: str, teams: frozenset[str] | None = None) -> str | None:
+    """Why ``user`` may not use the template ``spec``, or None when they may (checked on the text alone).
+
+    ``teams``: the user's teams when a token just said so; by default, the application's last word.
+    """
     parts = spec.strip().split("/")
     if len(parts) < 2 or parts[0] not in (USERS, TEAMS):
         return None
     if parts[0] == USERS and parts[1] != user:
         return f"{spec!r} is another user's template: name one of yours (users/{user}/...), a team's or a shipped one"
-    if parts[0] == TEAMS and parts[1] not in recorded_teams(user):
+    if parts[0] == TEAMS and parts[1] not in (recorded_teams(user) if teams is None else teams):
         return (f"{spec!r} belongs to the team {parts[1]!r}, and {user!r} is not a member: ask the application's "
                 "administrator to add you to the team, or name another template")  # fmt: skip
     return None
