@@ -14,6 +14,7 @@ effect at the user's next call, or at once with ``forget_member``.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Iterable
@@ -24,6 +25,7 @@ from export_pipelines.reports.template_files import TEMPLATE_DIR_ENV
 TEAM_ROLE = "team:"
 USERS, TEAMS, MEMBERS = "users", "teams", ".members"
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # a template's and a team's name
+logger = logging.getLogger(__name__)
 NAME_HELP = "lowercase letters, digits, _ and -, up to 64, starting with a letter or digit"
 
 
@@ -54,12 +56,15 @@ def record_teams(user: str, teams: frozenset[str], root: Path | None = None) -> 
     if root is None or not _usable(user):
         return
     known = recorded_teams(user, root)
-    for team in teams - known:
-        marker = root / TEAMS / team / MEMBERS / user
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.touch()
-    for team in known - teams:
-        forget_member(team, user, root)
+    try:
+        for team in teams - known:
+            marker = root / TEAMS / team / MEMBERS / user
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+        for team in known - teams:
+            forget_member(team, user, root)
+    except OSError as error:  # a read-only template folder must not fail the call that carries the token
+        logger.warning("cannot record the teams of %s in %s: %s", user, root / TEAMS, error)
 
 
 def forget_member(team: str, user: str, root: Path | None = None) -> None:
