@@ -8,7 +8,7 @@ export EXPORT_DATA_DIR ?= $(CURDIR)/var
 # `export-pipelines link`/`serve` and `make dev` share one run history. A DAGSTER_HOME of your own wins.
 export DAGSTER_HOME ?= $(EXPORT_DATA_DIR)/dagster_home
 
-.PHONY: demo test test-fast dev lint bench clean lock
+.PHONY: demo test test-fast dev lint bench clean lock screenshots
 
 # Every target installs exactly requirements.lock: the whole resolved environment (runtime and dev) with
 # hashes, made by uv's `uv pip compile` (make lock). uv is pinned here and bootstrapped with pip; then the
@@ -66,6 +66,10 @@ test: $(BIN)/.installed
 ## test-fast: the suite without its end-to-end tests (marked e2e: dagster dev, Celery workers, a browser)
 test-fast: $(BIN)/.installed
 	$(PYTEST_PARALLEL) -m "not e2e"
+
+## screenshots: the pages' browser tests (Chromium), saving what they show as docs/screenshots/*.png (the README's)
+screenshots: $(BIN)/.installed
+	EXPORT_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(BIN)/pytest -p no:xdist -m e2e export_pipelines_tests/desk
 
 ## dev: the Dagster UI with the export job (http://127.0.0.1:3000)
 # Started in $(DAGSTER_HOME), beside the dagster.yaml in use: from the project folder Dagster would warn that

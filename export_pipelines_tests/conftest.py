@@ -8,6 +8,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
+from export_pipelines_tests.chromium import chromium  # noqa: F401 (the page tests' browser, a fixture for every module)
 from export_pipelines_tests.services import port_open, unavailable
 
 pytest_plugins = [

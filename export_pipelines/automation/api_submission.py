@@ -35,6 +35,11 @@ def uses_gate(instance: DagsterInstance) -> bool:
     return isinstance(instance.run_coordinator, ExportSubmissionGate)
 
 
+def trusts_unsigned_submissions(instance: DagsterInstance) -> bool:
+    """Whether the instance's gate takes a submission's user as typed (the embedded default only)."""
+    return uses_gate(instance) and instance.run_coordinator.trusts_unsigned_submissions
+
+
 @cache
 def _job():
     """export_job by reference (its code origin) and its definition: built once per process."""

@@ -18,6 +18,7 @@ from export_pipelines.reports.document import report_facts
 from export_pipelines.reports.parallel_report import RANGE_ROWS, ParallelReport
 from export_pipelines.reports.template import ReportTemplate, TemplateError
 from export_pipelines.reports.template_files import load_template
+from export_pipelines.reports.template_owners import owner_refusal
 
 
 class PdfRenderer(Renderer):
@@ -43,6 +44,13 @@ class PdfRenderer(Renderer):
     @classmethod
     def validate_settings(cls, settings):
         cls.template(settings)
+
+    @classmethod
+    def check_requester(cls, given, user):
+        spec = given.get("template")
+        refusal = owner_refusal(spec, user) if isinstance(spec, str) else None
+        if refusal:
+            raise ExportRequestError("format_options.template", refusal, "your own, your team's or a shipped template")
 
     @classmethod
     def check_columns(cls, settings, columns):

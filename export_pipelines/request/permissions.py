@@ -15,14 +15,23 @@ from export_pipelines.errors import PermissionDenied
 EVERYTHING = "*"
 
 
+def _grants(catalog: Catalog) -> sa.TableClause:
+    return sa.table(catalog.permissions_table, sa.column("user_name"), sa.column("dataset"), sa.column("tenant_id"))
+
+
+def users_with_grants(connection: sa.Connection, catalog: Catalog, limit: int = 50) -> list[str]:
+    """The users who hold any grant, by name: whom the development sign-in offers."""
+    grants = _grants(catalog)
+    query = sa.select(grants.c.user_name).distinct().order_by(grants.c.user_name).limit(limit)
+    return [str(user) for user in connection.execute(query).scalars()]
+
+
 def granted_tenants(connection: sa.Connection, catalog: Catalog, user: str, dataset: str) -> frozenset[str] | None:
     """The tenants ``user`` may export from ``dataset``; None means every tenant.
 
     Raises PermissionDenied when the user holds no grant on the dataset at all.
     """
-    grants = sa.table(
-        catalog.permissions_table, sa.column("user_name"), sa.column("dataset"), sa.column("tenant_id")
-    )
+    grants = _grants(catalog)
     rows = connection.execute(
         sa.select(grants.c.tenant_id).where(
             grants.c.user_name == user, grants.c.dataset.in_([dataset, EVERYTHING])

@@ -49,6 +49,7 @@ class AppIdentity:
 
     user: str
     roles: frozenset[str]
+    expires_at: int | None = None  # the token's exp (seconds since the epoch): a hand-over must be short-lived
 
     @property
     def is_admin(self) -> bool:
@@ -110,7 +111,7 @@ class AppTokenVerifier:
             )  # fmt: skip
         except jwt.InvalidTokenError:
             raise AppTokenError("the sign-in token is invalid or expired: sign in again") from None
-        return AppIdentity(str(claims["sub"]), _roles(claims.get("roles", [])))
+        return AppIdentity(str(claims["sub"]), _roles(claims.get("roles", [])), int(claims["exp"]))
 
     def _key_for(self, token: str) -> tuple[object, str]:
         if self.jwks is None:

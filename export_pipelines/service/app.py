@@ -6,7 +6,8 @@ Routes, and nothing else (every other path, a trailing slash included, is a 404 
 - ``GET|HEAD /d/<token>/file``: the file, decrypted on the fly, whole (200) or one range (206);
 - ``GET /d/<token>/go``: 303 to a URL the deployment's signer mints on the click (``signers``);
 - ``GET /exports/<run_id>/status``, WebSocket ``/exports/<run_id>/events``: live status (``status_routes``);
-- ``/api/v1/...``: the export API of the application and its users (FastAPI, mounted; ``service/api/``).
+- ``/api/v1/...``: the export API of the application and its users (FastAPI, mounted; ``service/api/``);
+- ``/signin``, ``/exports`` and the other pages of the desk, where users ask for and manage exports (``service/desk/``).
 
 A status token opens ``/d/<token>`` too: progress while the export runs, then its download. The only storage key ever
 read is the verified token's ``file_key``, once it equals the run's. Files are decrypted a few MiB at a time in
@@ -24,10 +25,10 @@ from datetime import UTC, datetime
 import anyio
 from dagster import DagsterInstance
 from starlette.applications import Starlette
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
 from export_pipelines.delivery.download_log import DownloadAttempt, record_attempt
@@ -41,15 +42,14 @@ from export_pipelines.security.streaming_aead import DecryptionError
 from export_pipelines.service import pages
 from export_pipelines.service.access_log import redact
 from export_pipelines.service.api import PREFIX, create_api
+from export_pipelines.service.desk import desk_routes
 from export_pipelines.service.ranges import Unsatisfiable, content_range, requested_range
 from export_pipelines.service.status_routes import StatusRoutes
+from export_pipelines.service.streams import RecordedStream, blocks
 from export_pipelines.storage import FileAttributes
 from export_pipelines.storage.encrypted import EncryptedStorage
 
 logger = logging.getLogger(__name__)
-
-# Blocks handed to the server: large, so a GiB is a few hundred sends and thread-pool hops, not thousands.
-BLOCK_BYTES = 4 << 20
 
 
 class DownloadService:
@@ -130,7 +130,7 @@ class DownloadService:
             outcome = "interrupted" if sent < end - start else "partial" if wanted else "complete"
             await self._record(request, "file", status, outcome, claims, identity, served, sent)
 
-        return _RecordedStream(blocks, finished, status_code=status, headers=headers)
+        return RecordedStream(blocks, finished, status_code=status, headers=headers)
 
     def _authorize(self, request: Request, token: str) -> tuple[LinkClaims, DownloadableExport, AppIdentity | None]:
         """Link, then sign-in, then the export: each refusal says which check failed."""
@@ -166,7 +166,7 @@ class DownloadService:
         except DecryptionError:
             logger.error("run %s: the stored file %s does not decrypt", export.run_id, export.file_key)
             raise NotReadable("the stored file is damaged or its key is gone: re-run the export") from None
-        return _blocks(itertools.chain([first], chunks))
+        return blocks(itertools.chain([first], chunks))
 
     async def _record(self, request: Request, what, status, outcome, claims=None, identity=None, served=None, sent=0):
         attempt = DownloadAttempt(
@@ -187,42 +187,6 @@ class DownloadService:
                 await run_in_threadpool(record_attempt, self.instance, attempt)
             except Exception:  # the download itself must not fail because its log line could not be written
                 logger.exception("could not record a download attempt for run %s", attempt.run_id)
-
-
-class _RecordedStream(StreamingResponse):
-    """A StreamingResponse that counts the body bytes it hands to the server and reports them at the end."""
-
-    def __init__(self, blocks: Iterator[bytes], finished, **options):
-        super().__init__(iterate_in_threadpool(blocks), **options)
-        self._finished = finished
-
-    async def __call__(self, scope, receive, send) -> None:
-        sent = 0
-
-        async def counting(message) -> None:
-            nonlocal sent
-            await send(message)
-            sent += len(message.get("body", b""))
-
-        try:
-            await super().__call__(scope, receive, counting)
-        except OSError:  # the client went away mid-body: nothing left to answer
-            pass
-        finally:
-            await self._finished(sent)
-
-
-def _blocks(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """Decrypted segments (1 MiB) gathered into BLOCK_BYTES blocks."""
-    pending, size = [], 0
-    for chunk in chunks:
-        pending.append(chunk)
-        size += len(chunk)
-        if size >= BLOCK_BYTES:
-            yield pending[0] if len(pending) == 1 else b"".join(pending)
-            pending, size = [], 0
-    if pending:
-        yield b"".join(pending)
 
 
 def _file_headers(export: DownloadableExport) -> dict[str, str]:
@@ -293,6 +257,7 @@ def create_app(
         Route("/d/{token}/go", service.go, methods=["GET"]),
         *service.status.routes(),
         Mount(PREFIX, app=create_api(service)),
+        *desk_routes(service),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: _not_found, Exception: _server_error})
     app.router.redirect_slashes = False  # else a 307 to a Location built from the Host header, token included

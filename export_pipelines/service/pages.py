@@ -48,7 +48,8 @@ _NEXT_STEP = {
 }
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:42rem;margin:3rem auto;padding:0 1rem;color:#222}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:.4rem 1.2rem}dt{color:#666}dd{margin:0}
+dl{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:.4rem 1.2rem}dt{color:#666}dd{margin:0}
+dd,code,.download{overflow-wrap:anywhere}
 .notice{background:#fff6d6;border-left:4px solid #e0b000;padding:.6rem .8rem}
 .download{display:inline-block;margin-top:1.5rem;padding:.7rem 1.4rem;background:#0b5ed7;color:#fff;
 text-decoration:none;border-radius:4px}.reason{color:#666;font-size:.9rem}
@@ -91,7 +92,7 @@ def export_page(
 {notice}
 <a class="download" id="download" href="{escape(href or token + "/file")}" download>Download {escape(export.file_name)}
 </a>
-<p class="reason">SHA-256: <code>{escape(export.sha256)}</code></p>"""
+<p class="reason">SHA-256: <code id="sha256">{escape(export.sha256)}</code></p>"""
     return _document(heading, body)
 
 

@@ -60,13 +60,19 @@ def estimate(body: ExportBody, request: Request, who: Caller = Depends(caller)) 
 def list_exports(request: Request, who: Caller = Depends(caller), status: Status | None = None,
                  dataset: str | None = Query(None, max_length=128), limit: int = Query(20, ge=1, le=100),
                  cursor: str | None = Query(None, max_length=64)) -> dict:  # fmt: skip
-    service = request.app.state.service
+    return caller_exports(request.app.state.service, who, status, dataset, limit, cursor)
+
+
+def caller_exports(service, who: Caller, status: str | None = None, dataset: str | None = None, limit: int = 20,
+                   cursor: str | None = None) -> dict:  # fmt: skip
+    """A page of the caller's exports, newest first (the API's list and the pages' "My exports")."""
     tags = {TAG_USER: who.user, **({TAG_DATASET: dataset} if dataset else {})}
     filters = RunsFilter(job_name=EXPORT_JOB, tags=tags, **({"statuses": dagster_statuses(status)} if status else {}))
     if cursor is not None:
-        _own(service, who, cursor, field="cursor")
+        own_export(service, who, cursor, field="cursor")
     records = service.instance.get_run_records(filters, limit=limit, cursor=cursor)
-    items = [export_view(service, record) for record in records]
+    items = [export_view(service, record, fresh=STATUS.get(record.dagster_run.status) in ("queued", "running"))
+             for record in records]  # fmt: skip
     return {"items": items, "next_cursor": items[-1]["id"] if len(items) == limit else None}
 
 
@@ -76,20 +82,24 @@ def list_exports(request: Request, who: Caller = Depends(caller), status: Status
     summary="One export: status, progress, rows, error, download_url once succeeded",
 )
 def get_export(export_id: str, request: Request, who: Caller = Depends(caller)) -> dict:
-    return export_view(request.app.state.service, _own(request.app.state.service, who, export_id))
+    return export_view(request.app.state.service, own_export(request.app.state.service, who, export_id))
 
 
 @router.post("/{export_id}/cancel", response_model=Export, summary="Cancel a queued or running export")
 def cancel_export(export_id: str, request: Request, who: Caller = Depends(caller)) -> dict:
-    service = request.app.state.service
-    record = _own(service, who, export_id)
+    return cancel(request.app.state.service, who, export_id)
+
+
+def cancel(service, who: Caller, export_id: str) -> dict:
+    """Cancel the caller's queued or running export; 409 once it has ended."""
+    record = own_export(service, who, export_id)
     status = STATUS.get(record.dagster_run.status)
     if status not in ("queued", "running"):
         raise Problem(409, "finished", f"export {export_id} is {status} already: there is nothing to cancel")
     service.instance.add_run_tags(export_id, {TAG_CANCELED_BY: who.actor})
     service.instance.run_coordinator.cancel_run(export_id)
     who.note("canceled", export_id)
-    return export_view(service, _own(service, who, export_id))
+    return export_view(service, own_export(service, who, export_id))
 
 
 @router.post(
@@ -99,8 +109,12 @@ def cancel_export(export_id: str, request: Request, who: Caller = Depends(caller
     summary="A fresh download link, never past the file's expiry",
 )
 def new_link(export_id: str, request: Request, body: LinkBody | None = None, who: Caller = Depends(caller)) -> dict:
-    service = request.app.state.service
-    run = _own(service, who, export_id).dagster_run
+    return fresh_link(request.app.state.service, who, export_id, body.ttl if body else None)
+
+
+def fresh_link(service, who: Caller, export_id: str, ttl_text: str | None = None) -> dict:
+    """A new download link for the caller's succeeded export, never past the file's expiry."""
+    run = own_export(service, who, export_id).dagster_run
     if STATUS.get(run.status) != "succeeded":
         raise Problem(409, "not_ready", f"export {export_id} has no file (it is {STATUS.get(run.status)}): ask for a "
                       "link once it has succeeded")  # fmt: skip
@@ -108,7 +122,7 @@ def new_link(export_id: str, request: Request, body: LinkBody | None = None, who
     if is_revoked(run.tags) or record.deleted_at or not record.file_key:
         raise Problem(410, "gone", "the file of this export was withdrawn or deleted: submit the export again")
     try:
-        ttl = parse_ttl(body.ttl) if body and body.ttl else None
+        ttl = parse_ttl(ttl_text) if ttl_text else None
     except ValueError as error:
         raise Problem(422, "invalid_request", "ttl is not valid", [{"field": "ttl", "detail": str(error)}]) from None
     expires = datetime.fromisoformat(record.expires_at) if record.expires_at else None
@@ -121,7 +135,7 @@ def new_link(export_id: str, request: Request, body: LinkBody | None = None, who
     return {"url": link.url, "expires_at": link.expires_at.isoformat()}
 
 
-def _own(service, who: Caller, export_id: str, field: str | None = None):
+def own_export(service, who: Caller, export_id: str, field: str | None = None):
     """The run record of the caller's export ``export_id``; 404 (or 422 for a cursor) when it is not theirs."""
     records = service.instance.get_run_records(
         RunsFilter(run_ids=[export_id], job_name=EXPORT_JOB, tags={TAG_USER: who.user}), limit=1
