@@ -21,12 +21,13 @@ from export_pipelines.datasets.catalog import ColumnSpec
 from export_pipelines.formats.xlsx_values import excel_numbers
 
 TEXT = pa.large_string()
-_CONTROL = r"[\x00-\x08\x0b-\x1f\x{FFFE}\x{FFFF}]|_x[0-9a-fA-F]{4}_"
 _ESCAPE_OF_ESCAPE = re.compile("(_x[0-9a-fA-F]{4}_)")
 _CONTROL_CHARACTER = re.compile(r"([\x00-\x08\x0b-\x1f])")
 # What Python's \s matches (XlsxWriter tests text with it), for RE2, which knows ASCII white space only.
 SPACE_CLASS = r"[\t\n\x0b\x0c\r\x1c-\x20\x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}]"
-_EDGE_SPACE = f"^{SPACE_CLASS}|{SPACE_CLASS}$"
+# Texts that are not plain: an entity, a control character or what looks like its escape, white space at an end.
+_SPECIAL = rf"[&<>\x00-\x08\x0b-\x1f\x{{FFFE}}\x{{FFFF}}]|_x[0-9a-fA-F]{{4}}_|^{SPACE_CLASS}|{SPACE_CLASS}$"
+_PYTHON_EDGE_SPACE = re.compile(r"^\s|\s$")  # XlsxWriter's own test
 _TRIGGERS = pa.array(list("=+-@"), pa.string())
 
 
@@ -69,10 +70,15 @@ class SheetRows:
         """The rows of ``table``, the first numbered ``first_row`` (1-based, as in Excel)."""
         numbers = pa.array(range(first_row, first_row + table.num_rows), pa.int64()).cast(TEXT)
         cells = [
-            pc.fill_null(self._cells(index, column, table.column(index).combine_chunks(), numbers), _literal(""))
+            self._cells(index, column, table.column(index).combine_chunks(), numbers)
             for index, column in enumerate(self._columns)
         ]
-        rows = _joined('<row r="', numbers, '">', *cells, "</row>")
+        rows = _joined('<row r="', numbers, '">', *[pc.fill_null(c, _literal("")) for c in cells], "</row>")
+        if all(c.null_count for c in cells):  # a row without a cell is left out, as XlsxWriter leaves it
+            empty = pc.and_(*[c.is_null() for c in cells[:2]]) if len(cells) > 1 else cells[0].is_null()
+            for more in cells[2:]:
+                empty = pc.and_(empty, more.is_null())
+            rows = pc.if_else(empty, _literal(""), rows)
         _, offsets, data = rows.buffers()
         offsets = memoryview(offsets).cast("q")  # a large string's 64-bit offsets: the rows lie end to end
         return data[offsets[rows.offset] : offsets[rows.offset + len(rows)]]
@@ -92,29 +98,27 @@ class SheetRows:
 
     def _text_cells(self, start: str, style: str, array: pa.Array, numbers: pa.Array) -> pa.Array:
         array = array.cast(TEXT)
-        escaped = _control_escaped(array)
-        preserve = pc.match_substring_regex(escaped, _EDGE_SPACE)
-        tag = (
-            pc.if_else(preserve, _literal('<t xml:space="preserve">'), _literal("<t>"))
-            if pc.any(preserve).as_py()
-            else "<t>"
-        )
-        for char, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
-            escaped = pc.replace_substring(escaped, char, entity)
         kind = f'"{style} t="inlineStr"><is>'
         if self._styles.guard is not None:
             guarded = pc.is_in(pc.utf8_slice_codeunits(array, 0, 1).cast(pa.string()), value_set=_TRIGGERS)
             if pc.any(guarded).as_py():
-                kind = pc.if_else(
-                    guarded, _literal(f'"{_style(self._styles.guard)} t="inlineStr"><is>'), _literal(kind)
-                )
-        return _joined(start, numbers, kind, tag, escaped, "</t></is></c>")
+                guard_kind = f'"{_style(self._styles.guard)} t="inlineStr"><is>'
+                kind = pc.if_else(guarded, _literal(guard_kind), _literal(kind))
+        return _joined(start, numbers, kind, _text_elements(array), "</is></c>")
 
 
-def _control_escaped(array: pa.Array) -> pa.Array:
-    """``array`` with control characters escaped; only texts that hold one are looked at one by one."""
-    found = pc.fill_null(pc.match_substring_regex(array, _CONTROL), False)
-    if not pc.any(found).as_py():
-        return array
-    replacements = [excel_escaped(text) for text in array.filter(found).to_pylist()]
-    return pc.replace_with_mask(array, found, pa.array(replacements, TEXT))
+def _text_elements(array: pa.Array) -> pa.Array:
+    """Each text as its ``<t>`` element; texts that need escaping (one pass finds them) are made one by one."""
+    elements = _joined("<t>", array, "</t>")
+    special = pc.fill_null(pc.match_substring_regex(array, _SPECIAL), False)
+    if not pc.any(special).as_py():
+        return elements
+    made = [_text_element(text) for text in array.filter(special).to_pylist()]
+    return pc.replace_with_mask(elements, special, pa.array(made, TEXT))
+
+
+def _text_element(text: str) -> str:
+    """One ``<t>`` element exactly as XlsxWriter writes it: control escapes, then white space, then entities."""
+    text = excel_escaped(text)
+    space = ' xml:space="preserve"' if _PYTHON_EDGE_SPACE.search(text) else ""
+    return f"<t{space}>{text.replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;')}</t>"

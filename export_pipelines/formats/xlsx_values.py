@@ -3,8 +3,8 @@
 See the xlsx module's docstring for what each type becomes. Everything is vectorised: a column becomes
 the text of each cell's ``<v>`` number (null: no cell) and, where Excel would change a value, the exact
 text the cell holds instead. Only the rare doubles whose shortest text has 17 digits are formatted one
-by one, as ``%.16G``: Excel's own 15-digit numbers are unaffected, and openpyxl reads the same value as
-from any earlier file of ours.
+by one, as ``%.16G`` (XlsxWriter's format), so openpyxl reads the same value from these files as from
+earlier ones. Timestamps keep the double's shortest text: a reader rounds to the same millisecond.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def excel_numbers(array: pa.Array) -> tuple[pa.Array, pa.Array | None]:
         local = pc.local_timestamp(array) if kind.tz else array
         millis = pc.floor_temporal(local, unit="millisecond").cast(pa.timestamp("ms")).cast(pa.int64())
         serials = pc.add(pc.divide(millis.cast(pa.float64()), 86_400_000.0), float(EPOCH_SERIAL))
-        numbers = double_texts(serials)
+        numbers = serials.cast(pa.string())  # the shortest text of the double: the same millisecond as %.16G
         as_text = _outside(serials, FIRST_SERIAL, END_SERIAL)
         text = lambda: pc.strftime(local, format="%Y-%m-%d %H:%M:%S")  # noqa: E731
     elif pa.types.is_date(kind):
@@ -41,7 +41,9 @@ def excel_numbers(array: pa.Array) -> tuple[pa.Array, pa.Array | None]:
         text = lambda: array.cast(pa.string())  # noqa: E731
     elif pa.types.is_decimal(kind):
         exact = array.cast(pa.string())
-        numbers = double_texts(exact.cast(pa.float64()))  # parsing the text is exact; a direct cast can miss by one ulp
+        doubles = exact.cast(pa.float64())  # parsing the text is exact; a direct cast can miss by one ulp
+        # Up to 15 digits, the shortest text of the double is the decimal's own value, as %.16G writes it.
+        numbers = double_texts(doubles) if kind.precision > EXACT_DIGITS else doubles.cast(pa.string())
         limit = Decimal(10) ** (EXACT_DIGITS - kind.scale)
         as_text = _beyond(array, pa.scalar(limit, kind)) if kind.precision > EXACT_DIGITS else None
         text = lambda: exact  # noqa: E731
@@ -59,16 +61,16 @@ def double_texts(doubles: pa.Array) -> pa.Array:
     """Doubles as the numbers ``%.16G`` gives (as XlsxWriter writes them): the same value read back, the same type.
 
     Arrow's shortest round-trip text parses to the same double whenever it has at most 16 digits; it is
-    kept then, except for whole numbers from 1e15 up to 1e16, which ``%.16G`` writes without an exponent
-    (a reader then sees an integer).
+    kept then, except where it has an exponent and ``%.16G`` none (from 1 up to 1e16: Arrow writes
+    large whole numbers as 4.2e+14, which a reader takes for a float, and ``%.16G`` as an integer).
     """
     texts = doubles.cast(pa.string())
     digits = pc.utf8_trim(pc.replace_substring_regex(texts, r"e.*$|[-.]", ""), "0")
     magnitude = pc.abs(doubles)
-    redo = pc.or_(
-        pc.greater(pc.utf8_length(digits), 16),
-        pc.and_(pc.greater_equal(magnitude, 1e15), pc.less(magnitude, 1e16)),
+    exponent_where_g_has_none = pc.and_(
+        pc.match_substring(texts, "e"), pc.and_(pc.greater_equal(magnitude, 1.0), pc.less(magnitude, 1e16))
     )
+    redo = pc.or_(pc.greater(pc.utf8_length(digits), 16), exponent_where_g_has_none)
     redo = pc.fill_null(redo, False)
     if not pc.any(redo).as_py():
         return texts
