@@ -58,7 +58,7 @@ import zipfile
 from pathlib import Path
 
 from bench_support import peak_rss_mb, run_self, script_main, stage_orders
-from xlsx_process import compare, plain_script
+from xlsx_process import NUMBER_FORMATS, compare, plain_script, xlsxwriter_rows
 from xlsx_process import report as report_whole
 from xlsx_rustpy import print_probe, probe, write_rustpy
 
@@ -248,36 +248,10 @@ def write_renderer(tables, columns, output: str, timezone: str) -> int:
     return rows
 
 
-NUMBER_FORMATS = {"integer": "0", "decimal": "#,##0.00", "date": "yyyy-mm-dd", "timestamp": "yyyy-mm-dd hh:mm:ss.000"}
-
-
 def write_xlsxwriter(tables, columns, output: str, timezone: str) -> int:
     """The columns carry ``timezone`` already: remove_timezone keeps their wall-clock time."""
-    import xlsxwriter
-
-    book = xlsxwriter.Workbook(output, {"constant_memory": True, "remove_timezone": True})
-    sheet = book.add_worksheet("Orders")
-    bold = book.add_format({"bold": True})
-    formats = [book.add_format({"num_format": NUMBER_FORMATS[c.type]}) if c.type in NUMBER_FORMATS else None
-               for c in columns]
-    methods = {"string": sheet.write_string, "boolean": sheet.write_boolean, "date": sheet.write_datetime,
-               "timestamp": sheet.write_datetime}
-    writers = [(i, methods.get(c.type, sheet.write_number), formats[i]) for i, c in enumerate(columns)]
-    decimals = [c.type == "decimal" for c in columns]
-    for index, column in enumerate(columns):
-        sheet.write_string(0, index, column.label, bold)
-    sheet.freeze_panes(1, 0)
-    row = 1
-    for table in tables:
-        values = [table.column(i).to_pylist() for i in range(table.num_columns)]
-        for cells in zip(*values):
-            for (index, method, cell_format), value, decimal in zip(writers, cells, decimals):
-                if value is not None:
-                    method(row, index, float(value) if decimal else value, cell_format)
-            row += 1
-    sheet.autofilter(0, 0, row - 1, len(columns) - 1)
-    book.close()
-    return row - 1
+    rows = (cells for table in tables for cells in zip(*(column.to_pylist() for column in table.columns)))
+    return xlsxwriter_rows(rows, columns, output)
 
 
 def write_openpyxl(tables, columns, output: str, timezone: str) -> int:

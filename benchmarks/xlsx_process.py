@@ -35,11 +35,25 @@ NUMBER_FORMATS = {"integer": "0", "decimal": "#,##0.00", "date": "yyyy-mm-dd", "
 def plain_script(url: str, output: str, timezone: str) -> dict:
     """The baseline, run as its own process: every import is inside, as in a script of its own."""
     import psycopg
-    import xlsxwriter
 
     from export_pipelines.datasets.catalog import load_catalog
 
     columns = list(load_catalog().dataset("orders").columns.values())
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(conninfo) as connection:
+        connection.execute(f"SET TimeZone = '{timezone}'")
+        with connection.cursor(name="orders") as cursor:
+            cursor.itersize = 10_000
+            cursor.execute(f"SELECT {', '.join(c.name for c in columns)} FROM orders ORDER BY order_id")
+            rows = xlsxwriter_rows(cursor, columns, output)
+    return {"rows": rows, "bytes": os.path.getsize(output)}
+
+
+def xlsxwriter_rows(rows, columns, output: str) -> int:
+    """The plainest XlsxWriter constant_memory loop over ``rows`` (tuples): the cells' own types and number
+    formats, a bold frozen header, an autofilter. Aware datetimes keep their wall-clock time."""
+    import xlsxwriter
+
     book = xlsxwriter.Workbook(output, {"constant_memory": True, "remove_timezone": True})
     sheet = book.add_worksheet("Orders")
     bold = book.add_format({"bold": True})
@@ -53,20 +67,14 @@ def plain_script(url: str, output: str, timezone: str) -> dict:
         sheet.write_string(0, index, column.label, bold)
     sheet.freeze_panes(1, 0)
     row = 1
-    conninfo = url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(conninfo) as connection:
-        connection.execute(f"SET TimeZone = '{timezone}'")
-        with connection.cursor(name="orders") as cursor:
-            cursor.itersize = 10_000
-            cursor.execute(f"SELECT {', '.join(c.name for c in columns)} FROM orders ORDER BY order_id")
-            for cells in cursor:
-                for (index, method, cell_format), value, decimal in zip(writers, cells, decimals):
-                    if value is not None:
-                        method(row, index, float(value) if decimal else value, cell_format)
-                row += 1
+    for cells in rows:
+        for (index, method, cell_format), value, decimal in zip(writers, cells, decimals):
+            if value is not None:
+                method(row, index, float(value) if decimal else value, cell_format)
+        row += 1
     sheet.autofilter(0, 0, row - 1, len(columns) - 1)
     book.close()
-    return {"rows": row - 1, "bytes": os.path.getsize(output)}
+    return row - 1
 
 
 def timed(command: list[str], env: dict | None = None) -> dict:

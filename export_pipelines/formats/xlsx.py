@@ -2,7 +2,7 @@
 
 How: each chunk's rows become sheet XML through Arrow's string kernels (``xlsx_cells``), the text
 XlsxWriter's constant-memory mode wrote cell by cell, in a fraction of its time; parts of it are deflated
-on worker threads and wait, compressed, in a temporary file (TMPDIR, about 80 bytes per row of 13
+on worker threads and wait, compressed, in a temporary file (TMPDIR, about 100 bytes per row of 13
 columns) until the last chunk. Then XlsxWriter writes the rest of the workbook once (``xlsx_book``:
 styles, properties, header, widths, autofilters, highlights) and each sheet's rows are joined into its
 XML in the zip written to the stream (``zip_members``). Not rustpy-xlsxwriter: it cannot give one text

@@ -138,6 +138,7 @@ class DeflatingSpool:
             future.cancel()
         self._pending.clear()
         self._pool.shutdown(wait=True)
+        self._spool.close()
 
 
 def _made_and_deflated(make, args) -> tuple[bytes, int, int]:
