@@ -28,7 +28,7 @@ SPACE_CLASS = r"[\t\n\x0b\x0c\r\x1c-\x20\x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{
 # Texts that are not plain: an entity, a control character or what looks like its escape, white space at an end.
 _SPECIAL = rf"[&<>\x00-\x08\x0b-\x1f\x{{FFFE}}\x{{FFFF}}]|_x[0-9a-fA-F]{{4}}_|^{SPACE_CLASS}|{SPACE_CLASS}$"
 _PYTHON_EDGE_SPACE = re.compile(r"^\s|\s$")  # XlsxWriter's own test
-_TRIGGERS = pa.array(list("=+-@"), pa.string())
+_TRIGGER = r"^[=+\-@]"  # text Excel would take for a formula (no Arrow object here: pyarrow would import pandas)
 
 
 def _literal(text: str) -> pa.Scalar:
@@ -100,7 +100,7 @@ class SheetRows:
         array = array.cast(TEXT)
         kind = f'"{style} t="inlineStr"><is>'
         if self._styles.guard is not None:
-            guarded = pc.is_in(pc.utf8_slice_codeunits(array, 0, 1).cast(pa.string()), value_set=_TRIGGERS)
+            guarded = pc.match_substring_regex(array, _TRIGGER)
             if pc.any(guarded).as_py():
                 guard_kind = f'"{_style(self._styles.guard)} t="inlineStr"><is>'
                 kind = pc.if_else(guarded, _literal(guard_kind), _literal(kind))
