@@ -14,6 +14,7 @@ effect at the user's next call, or at once with ``forget_member``.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Iterable
@@ -24,6 +25,7 @@ from export_pipelines.reports.template_files import TEMPLATE_DIR_ENV
 TEAM_ROLE = "team:"
 USERS, TEAMS, MEMBERS = "users", "teams", ".members"
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # a template's and a team's name
+logger = logging.getLogger(__name__)
 NAME_HELP = "lowercase letters, digits, _ and -, up to 64, starting with a letter or digit"
 
 
@@ -54,12 +56,15 @@ def record_teams(user: str, teams: frozenset[str], root: Path | None = None) -> 
     if root is None or not _usable(user):
         return
     known = recorded_teams(user, root)
-    for team in teams - known:
-        marker = root / TEAMS / team / MEMBERS / user
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.touch()
-    for team in known - teams:
-        forget_member(team, user, root)
+    try:
+        for team in teams - known:
+            marker = root / TEAMS / team / MEMBERS / user
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+        for team in known - teams:
+            forget_member(team, user, root)
+    except OSError as error:  # a read-only template folder must not fail the call that carries the token
+        logger.warning("cannot record the teams of %s in %s: %s", user, root / TEAMS, error)
 
 
 def forget_member(team: str, user: str, root: Path | None = None) -> None:
@@ -68,14 +73,17 @@ def forget_member(team: str, user: str, root: Path | None = None) -> None:
         (root / TEAMS / team / MEMBERS / user).unlink(missing_ok=True)
 
 
-def owner_refusal(spec: str, user: str) -> str | None:
-    """Why ``user`` may not use the template ``spec``, or None when they may (checked on the text alone)."""
+def owner_refusal(spec: str, user: str, teams: frozenset[str] | None = None) -> str | None:
+    """Why ``user`` may not use the template ``spec``, or None when they may (checked on the text alone).
+
+    ``teams``: the user's teams when a token just said so; by default, the application's last word.
+    """
     parts = spec.strip().split("/")
     if len(parts) < 2 or parts[0] not in (USERS, TEAMS):
         return None
     if parts[0] == USERS and parts[1] != user:
         return f"{spec!r} is another user's template: name one of yours (users/{user}/...), a team's or a shipped one"
-    if parts[0] == TEAMS and parts[1] not in recorded_teams(user):
+    if parts[0] == TEAMS and parts[1] not in (recorded_teams(user) if teams is None else teams):
         return (f"{spec!r} belongs to the team {parts[1]!r}, and {user!r} is not a member: ask the application's "
                 "administrator to add you to the team, or name another template")  # fmt: skip
     return None

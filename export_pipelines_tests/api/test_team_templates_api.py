@@ -56,12 +56,17 @@ def test_only_members_may_name_a_team_template_in_a_request_and_only_its_user_a_
         member.put("/templates/monthly", params={"team": "finance"}, json=MONTHLY)
         member.put("/templates/mine", json=MONTHLY)
         accepted = member.post("/exports", json=pdf_export("teams/finance/monthly"))
+        offered = member.get("/datasets").json()["templates"]
     with api_world.client("admin") as outsider:
+        offered_to_outsider = outsider.get("/datasets").json()["templates"]
         team_refused = outsider.post("/exports", json=pdf_export("teams/finance/monthly"))
         user_refused = outsider.post("/exports", json=pdf_export("users/analyst/mine"))
         missing = outsider.post("/exports", json=pdf_export("users/analyst/no-such"))
 
     assert accepted.status_code == 202, accepted.text
+    assert {"default", "teams/finance/monthly", "users/analyst/mine"} <= set(offered)
+    assert "default" in offered_to_outsider
+    assert not [name for name in offered_to_outsider if name.startswith(("teams/", "users/"))]
     for refused in (team_refused, user_refused, missing):  # the same answer whether the template exists or not
         assert refused.status_code == 422
         assert refused.json()["errors"][0]["field"] == "format_options.template"

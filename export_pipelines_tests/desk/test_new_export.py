@@ -52,6 +52,9 @@ def test_the_form_offers_the_datasets_columns_operators_and_format_options_of_th
     for column in offered["datasets"][0]["columns"]:
         assert f'id="column-{column["name"]}" name="columns" value="{column["name"]}" checked' in html
     assert 'name="format_options.csv.delimiter"' in html and 'name="filters[0].column"' in html
+    csv = next(entry for entry in offered["formats"] if entry["name"] == "csv")
+    assert {option["name"]: option["type"] for option in csv["options"]}["bom"] == "boolean"
+    assert re.search(r'<select id="option-csv-bom"[^>]*>\s*<option value="">default \(False\)</option>', html)
     assert 'aria-current="page">New export' in html
 
 
@@ -126,12 +129,14 @@ def test_without_javascript_the_buttons_move_columns_add_filters_and_follow_the_
     )
     added = analyst.post("/exports/new", {**FORM, "action": "add_filter"}, csrf_from="/exports/new")
     switched = analyst.post("/exports/new", {**FORM, "dataset": "customers"}, csrf_from="/exports/new")
+    estimated = analyst.post("/exports/new", {**FORM, "action": "estimate"}, csrf_from="/exports/new")
 
     assert moved.status_code == 200
     assert moved.text.index('value="order_id" checked') < moved.text.index('value="amount" checked')
     assert 'name="filters[1].column"' in added.text and 'name="filters[2].column"' not in added.text
     assert switched.status_code == 200 and 'value="email" checked' in switched.text
     assert 'value="amount"' not in switched.text and 'value="Europe/Berlin"' in switched.text
+    assert estimated.status_code == 200 and re.search(r'<p id="estimate"[^>]*>about [\d,]+ rows, ~', estimated.text)
 
 
 def test_repeat_on_a_schedule_makes_a_subscription_or_says_why_it_cannot(analyst, api_world):

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import html
 import io
-import struct
-import zlib
 
 import pytest
 from pypdf import PdfReader
 
 from export_pipelines.reports.template_files import load_template
 from export_pipelines_tests.desk.conftest import Browser, csrf
+from export_pipelines_tests.reports.test_logo_files import png
 
 MONTHLY = {
     "name": "monthly", "scope": "mine", "title": "Monthly orders", "subtitle": "Prepared for {user}",
@@ -28,17 +27,6 @@ MONTHLY = {
 def template_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("EXPORT_REPORT_TEMPLATE_DIR", str(tmp_path))
     return tmp_path
-
-
-def png(width: int = 2, height: int = 2) -> bytes:
-    """A real PNG (greyscale, 8 bits), made by hand so no imaging library is needed."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    pixels = zlib.compress(b"".join(b"\x00" + b"\x80" * width for _ in range(height)))
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
 
 
 def submit(browser: Browser, path: str, fields: dict, files=None):
@@ -146,7 +134,7 @@ def test_every_post_needs_the_csrf_secret_and_the_preview_is_a_pdf(browser: Brow
         "POST", "/templates/preview", headers={"X-CSRF-Token": token},
         json={**MONTHLY, "columns[1].name": "status", "columns[1].total": "1"},
     )  # fmt: skip
-    button = submit(browser, "/templates/new", {**MONTHLY, "action": "preview"})  # without a script
+    button = submit(browser, "/templates/new", {**MONTHLY, "name": "", "action": "preview"})  # no script, no name yet
 
     assert unsigned.status_code == 403
     assert signed.status_code == 200 and signed.headers["content-type"] == "application/pdf"

@@ -9,6 +9,8 @@ import io
 import pytest
 from pypdf import PdfReader
 
+from export_pipelines_tests.screenshots import save_screenshot
+
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # servers start in the first test
 
 # The page's CSP lets a script fetch only this site (connect-src 'self'), not a blob: URL; so the test keeps each
@@ -77,6 +79,7 @@ def build_preview_and_save(driver, wait, base: str, template_dir) -> None:
     wait.until(lambda d: d.find_element(By.ID, "preview").get_attribute("src") != first_src)
     wait.until(lambda d: "Second title" in shown_pdf_text(d))
     assert "First title" not in shown_pdf_text(driver)
+    save_screenshot(driver, "template-builder")
 
     driver.find_element(By.ID, "f-columns-0-name").send_keys("amount")
     width = driver.find_element(By.ID, "f-columns-0-width")

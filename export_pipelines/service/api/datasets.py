@@ -21,6 +21,7 @@ from export_pipelines.errors import PermissionDenied
 from export_pipelines.formats import renderer_class
 from export_pipelines.reports.template import SHIPPED_DIR
 from export_pipelines.reports.template_files import TEMPLATE_DIR_ENV
+from export_pipelines.reports.template_owners import owner_refusal
 from export_pipelines.request.model import COMPRESSIONS, FILTER_OPS, FORMATS, FormatOptions
 from export_pipelines.request.permissions import granted_tenants
 from export_pipelines.run.resources import SourceDatabaseResource
@@ -50,7 +51,7 @@ def export_choices(who: Caller) -> dict:
             columns = [_column(column) for column in spec.columns.values()]
             shown.append({"name": spec.name, "title": spec.title, "columns": columns})
     return {"datasets": shown, "formats": [_format(name) for name in FORMATS], "compressions": list(COMPRESSIONS),
-            "templates": _templates()}  # fmt: skip
+            "templates": _templates(who)}  # fmt: skip
 
 
 def operators(column: ColumnSpec) -> list[str]:
@@ -91,8 +92,9 @@ def _allowed(option: str) -> list | None:
     return None
 
 
-def _templates() -> list[str]:
+def _templates(who: Caller) -> list[str]:
+    """The templates the caller may name: shipped, the deployment's, their own and their teams' (not others')."""
     folders = [SHIPPED_DIR, *([Path(os.environ[TEMPLATE_DIR_ENV])] if os.environ.get(TEMPLATE_DIR_ENV) else [])]
     names = {path.relative_to(folder).with_suffix("").as_posix() for folder in folders if folder.is_dir()
              for path in folder.rglob("*.y*ml") if not any(part.startswith(".") for part in path.parts)}  # fmt: skip
-    return sorted(names)
+    return sorted(name for name in names if owner_refusal(name, who.user, who.teams) is None)

@@ -22,7 +22,7 @@ from export_pipelines.service.api.estimate import estimate
 from export_pipelines.service.api.problems import NO_STORE, Problem
 from export_pipelines.service.api.submit import submit
 from export_pipelines.service.api.subscriptions import create as create_subscription
-from export_pipelines.service.desk.export_form import NO_VALUE_OPS, PRESETS, ExportForm, form_errors
+from export_pipelines.service.desk.export_form import NO_VALUE_OPS, ExportForm, form_errors
 from export_pipelines.service.desk.guard import signed_in
 from export_pipelines.service.desk.render import page
 
@@ -102,7 +102,7 @@ class NewExport:
                     current="new", choices=choices, state=state, dataset=dataset, items=_column_items(dataset, state),
                     columns_by_name={column["name"]: column for column in (dataset or {}).get("columns", [])},
                     errors=errors, unplaced=unplaced, summary=summary, estimated=estimated, time_zones=TIME_ZONES,
-                    presets=PRESETS, operators=OPERATORS, value_input=value_input,
+                    operators=OPERATORS, value_input=value_input,
                     inputs={"types": VALUE_INPUTS, "text_ops": TEXT_OPS, "no_value": NO_VALUE_OPS,
                             "labels": OPERATORS})  # fmt: skip
 

@@ -11,6 +11,8 @@ and shows the PDF it gets; without a script, the form's Preview button returns t
 
 from __future__ import annotations
 
+from functools import partial
+
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -49,9 +51,7 @@ class TemplateBuilder:
         self.service = service
 
     def routes(self) -> list[Route]:
-        def guarded(handler):
-            return signed_in(self.service, handler)
-
+        guarded = partial(signed_in, self.service)
         return [
             Route("/templates", guarded(self.list), methods=["GET"]),
             Route("/templates/new", guarded(self.new), methods=["GET", "POST"]),
@@ -116,15 +116,18 @@ class TemplateBuilder:
                 team = _form_team(form, None)
             except Problem as problem:
                 errors["scope"] = problem.detail
-        if not NAME.match(name):
+        previewing = form.get("action") == "preview"
+        if not NAME.match(name) and not previewing:
             errors["name"] = f"{name!r} is not a template name (allowed: {NAME_HELP})"
         if not errors:
             try:
-                if form.get("action") == "preview":
+                if previewing:
                     pdf = template_store.render_preview(session.caller, document, team=team)
                     return Response(pdf, media_type="application/pdf", headers=PDF_HEADERS)
                 upload = form.get("logo_file")
                 if isinstance(upload, UploadFile) and upload.filename:
+                    # The template first, with the logo it had: a refused template must not cost its old logo.
+                    template_store.parse(document, template_store.template_folder(session.caller, team))
                     data = upload.file.read(MAX_LOGO_BYTES + 1)
                     document["logo"] = template_store.save_logo(session.caller, name, data, team)
                 template_store.save_template(session.caller, name, document, team)
