@@ -20,7 +20,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from export_pipelines.request.model import FORMATS
-from export_pipelines.service.api.datasets import datasets
+from export_pipelines.service.api.datasets import export_choices
 from export_pipelines.service.api.problems import Problem
 from export_pipelines.service.api.subscriptions import caller_subscriptions, create, delete, edit, send_now
 from export_pipelines.service.desk.guard import refused, signed_in
@@ -151,7 +151,7 @@ class SubscriptionPages:
         return page(request, "subscription_form.html", session, status_code=status_code,
                     title=f"Edit {editing}" if editing else "New subscription", current="subscriptions",
                     editing=editing, form=shown, schedule=schedule, errors=errors, general=general,
-                    datasets=datasets(request, session.caller)["datasets"], formats=FORMATS, presets=PRESETS,
+                    datasets=export_choices(session.caller)["datasets"], formats=FORMATS, presets=PRESETS,
                     weekdays=list(enumerate(WEEKDAYS)), zones=COMMON_ZONES, windows=WINDOWS)  # fmt: skip
 
 
