@@ -76,13 +76,18 @@ def parse_ttl(text: str) -> timedelta:
 
 
 def link_ttl(environ: Mapping[str, str] = os.environ) -> timedelta:
-    raw = environ.get(TTL_ENV)
+    return duration_setting(environ, TTL_ENV, DEFAULT_TTL)
+
+
+def duration_setting(environ: Mapping[str, str], name: str, default: timedelta) -> timedelta:
+    """The lifetime set in ``name`` (``parse_ttl``'s forms), else ``default``; a SettingsError names it."""
+    raw = environ.get(name)
     if not raw:
-        return DEFAULT_TTL
+        return default
     try:
         return parse_ttl(raw)
     except ValueError as error:
-        raise SettingsError(f"{TTL_ENV}: {error}") from None
+        raise SettingsError(f"{name}: {error}") from None
 
 
 def public_url(environ: Mapping[str, str] = os.environ) -> str:

@@ -11,6 +11,7 @@ live progress, then its download.
 
 from __future__ import annotations
 
+from functools import partial
 from urllib.parse import urlencode, urlsplit
 
 from starlette.requests import Request
@@ -43,9 +44,7 @@ class MyExports:
         self.service = service
 
     def routes(self) -> list[Route]:
-        def guarded(handler):
-            return signed_in(self.service, handler)
-
+        guarded = partial(signed_in, self.service)
         return [
             Route("/exports", guarded(self.list), methods=["GET"]),
             Route("/exports/{export_id}", guarded(self.show), methods=["GET"]),

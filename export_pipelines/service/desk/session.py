@@ -26,8 +26,7 @@ import jwt
 from starlette.requests import Request
 from starlette.responses import Response
 
-from export_pipelines.delivery.links import ISSUER, parse_ttl, signing_keys
-from export_pipelines.errors import SettingsError
+from export_pipelines.delivery.links import ISSUER, duration_setting, signing_keys
 from export_pipelines.reports.template_owners import teams_of_roles
 from export_pipelines.service.api.identity import Caller
 
@@ -60,13 +59,7 @@ class Session:
 
 
 def session_ttl(environ: Mapping[str, str] = os.environ) -> timedelta:
-    raw = environ.get(TTL_ENV)
-    if not raw:
-        return DEFAULT_TTL
-    try:
-        return parse_ttl(raw)
-    except ValueError as error:
-        raise SettingsError(f"{TTL_ENV}: {error}") from None
+    return duration_setting(environ, TTL_ENV, DEFAULT_TTL)
 
 
 def start_session(response: Response, user: str, roles, via: str, now: datetime, environ: Mapping[str, str]) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import partial
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -54,9 +55,7 @@ class SubscriptionPages:
         self.service = service
 
     def routes(self) -> list[Route]:
-        def guarded(handler):
-            return signed_in(self.service, handler)
-
+        guarded = partial(signed_in, self.service)
         return [
             Route("/subscriptions", guarded(self.list), methods=["GET"]),
             Route("/subscriptions/new", guarded(self.new), methods=["GET", "POST"]),
