@@ -34,6 +34,7 @@ import os
 import signal
 import threading
 from collections.abc import Mapping, Sequence
+from multiprocessing import forkserver
 from typing import Any, Self
 
 from dagster import Array, Field
@@ -43,15 +44,27 @@ from dagster._core.storage.dagster_run import DagsterRun
 from dagster._serdes import ConfigurableClass, ConfigurableClassData, deserialize_value, serialize_value
 
 from export_pipelines.automation.running_limit import take_running_slot
+from export_pipelines.observability.code_version import code_version_on_disk
 
 # The run tag holding the pid of a run's process, read back by terminate and the health check.
 TAG_PID = "export/warm_pid"
-# Imported once in the forkserver, so that no run imports them again.
+# Imported once in the forkserver, so that no run imports them again (the list: what a forked run of a CSV
+# export imported on its own before, sys.modules read at its end).
 DAGSTER_MODULES = (
     "dagster", "dagster._cli.api", "dagster._core.execution.api", "dagster._core.storage.runs.sqlite",
     "dagster._core.storage.event_log.sqlite", "dagster._core.storage.schedules.sqlite", "sqlalchemy", "alembic",
+    "dagster._core.instance.factory", "dagster._core.storage.local_compute_log_manager",
+    "dagster._core.storage.sqlite_storage", "dagster._core.executor.in_process", "upath", "fsspec",
+    "watchdog.observers.polling", "upath.implementations.local", "fsspec.implementations.local",
 )  # fmt: skip
-DEFAULT_PRELOAD = ["export_pipelines.definitions", "pyarrow", "pyarrow.csv", "pyarrow.parquet"]
+# pandas too: pyarrow imports it (~0.4 s) at a run's first conversion of Python values, though nothing here uses
+# it. Every format: each run pays for none of them.
+DEFAULT_PRELOAD = [
+    "export_pipelines.definitions", "export_pipelines.automation.gate", "pyarrow", "pyarrow.csv", "pyarrow.parquet",
+    "pyarrow.pandas_compat", "pandas", *(f"export_pipelines.formats.{name}" for name in
+                                         ("csv", "json", "jsonl", "parquet", "xlsx", "pdf")),
+    "export_pipelines.storage.local",
+]  # fmt: skip
 
 
 class WarmRunLauncher(RunLauncher, ConfigurableClass):
@@ -61,6 +74,8 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
         self._inst_data = inst_data
         self.preload = [*DAGSTER_MODULES, *preload]
         self._context = None
+        self._code_version = None
+        self._warming, self._warm = None, threading.Event()
         self._lock = threading.Lock()  # the daemon launches from more than one thread
         super().__init__()
 
@@ -82,20 +97,48 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
     def from_config_value(cls, inst_data: ConfigurableClassData, config_value: Mapping[str, Any]) -> Self:
         return cls(preload=config_value.get("preload", DEFAULT_PRELOAD), inst_data=inst_data)
 
-    def _forkserver(self):
+    def _forkserver(self, run: DagsterRun | None = None):
+        """The forkserver context, started again first when the code on disk is no longer what it imported."""
+        version = code_version_on_disk()
         with self._lock:
+            if self._context is not None and version != self._code_version:
+                if run is not None:
+                    self._instance.report_engine_event(
+                        f"The code changed (version {self._code_version} -> {version}): the warm forkserver is "
+                        "started again, so this run imports the new code once.", run, cls=self.__class__,
+                    )  # fmt: skip
+                # Runs forked from the old forkserver keep running: they are its children, not its threads.
+                forkserver._forkserver._stop()  # noqa: SLF001  (the one way to restart multiprocessing's)
+                self._context = None
             if self._context is None:
                 context = multiprocessing.get_context("forkserver")
                 context.set_forkserver_preload(self.preload)
-                self._context = context
+                self._context, self._code_version = context, version
             return self._context
+
+    def launches_on_submission(self) -> bool:
+        """Whether the gate may launch a run at its submission (``launch_on_submission``): once the forkserver is up.
+
+        The first call starts it in the background (a few seconds of imports), so that the submission that
+        asked is not held that long: that run waits for the daemon; the ones after it start at once.
+        """
+        with self._lock:
+            if self._warming is None:
+                self._warming = threading.Thread(target=self._warm_up, name="warm-forkserver", daemon=True)
+                self._warming.start()
+        return self._warm.is_set()
+
+    def _warm_up(self) -> None:
+        self._forkserver()
+        forkserver.ensure_running()
+        self._warm.set()
 
     def launch_run(self, context: LaunchRunContext) -> None:
         run = context.dagster_run
         if not take_running_slot(self._instance, run):  # the user's last slot went to a command-line export
             return
         check.not_none(run.job_code_origin, f"run {run.run_id} has no code origin to load its job from")
-        process = self._forkserver().Process(
+        process = self._forkserver(run).Process(
             target=execute_run_in_forked_process,
             args=(run.run_id, serialize_value(self._instance.get_ref())),
             name=f"dagster-run-{run.run_id}",
