@@ -30,7 +30,7 @@ def launch_if_room(instance: DagsterInstance, run: DagsterRun, workspace) -> Dag
     """Launch the just-queued ``run`` now if it may start now (see the module docstring); the run as it is then."""
     launcher = instance.run_launcher
     ready = getattr(launcher, "launches_on_submission", None)
-    if run.status != DagsterRunStatus.QUEUED or ready is None or not ready() or not _room(instance, run):
+    if run.status != DagsterRunStatus.QUEUED or ready is None or not _room(instance, run) or not ready():
         return run
     instance.report_dagster_event(
         DagsterEvent(event_type_value=DagsterEventType.RUN_STARTING.value, job_name=run.job_name), run_id=run.run_id

@@ -167,8 +167,8 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
 
     def check_run_worker_health(self, run: DagsterRun) -> CheckRunHealthResult:
         pid = _pid(run)
-        if pid is None:
-            return CheckRunHealthResult(WorkerStatus.UNKNOWN, "no pid recorded for the run")
+        if pid is None:  # not forked here: a command-line export runs in its command's process, which it watches
+            return CheckRunHealthResult(WorkerStatus.RUNNING, "not started by this launcher: no pid to check")
         if _alive(pid):
             return CheckRunHealthResult(WorkerStatus.RUNNING)
         return CheckRunHealthResult(WorkerStatus.FAILED, f"the run's process {pid} is gone")
