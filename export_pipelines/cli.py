@@ -173,10 +173,8 @@ def _export(args) -> int:
 
     from export_pipelines.automation.launch import local_instance, run_export
     from export_pipelines.delivery.links import record_with_link
-    from export_pipelines.run.no_pandas import skip_pandas_probe
     from export_pipelines.storage.configured import save_decrypted
 
-    skip_pandas_probe()  # the run is in this process: ~0.4 s less of importing
     request = build_request(args)
     level = "INFO" if args.verbose else "CRITICAL"
     instance = local_instance()

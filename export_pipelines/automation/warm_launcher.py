@@ -1,26 +1,26 @@
-"""An opt-in run launcher that starts each run in a process forked from a warm forkserver.
+"""A run launcher that starts each run in a process forked from a warm forkserver: the embedded default's.
 
 Why: Dagster's DefaultRunLauncher asks the code server to start each run in a fresh *spawned*
 interpreter, which imports dagster (~1.1 s), its storage stack (~0.95 s) and this project (~0.5 s)
-before the first step: of a 1,000-row export's 4.5 s p50 through GraphQL, ~2.5 s is that start
+before the first step: of a 1,000-row export's 4.5 s p50 through GraphQL, ~2.5 s was that start
 (benchmarks/graphql_latency_bench.py). WarmRunLauncher keeps a ``forkserver`` (multiprocessing) in
-the process that launches runs (the daemon, with the submission gate's queue), started on the first
-launch with those modules imported once; each run is a fork of it that goes straight to running the
-job, exactly as ``dagster api execute_run`` runs it (the job rebuilt from the run's code origin, the
-instance from its ref). The forkserver is a separate single-threaded process that has only imported
-modules: a run inherits no database connection, thread or lock from the daemon.
+each process that launches runs (the daemon; the webserver too, with the gate's launch at submission),
+started on the first launch with those modules imported once; each run is a fork of it that goes
+straight to running the job, exactly as ``dagster api execute_run`` runs it (the job rebuilt from the
+run's code origin, the instance from its ref). The forkserver is a separate single-threaded process
+that has only imported modules: a run inherits no database connection, thread or lock from the daemon.
 
-What it costs: the forkserver keeps the code imported when it started. A deploy must restart the
-daemon (as Celery workers are restarted), or runs keep executing the old code; the code-version tag
-check of the steps catches a stale worker only with the Celery executor. Runs are processes on the
-daemon's machine: terminate (SIGTERM to the recorded pid) and the worker health check (is the pid
-alive) work only where that pid can be seen, i.e. webserver and daemon on one machine. A run has
-the daemon's interpreter, environment (EXPORT_* settings) and working directory, not the code
-server's: the daemon needs the project installed and the run's settings. Runs are
-children of the forkserver, in the daemon's process group: stopping the whole group stops them too,
-as it stops the code server's runs.
+What it costs: the forkserver keeps the code imported when it started. Each launch compares the
+package's code version (``code_version_on_disk``: a hash of its files, or $EXPORT_CODE_VERSION) with the
+one the forkserver started with and starts it again when they differ; a dependency upgraded, or this
+launcher and the gate themselves, still need the daemon and webserver restarted. Runs are processes
+on the launching process's machine: terminate (SIGTERM to the recorded pid) and the worker health
+check (is the pid alive) work only where that pid can be seen, i.e. webserver and daemon on one
+machine. A run has the launching process's interpreter, environment (EXPORT_* settings) and working
+directory, not the code server's. Runs are children of the forkserver, in the launching process's
+group: stopping the whole group stops them too, as it stops the code server's runs.
 
-Opt-in, in dagster.yaml::
+In dagster.yaml (the project's; deploy/dagster.yaml keeps SlotCheckingRunLauncher)::
 
     run_launcher:
       module: export_pipelines.automation.warm_launcher
