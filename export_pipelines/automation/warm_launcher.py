@@ -129,8 +129,11 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
         return self._warm.is_set()
 
     def _warm_up(self) -> None:
-        self._forkserver()
-        forkserver.ensure_running()
+        # ensure_running returns once the forkserver process exists, before its imports are done; a first
+        # fork waits for them. Forking a no-op here makes that wait this thread's, not a submission's.
+        probe = self._forkserver().Process(target=os.getpid, name="warm-forkserver-probe")
+        probe.start()
+        probe.join()
         self._warm.set()
 
     def launch_run(self, context: LaunchRunContext) -> None:
