@@ -29,7 +29,7 @@ submission -> link in hand, the sum of the five shares. p50 and p95 over the tim
     .venv/bin/python benchmarks/graphql_latency_bench.py                        # dev and deploy, 20 runs each
     .venv/bin/python benchmarks/graphql_latency_bench.py --modes dev --runs 5    # a quick look
     .venv/bin/python benchmarks/graphql_latency_bench.py --coordinator dequeue_interval_seconds=1
-    .venv/bin/python benchmarks/graphql_latency_bench.py --modes dev --launcher warm   # runs forked warm
+    .venv/bin/python benchmarks/graphql_latency_bench.py --modes dev --launcher spawn shipped --batches 2
 
 See benchmarks/README.md for how to read the table.
 """
@@ -69,9 +69,14 @@ LABELS = {
 }  # fmt: skip
 # Settings from a developer's shell that would change what is measured: every one of these families.
 CLEARED_PREFIXES = ("EXPORT_", "DAGSTER_", "SMTP_", "SENTRY_")
-# The run_launcher of the copied dagster.yaml; None leaves the project's (Dagster's default launcher).
-LAUNCHERS = {"default": None,
-             "warm": {"module": "export_pipelines.automation.warm_launcher", "class": "WarmRunLauncher"}}  # fmt: skip
+# How runs are launched, as changes to the copied dagster.yaml: its run_launcher and run_coordinator keys.
+# shipped: as dagster.yaml is (warm launcher, launched at submission); spawn: a fresh process per run started
+# by the code server, launched at the daemon's look (the shipped setting until 2026-12-07); warm: forked
+# warm, at the daemon's look.
+SPAWN = {"module": "export_pipelines.automation.running_limit", "class": "SlotCheckingRunLauncher"}
+WARM = {"module": "export_pipelines.automation.warm_launcher", "class": "WarmRunLauncher"}
+LAUNCHERS = {"shipped": (None, {}), "spawn": (SPAWN, {"launch_on_submission": False}),
+             "warm": (WARM, {"launch_on_submission": False})}  # fmt: skip
 READY_QUERY = "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus " \
               "locationOrLoadError { __typename ... on PythonError { message } } } } } }"  # fmt: skip
 
@@ -90,15 +95,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--coordinator", action="append", default=[], metavar="KEY=VALUE",
                         help="override a run_coordinator config key of dagster.yaml for this run (repeatable), "
                         "e.g. dequeue_interval_seconds=1")
-    parser.add_argument("--launcher", choices=sorted(LAUNCHERS), default="default",
-                        help="default: Dagster's (a spawned process per run, started by the code server); warm: "
-                        "export_pipelines.automation.warm_launcher (a fork of a forkserver in the daemon)")
+    parser.add_argument("--launcher", nargs="+", choices=sorted(LAUNCHERS), default=["shipped"],
+                        help="shipped: as dagster.yaml says (warm launcher, launched at submission); spawn: a fresh "
+                        "process per run from the code server, at the daemon's look; warm: forked warm, at the "
+                        "daemon's look. Several: measured in turn, in --batches alternating batches")
+    parser.add_argument("--batches", type=int, default=1,
+                        help="split each launcher's --runs into this many batches, taken in turn with the other "
+                        "launchers' (each batch on fresh services), so that both see the same machine")
     parser.add_argument("--timeout", type=float, default=300, help="seconds one run may take before giving up")
     parser.add_argument("--json", action="store_true", help="print every figure as one JSON object instead")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (service logs, instance)")
     args = parser.parse_args(argv)
-    if args.runs < 1:
-        parser.error("--runs must be 1 or more")
+    if args.runs < 1 or not 1 <= args.batches <= args.runs:
+        parser.error("--runs must be 1 or more, and --batches between 1 and --runs")
     try:
         args.overrides = {k: yaml.safe_load(v) for k, _, v in (item.partition("=") for item in args.coordinator)}
     except yaml.YAMLError as error:
@@ -248,33 +257,38 @@ def submit_and_time(client, instance, request, poll: float, timeout: float) -> d
     }  # fmt: skip
 
 
-def measure_mode(mode: str, work: Path, source_url: str, args) -> dict:
+def measure_batch(mode: str, launcher_name: str, batch: int, runs_wanted: int, work: Path, source_url: str,
+                  args) -> tuple[float, list[dict]]:
+    """(seconds until the code location loaded, each timed run's figures) of one batch on fresh services."""
     from dagster import DagsterInstance
     from dagster_graphql import DagsterGraphQLClient
 
     from export_pipelines.request.model import ExportRequest
 
-    services = Services(mode, work / mode, source_url, args.overrides, LAUNCHERS[args.launcher])
+    launcher, coordinator = LAUNCHERS[launcher_name]
+    services = Services(mode, work / f"{mode}-{launcher_name}-{batch}", source_url,
+                        {**coordinator, **args.overrides}, launcher)  # fmt: skip
     # This process reads the same instance and data folder back (event log, audit record, link keys).
     saved = {name: os.environ.get(name) for name in ("DAGSTER_HOME", "EXPORT_DATA_DIR", "EXPORT_SOURCE_DB_URL")}
     os.environ.update({name: services.env[name] for name in saved})
     services.start()
     try:
         loaded = services.wait_until_loaded()
-        log(f"{mode}: code location loaded {loaded:.1f} s after start (port {services.port})")
+        log(f"{mode} {launcher_name}: code location loaded {loaded:.1f} s after start (port {services.port})")
         client = DagsterGraphQLClient("127.0.0.1", port_number=services.port)
         pause = random.Random(42)
         runs = []
         with DagsterInstance.get() as instance:
-            for n in range(args.warmup + args.runs):
+            for n in range(args.warmup + runs_wanted):
                 time.sleep(pause.uniform(0, args.pause))
                 load = os.getloadavg()[0]
                 # A distinct title per run: the gate would cancel a repeat of the same export as a duplicate.
-                request = ExportRequest(user="admin", dataset="orders", format="csv", title=f"latency {mode} {n}")
+                title = f"latency {mode} {launcher_name} {batch} {n}"
+                request = ExportRequest(user="admin", dataset="orders", format="csv", title=title)
                 figures = submit_and_time(client, instance, request, args.poll, args.timeout)
                 figures["load_before"] = load
                 warm = n < args.warmup
-                log(f"{mode} {'warm-up' if warm else f'run {n - args.warmup + 1}/{args.runs}'}: "
+                log(f"{mode} {launcher_name} {'warm-up' if warm else f'run {n - args.warmup + 1}/{runs_wanted}'}: "
                     + " ".join(f"{k} {figures[k]:.2f}" for k in FIGURES) + f" (load {load:.2f})")
                 if figures["rows"] != args.rows:
                     raise RuntimeError(f"run {figures['run_id']} exported {figures['rows']} rows, not {args.rows}")
@@ -284,9 +298,25 @@ def measure_mode(mode: str, work: Path, source_url: str, args) -> dict:
         services.stop()
         for name, value in saved.items():
             os.environ.pop(name, None) if value is None else os.environ.__setitem__(name, value)
-    summary = {k: {"p50": percentile([r[k] for r in runs], 50), "p95": percentile([r[k] for r in runs], 95),
-                   "min": min(r[k] for r in runs), "max": max(r[k] for r in runs)} for k in FIGURES}  # fmt: skip
-    return {"mode": mode, "location_load_seconds": loaded, "summary": summary, "runs": runs}
+    return loaded, runs
+
+
+def measure_mode(mode: str, work: Path, source_url: str, args) -> list[dict]:
+    """Every launcher of ``--launcher`` in ``--batches`` batches taken in turn (every other batch in reverse)."""
+    runs = {name: [] for name in args.launcher}
+    loaded = {name: [] for name in args.launcher}
+    sizes = [args.runs // args.batches + (b < args.runs % args.batches) for b in range(args.batches)]
+    for batch, size in enumerate(sizes):
+        for name in args.launcher if batch % 2 == 0 else args.launcher[::-1]:
+            seconds, batch_runs = measure_batch(mode, name, batch, size, work, source_url, args)
+            loaded[name].append(seconds)
+            runs[name] += batch_runs
+    return [{"mode": mode, "launcher": name, "location_load_seconds": loaded[name], "runs": runs[name],
+             "summary": {k: {"p50": percentile([r[k] for r in runs[name]], 50),
+                             "p95": percentile([r[k] for r in runs[name]], 95),
+                             "min": min(r[k] for r in runs[name]), "max": max(r[k] for r in runs[name])}
+                         for k in FIGURES}}
+            for name in args.launcher]  # fmt: skip
 
 
 # ---- report ----------------------------------------------------------------------------------
@@ -294,7 +324,7 @@ def measure_mode(mode: str, work: Path, source_url: str, args) -> dict:
 def print_table(result: dict, args) -> None:
     runs = result["runs"]
     loads = [r["load_before"] for r in runs]
-    print(f"\n{result['mode']} ({args.launcher} launcher): {len(runs)} submissions of {args.rows:,} rows "
+    print(f"\n{result['mode']} ({result['launcher']} launcher): {len(runs)} submissions of {args.rows:,} rows "
           f"(csv, one at a time), polled every "
           f"{args.poll} s; 1-min load {min(loads):.2f} to {max(loads):.2f} on {os.cpu_count()} CPUs\n")
     header = f"{'seconds':<32} {'p50':>6} {'p95':>6} {'min':>6} {'max':>6}"
@@ -330,7 +360,7 @@ def main(argv=None) -> int:
         seed_demo(source_url, rows=args.rows)
         info = environment(args)
         log(f"work folder {work}; {args.rows:,} orders seeded; modes {', '.join(args.modes)}")
-        results = [measure_mode(mode, work, source_url, args) for mode in args.modes]
+        results = [result for mode in args.modes for result in measure_mode(mode, work, source_url, args)]
         if args.json:
             settings = {k: v for k, v in vars(args).items() if k not in ("json", "coordinator")}
             print(json.dumps({"environment": info, "settings": settings, "modes": results}, indent=2))

@@ -49,6 +49,7 @@ from export_pipelines.automation.admission import (
     admit,
 )
 from export_pipelines.automation.admission_lock import admission_lock
+from export_pipelines.automation.launch_on_submission import launch_if_room
 from export_pipelines.errors import PermanentExportError
 from export_pipelines.request.model import VALIDATE_OP
 
@@ -58,14 +59,26 @@ EXPORT_JOB = "export_job"
 class ExportSubmissionGate(QueuedRunCoordinator):
     """Queues runs like QueuedRunCoordinator, after admitting every export run (see the module docstring)."""
 
-    def __init__(self, trust_unsigned_submissions: bool | None = None, **queue_config):
+    def __init__(
+        self, trust_unsigned_submissions: bool | None = None, launch_on_submission: bool = False, **queue_config
+    ):
         self._trust_unsigned = trust_unsigned_submissions
+        self._launch_on_submission = launch_on_submission
         super().__init__(**queue_config)
 
     @classmethod
     def config_type(cls):
         return {
             **QueuedRunCoordinator.config_type(),
+            "launch_on_submission": Field(
+                BoolSource,
+                is_required=False,
+                default_value=False,
+                description="Launch an export at its submission when no other run waits and the deployment's and "
+                "the user's running limits allow, instead of at the daemon's next look at the queue "
+                "(automation/launch_on_submission.py). Only with a launcher that needs no code server for it "
+                "(the warm launcher); with any other every run waits for the daemon.",
+            ),
             "trust_unsigned_submissions": Field(
                 BoolSource,
                 is_required=False,
@@ -79,7 +92,8 @@ class ExportSubmissionGate(QueuedRunCoordinator):
     def from_config_value(cls, inst_data: ConfigurableClassData, config_value: Mapping[str, Any]):
         config = dict(config_value)
         trust = config.pop("trust_unsigned_submissions", None)
-        return cls(trust_unsigned_submissions=trust, inst_data=inst_data, **config)
+        launch = config.pop("launch_on_submission", False)
+        return cls(trust_unsigned_submissions=trust, launch_on_submission=launch, inst_data=inst_data, **config)
 
     @property
     def trusts_unsigned_submissions(self) -> bool:
@@ -114,7 +128,9 @@ class ExportSubmissionGate(QueuedRunCoordinator):
             self._instance.add_run_tags(run.run_id, admission.tags)
             if admission.duplicate_of:
                 return self._cancel_duplicate(run, admission.duplicate_of)
-            return super().submit_run(context)
+            queued = super().submit_run(context)
+        # Outside the lock: the launcher takes it again to take the user's running slot.
+        return launch_if_room(self._instance, queued, context.workspace) if self._launch_on_submission else queued
 
     def _parent_tags(self, run: DagsterRun) -> Mapping[str, str] | None:
         parent = self._instance.get_run_by_id(run.parent_run_id) if run.parent_run_id else None

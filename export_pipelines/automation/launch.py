@@ -119,6 +119,9 @@ def run_export(
     }
     from export_pipelines.automation.admission_lock import admission_lock
     from export_pipelines.automation.running_limit import refuse_over_running_limit
+    from export_pipelines.run.no_pandas import skip_pandas_probe
+
+    skip_pandas_probe()  # the run is in this process, which has no use for pandas: ~0.4 s less of importing
 
     run_id = run_id or make_new_run_id()
     job = reconstructable(_export_job)

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dagster import DagsterEvent, DagsterInstance, DagsterRun, RunsFilter
+from dagster import DagsterEvent, DagsterEventType, DagsterInstance, DagsterRun, RunsFilter
 from dagster._core.launcher import DefaultRunLauncher, LaunchRunContext
 from dagster._core.storage.dagster_run import ACTIVE_RUN_STATUSES
 from dagster._serdes import ConfigurableClassData
@@ -34,6 +34,8 @@ from export_pipelines.automation.admission_lock import admission_lock
 from export_pipelines.request.model import TAG_USER
 
 RUNNING = list(ACTIVE_RUN_STATUSES)  # as the queue daemon counts: starting, started, canceling
+# Which queuing of a run was launched (the run's id and its count of RUN_ENQUEUED events): see claim_launch.
+TAG_LAUNCHED = "export/launched_queuing"
 
 
 def user_running_limit(instance: DagsterInstance, user: str) -> int | None:
@@ -68,27 +70,49 @@ def refuse_over_running_limit(instance: DagsterInstance, user: str) -> None:
 
 
 def take_running_slot(instance: DagsterInstance, run: DagsterRun) -> bool:
-    """For a run the daemon marked STARTING: True to launch it, or False once it is back in the queue.
+    """For a run marked STARTING: True to launch it, or False once it is back in the queue or launched already.
 
-    A run without ``export/user`` (not an export), or an instance without a limit, is always launched.
+    A run without ``export/user`` (not an export) is always launched; an export is launched once per
+    time it was queued, however many paths try (``claim_launch``), and only within the user's limit.
     """
     user = run.tags.get(TAG_USER)
-    limit = user_running_limit(instance, user) if user else None
-    if limit is None:
+    if not user:
         return True
+    limit = user_running_limit(instance, user)
     with admission_lock(instance, user):
         current = instance.get_run_by_id(run.run_id)
-        counted = current is not None and current.status in RUNNING
+        if current is None or not claim_launch(instance, current):
+            return False
+        if limit is None:
+            return True
+        counted = current.status in RUNNING
         others = instance.get_runs_count(RunsFilter(tags={TAG_USER: user}, statuses=RUNNING)) - int(counted)
         if others < limit:
             return True
         instance.report_engine_event(
             f"Back in the queue: user {user!r} already has {others} exports running (the limit is {limit}); one "
-            "started from the command line after the queue counted. It starts when one of them ends.",
+            "started from the command line or at its submission after the queue counted. It starts when one of them "
+            "ends.",
             run,
         )
         instance.report_dagster_event(DagsterEvent.job_enqueue(run), run_id=run.run_id)
     return False
+
+
+def claim_launch(instance: DagsterInstance, run: DagsterRun) -> bool:
+    """Record that ``run`` is launched for the latest time it was queued; False if it already was.
+
+    Two paths launch queued exports: the daemon's dequeue and the gate's launch on submission
+    (``gate``). The daemon reads a run QUEUED, then marks it STARTING; the gate may mark it STARTING
+    in between, and both would launch it. Call under the user's admission lock: the first claim of a
+    queuing wins. A run put back in the queue is queued once more, so it can be claimed again.
+    """
+    queued = len(instance.get_records_for_run(run.run_id, of_type=DagsterEventType.RUN_ENQUEUED).records)
+    claim = f"{run.run_id}/{queued}"  # a retry or re-execution copies its parent's tags: never theirs
+    if run.tags.get(TAG_LAUNCHED) == claim:
+        return False
+    instance.add_run_tags(run.run_id, {TAG_LAUNCHED: claim})
+    return True
 
 
 class SlotCheckingRunLauncher(DefaultRunLauncher):

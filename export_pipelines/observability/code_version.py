@@ -24,6 +24,11 @@ class CodeVersionMismatch(Exception):
 @lru_cache(maxsize=1)
 def code_version() -> str:
     """$EXPORT_CODE_VERSION (a release id) if set, else a hash of the package's source files."""
+    return code_version_on_disk()
+
+
+def code_version_on_disk() -> str:
+    """``code_version`` read again now (~15 ms): for a long-lived process that must notice a deploy."""
     explicit = os.environ.get(CODE_VERSION_ENV)
     if explicit:
         return explicit

@@ -1,0 +1,38 @@
+"""Keeping pyarrow from importing pandas in a process that converts Python values but never uses pandas.
+
+pyarrow imports pandas (~0.4 s, more on a busy machine) the first time it converts Python values
+(``pa.array`` of a list), only to ask whether they are pandas objects; nothing in an export is. When
+that first probe finds pandas missing, pyarrow remembers it and asks no more; a later real use of
+pandas through pyarrow (``to_pandas``) still imports it then, since pyarrow tries again for those.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def skip_pandas_probe() -> None:
+    """Let pyarrow's first probe find no pandas; a no-op once pandas is imported.
+
+    Call it while the process has one thread (at the command's start): for the moment of the probe,
+    ``import pandas`` fails in every thread of the process.
+    """
+    if "pandas" in sys.modules:
+        return
+    import pyarrow as pa
+
+    sys.meta_path.insert(0, _NoPandas)
+    try:
+        pa.array([0])  # the probe: pyarrow records that pandas is not there
+    finally:
+        sys.meta_path.remove(_NoPandas)
+
+
+class _NoPandas:
+    """An import finder that says pandas is not installed."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
