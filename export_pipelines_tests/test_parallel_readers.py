@@ -11,7 +11,7 @@ import threading
 import pyarrow.csv as pacsv
 import pytest
 import sqlalchemy as sa
-from dagster import DagsterInstance, build_op_context
+from dagster import DagsterInstance, Failure, build_op_context
 
 from export_pipelines.demo.seed import seed_demo
 from export_pipelines.request.model import ExportRequest
@@ -173,3 +173,10 @@ def test_writes_during_the_export_neither_lose_nor_repeat_a_row(resources, reade
     assert written == [50, 40, 30] and len(plan.read_split_points) == READERS - 1
     table = pacsv.read_csv(io.BytesIO(data))
     assert table.column(0).to_pylist() == before
+
+
+@pytest.mark.parametrize("value", ["0", "17", "two"])
+def test_a_bad_reader_count_fails_validation_naming_the_setting(resources, monkeypatch, value):
+    monkeypatch.setenv("EXPORT_PARALLEL_READERS", value)
+    with pytest.raises(Failure, match="EXPORT_PARALLEL_READERS"):
+        validate_request(_context(resources), config=ExportRequest(user="admin", dataset="orders"))
