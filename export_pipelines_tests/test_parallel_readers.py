@@ -180,3 +180,18 @@ def test_a_bad_reader_count_fails_validation_naming_the_setting(resources, monke
     monkeypatch.setenv("EXPORT_PARALLEL_READERS", value)
     with pytest.raises(Failure, match="EXPORT_PARALLEL_READERS"):
         validate_request(_context(resources), config=ExportRequest(user="admin", dataset="orders"))
+
+
+def test_a_range_the_server_cannot_write_is_staged_as_rows_and_encoded_in_order(resources, monkeypatch):
+    """A range's chunk encoded where it was read would number its rows from the range's start (in errors):
+    staged as Arrow rows instead, render_file encodes it knowing every row before it."""
+    from export_pipelines.run.ops import collect as collect_module
+
+    request = ExportRequest(user="admin", dataset="orders", format="csv", chunk_size=300)
+    _, _, by_server = _exported(resources, request)
+    monkeypatch.setattr(collect_module, "server_text_chunks", lambda *arguments: None)
+
+    plan, chunks, by_rows = _exported(resources, request)
+
+    assert plan.read_split_points and not any(chunk.encoded for chunk in chunks)
+    assert by_rows == by_server

@@ -90,6 +90,8 @@ class _ChunkStager:
     The server's own bytes where it can write them, else rows read and encoded here (or staged as Arrow
     rows). ``parallel``: whether ranges may be staged by several readers. Not when rows are encoded here:
     a chunk's encoding is told how many rows precede it (row numbers in errors), which a range cannot know.
+    For the same reason a range whose server cannot write the text after all stages Arrow rows, which
+    render_file encodes in order.
     """
 
     def __init__(self, plan: ExportPlan, target: Storage, run_id: str):
@@ -104,6 +106,7 @@ class _ChunkStager:
         written = server_text_chunks(connection, query, self.text, size) if self.text is not None else None
         if written is not None:
             return _stage_written(written, self.target, f"{self.prefix}/ready/{name}", encoder.extension)
+        encoder = None if query.key_range is not None else encoder  # a range: see the class docstring
         tables = keyset_chunks(connection, query, size)
         return _stage_rows(tables, self.target, self.prefix, name, encoder, shaped_schema(self.plan))
 
