@@ -39,12 +39,13 @@ CHILD = Path(__file__).resolve().with_name("bench_child.py")
 # Variants of an export, as suffixes of its format: storage unencrypted; rows read and encoded in the run
 # instead of written by PostgreSQL (EXPORT_SERVER_TEXT=off); sorted on a column without an index.
 PLAIN, ROWS, SORTED = "/plain", "/rows", "/sorted"
+READERS = "/readers"  # FORMAT/readersN: EXPORT_PARALLEL_READERS=N
 USER, DATASET = "admin", "orders"
 STEP_KINDS = ("validate", "collect", "transform", "render", "upload", "notify")
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 # Settings a developer's shell may hold that would change what the child measures.
 CLEARED_ENV = ("DAGSTER_HOME", "SMTP_HOST", "EXPORT_CATALOG_PATH", "EXPORT_MAX_ROWS", "EXPORT_STORAGE_URL",
-               "EXPORT_SERVER_TEXT")
+               "EXPORT_SERVER_TEXT", "EXPORT_PARALLEL_READERS")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -70,6 +71,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="also run each format sorted on --sort-column (FORMAT/sorted), in the same rounds")
     parser.add_argument("--sort-column", default="customer_name",
                         help="a column without an index (default customer_name)")
+    parser.add_argument("--readers", type=int, nargs="+", default=[],
+                        help="also run each format with EXPORT_PARALLEL_READERS=N (FORMAT/readersN), in the same "
+                        "rounds; 1 is one statement")
+    parser.add_argument("--no-duckdb", action="store_true",
+                        help="leave out the Parquet baseline: DuckDB 1.5.5 with its postgres extension writing the "
+                        "same rows to Parquet (taken in every round when parquet and postgresql are measured)")
     args = parser.parse_args(argv)
     args.formats = args.formats or sorted(registered_formats())
     unknown = sorted(set(args.formats) - set(registered_formats()))
@@ -201,22 +208,31 @@ def measure_source(source: str, url: str, rows: int, columns: list[str], args, w
     """
     settle_source(source, url)
     runner = baseline_runner(source, url, columns, args, work)
+    duckdb = duckdb_runner(source, url, columns, args, work)
     log("  warm-up (not in the figures)")
-    if runner:
-        runner[1]()
+    for warm_up in (runner, duckdb):
+        if warm_up:
+            warm_up[1]()
     variants = export_variants(args)
     for variant in variants:
         run_export_once(url, variant, args, work)
-    baseline_runs, export_runs = [], {variant: [] for variant in variants}
+    baseline_runs, duckdb_runs, export_runs = [], [], {variant: [] for variant in variants}
     for repetition in range(args.repeat):
         log(f"  repetition {repetition + 1} of {args.repeat}")
         if runner:
             baseline_runs.append(runner[1]())
+        if duckdb:
+            duckdb_runs.append(duckdb[1]())
         # Every other round in reverse order, so that neither variant is always the one run second.
         for variant in variants if repetition % 2 == 0 else variants[::-1]:
             export_runs[variant].append(logged_export(variant, run_export_once(url, variant, args, work)))
     baseline = summarize_baseline(runner[0], baseline_runs) if runner else None
     cases = [summarize_export(source, rows, variant, export_runs[variant], baseline) for variant in variants]
+    if duckdb:
+        parquet_baseline = summarize_baseline(duckdb[0], duckdb_runs)
+        for case in cases:
+            if case["format"].split("/")[0] == "parquet" and case.get("median_seconds"):
+                case["duckdb"] = parquet_baseline
     for case in cases:
         plain = next((c for c in cases if c["format"] == f"{case['format']}{PLAIN}"), None)
         if plain and case.get("median_seconds") and plain.get("median_seconds"):
@@ -232,7 +248,9 @@ def export_variants(args) -> list[str]:
     for fmt in args.formats:
         renderer = registered_formats()[fmt]
         server_written = renderer.encodes_chunks and renderer.server_text is not ChunkEncodingRenderer.server_text
-        variants += [fmt, *([f"{fmt}{PLAIN}"] if args.plaintext_too else []),
+        # With --readers, FORMAT alone is one of them (the default count): it is not run twice.
+        variants += [*([fmt] if not args.readers else []), *(f"{fmt}{READERS}{n}" for n in args.readers),
+                     *([f"{fmt}{PLAIN}"] if args.plaintext_too else []),
                      *([f"{fmt}{ROWS}"] if args.rows_path_too and server_written else []),
                      *([f"{fmt}{SORTED}"] if args.sorted_too else [])]
     return variants
@@ -265,6 +283,8 @@ def run_export_once(url: str, variant: str, args, work: Path) -> dict:
     env = child_env(url, folder)
     if variant.endswith(ROWS):
         env["EXPORT_SERVER_TEXT"] = "off"
+    if READERS in variant:
+        env["EXPORT_PARALLEL_READERS"] = variant.split(READERS)[1]
     load = os.getloadavg()[0]  # other work on the machine shows up in the figures; keep it on record
     try:
         with open(folder / "stdout", "w+") as out, open(folder / "stderr", "w+") as err:
@@ -356,7 +376,7 @@ def print_tables(cases: list[dict], baselines: dict) -> None:
                   f"{_num(case['ratio_to_baseline'], '.2f'):>11}")
     if encryption_costs:
         print("\nEncrypted vs the same export unencrypted (median / median): " + "; ".join(encryption_costs))
-    pairs = paired_ratios(cases)
+    pairs = paired_ratios(cases) + against_tools(cases, baselines)
     if pairs:
         print("\nPaired in the same rounds (median / median):\n")
         print("\n".join(pairs))
@@ -391,6 +411,44 @@ def paired_ratios(cases: list[dict]) -> list[str]:
             lines.append(f"{where} {fmt} sorted on an unindexed column {case['median_seconds']:.2f} s vs unsorted "
                          f"{base['median_seconds']:.2f} s: {case['median_seconds'] / base['median_seconds']:.2f}x")
     return lines
+
+
+def against_tools(cases: list[dict], baselines: dict) -> list[str]:
+    """Each export against what a user would pick instead: psql for the text formats, DuckDB for Parquet."""
+    lines = []
+    for case in cases:
+        fmt = case["format"].split("/")[0]
+        if case["source"] != "postgresql" or "median_seconds" not in case or fmt not in ("csv", "jsonl", "parquet"):
+            continue
+        tool = case.get("duckdb") if fmt == "parquet" else baselines.get((case["source"], case["rows"]))
+        if tool and tool.get("median_seconds"):
+            lines.append(f"postgresql {case['rows']:,} {case['format']} {case['median_seconds']:.2f} s vs "
+                         f"{tool['label']} {tool['median_seconds']:.2f} s: "
+                         f"{case['median_seconds'] / tool['median_seconds']:.2f}x")
+    return lines
+
+
+def duckdb_runner(source: str, url: str, columns: list[str], args, work: Path):
+    """(label, run-once function) of DuckDB writing the export's rows to Parquet; None where not measured."""
+    from duckdb_baseline import extension_file
+
+    if source != "postgresql" or "parquet" not in args.formats or args.no_duckdb:
+        return None
+    if extension_file() is None:
+        log("duckdb-extension-postgres is not installed (make .venv/bin/.installed): no Parquet baseline")
+        return None
+    output = work / "baseline-duckdb.parquet"
+    argv = [sys.executable, str(CHILD.with_name("duckdb_baseline.py")), url, str(output), ",".join(columns)]
+    label = "duckdb parquet"
+
+    def run_once() -> dict:
+        run = run_process(argv, stderr=subprocess.DEVNULL, timeout=args.timeout)
+        run["bytes"] = output.stat().st_size if output.exists() else 0
+        output.unlink(missing_ok=True)
+        log(f"  baseline {label}: {run['seconds']:.2f} s, {run['bytes']:,} bytes, exit {run['returncode']}")
+        return run
+
+    return label, run_once
 
 
 def environment(pg_url: str | None) -> dict:

@@ -10,6 +10,9 @@ STORAGE_URL_ENV = "EXPORT_STORAGE_URL"
 MAX_ROWS_ENV = "EXPORT_MAX_ROWS"
 RETENTION_DAYS_ENV = "EXPORT_RETENTION_DAYS"
 SERVER_TEXT_ENV = "EXPORT_SERVER_TEXT"
+PARALLEL_READERS_ENV = "EXPORT_PARALLEL_READERS"
+DEFAULT_PARALLEL_READERS = 2
+MAX_PARALLEL_READERS = 8  # with the coordinator, within the source pool's 15 connections (5 + 10 overflow)
 DEFAULT_MAX_ROWS = 5_000_000
 DEFAULT_RETENTION_DAYS = 30
 
@@ -44,3 +47,12 @@ def server_text_enabled() -> bool:
     if raw not in ("on", "off"):
         raise ValueError(f"{SERVER_TEXT_ENV}={raw!r} must be on or off")
     return raw == "on"
+
+
+def parallel_readers() -> int:
+    """``$EXPORT_PARALLEL_READERS``: at most this many connections read one PostgreSQL export at once, each
+    a range of keys (see source.read_ranges); 1 reads every export with one statement."""
+    readers = env_int(PARALLEL_READERS_ENV, DEFAULT_PARALLEL_READERS)
+    if not 1 <= readers <= MAX_PARALLEL_READERS:
+        raise ValueError(f"{PARALLEL_READERS_ENV}={readers} must be a whole number from 1 to {MAX_PARALLEL_READERS}")
+    return readers

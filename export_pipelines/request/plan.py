@@ -34,6 +34,8 @@ class ExportPlan:
     withheld_detail: str = "none"  # what the user may learn of skipped rows: see withheld.py
     resolved_at: datetime | None = None  # when relative dates (within last 30 days) were resolved
     display: DisplayRules = NO_RULES  # labels, number and date formats, highlights: see export_pipelines.display
+    # Keys that cut the export into ranges read by several connections at once (source.read_ranges); () one reader.
+    read_split_points: tuple[str, ...] = ()
 
     @property
     def skipped_rows(self) -> int:

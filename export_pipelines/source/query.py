@@ -43,6 +43,9 @@ class ExportQuery:
     conditions: tuple  # filter tree nodes (datasets.filter_tree), all of which must hold
     tenants: frozenset[str] | None  # None: every tenant is granted
     sort: tuple[tuple[str, bool], ...] = ()  # (column, descending); validation drops columns after the key
+    # One reader's part of the export (source.read_ranges): keys from ``low`` (inclusive) to ``high``
+    # (exclusive), as text the key's type reads; None is open-ended, and the open top takes NULL keys.
+    key_range: tuple[str | None, str | None] | None = None
 
     @property
     def order(self) -> tuple[tuple[str, bool], ...]:
@@ -98,11 +101,24 @@ class ExportQuery:
         if self.tenants is not None:
             where.append(self._tenant_clause(table))
         key = self.dataset.key
+        if self.key_range is not None:
+            where.append(self._within_range(table.c[key]))
         order = []
         for column, descending in self.order:
             expression = table.c[column].desc() if descending else table.c[column].asc()
             order.append(expression if column == key else expression.nulls_last())
         return sa.select(*columns).where(*where).order_by(*order)
+
+    def _within_range(self, key_column):
+        low, high = self.key_range
+        clauses = []
+        if low is not None:
+            clauses.append(key_column >= sa.cast(sa.literal(low, sa.Text()), key_column.type))
+        if high is not None:
+            clauses.append(key_column < sa.cast(sa.literal(high, sa.Text()), key_column.type))
+            return sa.and_(*clauses)
+        # The top range also takes the rows no comparison holds for: NULL keys, where one statement would read them.
+        return sa.or_(sa.and_(*clauses), key_column.is_(None)) if clauses else sa.true()
 
     def _after(self, table: sa.TableClause, after: tuple, dialect: str):
         """Rows strictly after ``after`` in ``order``, built from the last column outwards.

@@ -13,11 +13,13 @@ from export_pipelines.request.plan import ChunkRef, ExportPlan, data_prefix
 from export_pipelines.run.ops.admitted import require_admission
 from export_pipelines.run.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
 from export_pipelines.run.ops.progress import ProgressReporter
+from export_pipelines.run.readers import staged_by_readers
 from export_pipelines.run.resources import ExportStorageResource, SourceDatabaseResource
 from export_pipelines.run.shaping import chunk_encoder, shape_table, shaped_schema
 from export_pipelines.run.staging import write_chunk
 from export_pipelines.settings import server_text_enabled
 from export_pipelines.source.fetch import COPY_BLOCKS_AHEAD, keyset_chunks
+from export_pipelines.source.query import ExportQuery
 from export_pipelines.source.run_ahead import run_ahead
 from export_pipelines.source.server_text import server_text_chunks
 from export_pipelines.storage import Storage
@@ -38,52 +40,83 @@ def collect_chunks(
     JSON, JSON Lines) shape and encode each chunk here, as soon as its rows arrive, while the
     database produces the next one. Other formats stage Arrow rows.
 
+    A large export on PostgreSQL, in key order, is read by several connections at once, a range of
+    keys each, all in one snapshot (``run.readers``, ``source.read_ranges``); the chunks come out
+    numbered in export order, the same rows in the same order as one reader stages.
+
     Rows staged of the plan's ``visible_rows`` are published about once a second (``ops.progress``).
     """
     require_admission(context, plan.request)
-    index, total, pending = 0, 0, None
     # Everything inside the guard: a bug or a bad setting fails at once, not after three retries.
     with permanent_errors_fail_fast(context):
         target = storage.get()
         progress = ProgressReporter(context, "collect", plan.visible_rows)
-        with (
-            source.connect() as connection,
-            # Closed before the connection is given back, even on error: a thread may be reading on it.
-            closing(_staged_chunks(connection, plan, target, context.run_id)) as staged,
-        ):
-            for chunk in staged:
-                total += chunk.rows
-                progress.advance(chunk.rows)
-                if pending is not None:  # one chunk behind, so the last one can say it is the last
-                    yield _output(pending)
-                pending = chunk
-                index += 1
-        yield _output(dataclasses.replace(pending, last=True))
+        stage = _ChunkStager(plan, target, context.run_id)
+        if stage.parallel:
+            chunks = staged_by_readers(source, plan, stage, progress.advance)
+        else:
+            chunks = _staged_by_one_reader(source, plan, stage, progress.advance)
+        for chunk in chunks[:-1]:
+            yield _output(chunk)
+        yield _output(dataclasses.replace(chunks[-1], last=True))
         progress.finish()
-    context.log.info(f"Staged {total:,} rows in {index} chunk(s) of up to {plan.request.chunk_size:,} rows.")
+    rows, readers = sum(chunk.rows for chunk in chunks), len(plan.read_split_points) + 1 if stage.parallel else 1
+    context.log.info(
+        f"Staged {rows:,} rows in {len(chunks)} chunk(s) of up to {plan.request.chunk_size:,} rows, "
+        f"{readers} reader(s)."
+    )
+
+
+def _staged_by_one_reader(source, plan: ExportPlan, stage, advance) -> list[ChunkRef]:
+    chunks = []
+    with (
+        source.connect() as connection,
+        # Closed before the connection is given back, even on error: a thread may be reading on it.
+        closing(stage(connection, plan.query, "")) as staged,
+    ):
+        for chunk in staged:
+            advance(chunk.rows)
+            chunks.append(chunk)
+    return chunks
 
 
 def _output(chunk: ChunkRef) -> DynamicOutput[ChunkRef]:
     return DynamicOutput(chunk, mapping_key=f"chunk_{chunk.index:06d}")
 
 
-def _staged_chunks(connection: sa.Connection, plan: ExportPlan, target: Storage, run_id: str) -> Iterator[ChunkRef]:
-    """Every chunk, staged: the server's own bytes where it can write them, else rows read and encoded here."""
-    size, prefix = plan.request.chunk_size, data_prefix(run_id)
-    encoder = chunk_encoder(plan, run_id)
-    text = encoder.server_text() if encoder is not None and server_text_enabled() else None
-    written = server_text_chunks(connection, plan.query, text, size) if text is not None else None
-    if written is not None:
-        return _stage_written(written, target, f"{prefix}/ready", encoder.extension)
-    return _stage_rows(keyset_chunks(connection, plan.query, size), target, prefix, encoder, shaped_schema(plan))
+class _ChunkStager:
+    """Stages one query's chunks (the export's, or one reader's range of it) under keys starting with a name.
+
+    The server's own bytes where it can write them, else rows read and encoded here (or staged as Arrow
+    rows). ``parallel``: whether ranges may be staged by several readers. Not when rows are encoded here:
+    a chunk's encoding is told how many rows precede it (row numbers in errors), which a range cannot know.
+    For the same reason a range whose server cannot write the text after all stages Arrow rows, which
+    render_file encodes in order.
+    """
+
+    def __init__(self, plan: ExportPlan, target: Storage, run_id: str):
+        self.plan, self.target, self.prefix = plan, target, data_prefix(run_id)
+        self.encoder = chunk_encoder(plan, run_id)
+        encoder = self.encoder
+        self.text = encoder.server_text() if encoder is not None and server_text_enabled() else None
+        self.parallel = bool(plan.read_split_points) and (encoder is None or self.text is not None)
+
+    def __call__(self, connection: sa.Connection, query: ExportQuery, name: str) -> Iterator[ChunkRef]:
+        size, encoder = self.plan.request.chunk_size, self.encoder
+        written = server_text_chunks(connection, query, self.text, size) if self.text is not None else None
+        if written is not None:
+            return _stage_written(written, self.target, f"{self.prefix}/ready/{name}", encoder.extension)
+        encoder = None if query.key_range is not None else encoder  # a range: see the class docstring
+        tables = keyset_chunks(connection, query, size)
+        return _stage_rows(tables, self.target, self.prefix, name, encoder, shaped_schema(self.plan))
 
 
-def _stage_written(written: Iterator, target: Storage, folder: str, extension: str) -> Iterator[ChunkRef]:
+def _stage_written(written: Iterator, target: Storage, start: str, extension: str) -> Iterator[ChunkRef]:
     """Stage the bytes the server wrote: a thread reads the COPY, each block goes into its chunk's file as it is."""
     with closing(run_ahead(written, COPY_BLOCKS_AHEAD)) as items:
         index = 0
         for item in items:  # a chunk's first block, or its row count when it has no rows (an empty export)
-            key = f"{folder}/chunk-{index:06d}.{extension}"
+            key = f"{start}chunk-{index:06d}.{extension}"
             with _chunk_file(target, key) as output:
                 while not isinstance(item, int):
                     output.write(item)
@@ -92,7 +125,9 @@ def _stage_written(written: Iterator, target: Storage, folder: str, extension: s
             index += 1
 
 
-def _stage_rows(tables: Iterator[pa.Table], target: Storage, prefix: str, encoder, schema) -> Iterator[ChunkRef]:
+def _stage_rows(
+    tables: Iterator[pa.Table], target: Storage, prefix: str, name: str, encoder, schema
+) -> Iterator[ChunkRef]:
     """Stage chunks of rows: encoded here (shaped first) for formats that encode chunks, else as Arrow rows."""
     index = total = 0
     with closing(tables):
@@ -100,19 +135,20 @@ def _stage_rows(tables: Iterator[pa.Table], target: Storage, prefix: str, encode
             if not table.num_rows and index:  # the keyset walk's last, empty, query
                 continue
             if encoder is None:
-                chunk = ChunkRef(index, f"{prefix}/raw/chunk-{index:06d}.arrow", table.num_rows)
+                chunk = ChunkRef(index, f"{prefix}/raw/{name}chunk-{index:06d}.arrow", table.num_rows)
                 write_chunk(target, chunk.key, table)
             else:
-                chunk = _stage_encoded(target, f"{prefix}/ready", index, shape_table(table, schema), encoder, total)
+                shaped = shape_table(table, schema)
+                chunk = _stage_encoded(target, f"{prefix}/ready/{name}", index, shaped, encoder, total)
             total += table.num_rows
             index += 1
             yield chunk
 
 
 def _stage_encoded(
-    target: Storage, folder: str, index: int, table: pa.Table, encoder: ChunkEncodingRenderer, first_row: int
+    target: Storage, start: str, index: int, table: pa.Table, encoder: ChunkEncodingRenderer, first_row: int
 ) -> ChunkRef:
-    key = f"{folder}/chunk-{index:06d}.{encoder.extension}"
+    key = f"{start}chunk-{index:06d}.{encoder.extension}"
     with _chunk_file(target, key) as output:
         output.write(encoder.encode_chunk(table, first_row))
     return ChunkRef(index, key, table.num_rows, encoded=True)

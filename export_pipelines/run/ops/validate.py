@@ -13,6 +13,8 @@ from export_pipelines.request.withheld import withheld_detail
 from export_pipelines.run.ops.admitted import require_admission
 from export_pipelines.run.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
 from export_pipelines.run.resources import CatalogResource, ExportLimitsResource, SourceDatabaseResource
+from export_pipelines.settings import parallel_readers
+from export_pipelines.source.read_ranges import key_split_points, reader_count
 
 
 @op(out=Out(ExportPlan), retry_policy=TRANSIENT_RETRY, tags={"export/step": "validate"})
@@ -33,8 +35,11 @@ def validate_request(
     with permanent_errors_fail_fast(context):
         _tag_run(context, config.run_tags())
         detail = withheld_detail()  # the deployment's, read at the gate: a bad value fails before a row is read
+        readers = parallel_readers()
         with source.connect() as connection:
-            plan = replace(plan_export(config, catalog.load(), connection, limits.row_cap()), withheld_detail=detail)
+            plan = plan_export(config, catalog.load(), connection, limits.row_cap())
+            points = key_split_points(connection, plan.query, reader_count(plan.visible_rows, readers))
+        plan = replace(plan, withheld_detail=detail, read_split_points=points)
     context.add_output_metadata(
         {
             "matching_rows": plan.matching_rows,
@@ -44,6 +49,7 @@ def validate_request(
             **plan.withheld.metadata(),
             "columns": ", ".join(c.name for c in plan.output_columns),
             "filters": "; ".join(plan.filter_descriptions()) or "none",
+            "readers": len(plan.read_split_points) + 1,
             **plan.relative_dates_metadata(),
         }
     )

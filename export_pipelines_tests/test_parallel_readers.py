@@ -1,0 +1,197 @@
+"""Several readers for one PostgreSQL export: key ranges from the statistics, one snapshot, the same file.
+
+Each test module seeds a database of its own: the consistency test writes to it while an export runs.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+
+import pyarrow.csv as pacsv
+import pytest
+import sqlalchemy as sa
+from dagster import DagsterInstance, Failure, build_op_context
+
+from export_pipelines.demo.seed import seed_demo
+from export_pipelines.request.model import ExportRequest
+from export_pipelines.request.plan import published_key
+from export_pipelines.run import readers as readers_module
+from export_pipelines.run.ops.collect import collect_chunks
+from export_pipelines.run.ops.render import render_file
+from export_pipelines.run.ops.transform import transform_chunk
+from export_pipelines.run.ops.validate import validate_request
+from export_pipelines.run.resources import (
+    CatalogResource,
+    ExportLimitsResource,
+    ExportStorageResource,
+    SourceDatabaseResource,
+)
+from export_pipelines.source import read_ranges
+from export_pipelines.source.read_ranges import key_split_points, ranged_queries
+
+ROWS = 2_000
+READERS = 4
+
+
+@pytest.fixture(scope="module")
+def readers_url(postgres_database) -> str:
+    url = postgres_database("readers")
+    _seed(url)
+    return url
+
+
+def _seed(url: str) -> None:
+    seed_demo(url, rows=ROWS)
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.exec_driver_sql("ANALYZE orders")  # the statistics the ranges are cut from
+    engine.dispose()
+
+
+@pytest.fixture
+def resources(readers_url, tmp_path, monkeypatch) -> dict:
+    """The job's resources, pointed at the module's database the deployment's way: through the environment."""
+    monkeypatch.setenv("EXPORT_SOURCE_DB_URL", readers_url)
+    monkeypatch.setenv("EXPORT_STORAGE_URL", str(tmp_path / "exports"))
+    monkeypatch.setenv("EXPORT_PARALLEL_READERS", str(READERS))
+    monkeypatch.setattr(read_ranges, "MIN_ROWS_PER_READER", 1)  # the demo's rows are few: split them anyway
+    return {
+        "source": SourceDatabaseResource(),
+        "storage": ExportStorageResource(),
+        "catalog": CatalogResource(),
+        "limits": ExportLimitsResource(),
+    }
+
+
+def _context(resources):
+    return build_op_context(resources=resources, instance=DagsterInstance.ephemeral())
+
+
+def _exported(resources, request: ExportRequest) -> tuple:
+    """(plan, staged chunks, the rendered file's bytes): the ops of a run, one after the other."""
+    plan = validate_request(_context(resources), config=request)
+    chunks = [output.value for output in collect_chunks(_context(resources), plan)]
+    shaped = [transform_chunk(_context(resources), plan, chunk) for chunk in chunks]
+    context = _context(resources)
+    rendered = render_file(context, plan, shaped)
+    bound = published_key(context.run_id, rendered.file_name)
+    with resources["storage"].get().open_read(rendered.key, bound_to=bound) as file:
+        return plan, chunks, file.read()
+
+
+def _keys(readers_url, sql: str) -> list:
+    engine = sa.create_engine(readers_url)
+    with engine.connect() as connection:
+        keys = connection.exec_driver_sql(sql).scalars().all()
+    engine.dispose()
+    return keys
+
+
+def test_the_statistics_cut_the_keys_into_ranges_of_about_equal_rows(resources, readers_url):
+    plan = validate_request(_context(resources), config=ExportRequest(user="admin", dataset="orders"))
+    assert len(plan.read_split_points) == READERS - 1
+
+    engine = sa.create_engine(readers_url)
+    with engine.connect() as connection:
+        counts = [
+            connection.execute(
+                sa.select(sa.func.count()).select_from(query.rows_statement("postgresql").subquery())
+            ).scalar()
+            for query in ranged_queries(plan.query, plan.read_split_points)
+        ]
+        sorted_plan = validate_request(_context(resources), config=ExportRequest(user="admin", dataset="orders",
+                                                                                  sort="customer_name"))  # fmt: skip
+        assert key_split_points(connection, sorted_plan.query, READERS) == (), "ranges of keys break another order"
+    engine.dispose()
+    assert sum(counts) == ROWS and all(ROWS / READERS * 0.8 <= count <= ROWS / READERS * 1.2 for count in counts)
+
+
+@pytest.mark.parametrize(
+    ("format_name", "sort"),
+    [("csv", None), ("jsonl", None), ("parquet", None), ("xlsx", None), ("csv", "order_id:desc"), ("json", None)],
+)
+def test_several_readers_write_the_file_one_reader_writes(resources, monkeypatch, format_name, sort):
+    request = ExportRequest(user="analyst", dataset="orders", format=format_name, chunk_size=128, sort=sort)
+    plan, chunks, several = _exported(resources, request)
+    monkeypatch.setenv("EXPORT_PARALLEL_READERS", "1")
+    one_plan, _, one = _exported(resources, request)
+
+    assert plan.read_split_points and not one_plan.read_split_points
+    assert [chunk.index for chunk in chunks] == list(range(len(chunks)))
+    if format_name == "xlsx":  # the workbook records when it was written: compare what a reader sees
+        several, one = _xlsx_cells(several), _xlsx_cells(one)
+    assert several == one and len(several) > 1000
+
+
+def _xlsx_cells(data: bytes) -> list:
+    import openpyxl
+
+    workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True)
+    return [row for sheet in workbook.worksheets for row in sheet.iter_rows(values_only=True)]
+
+
+@pytest.mark.parametrize("when", ["before a reader joins the snapshot", "after a reader staged a chunk"])
+def test_writes_during_the_export_neither_lose_nor_repeat_a_row(resources, readers_url, monkeypatch, when):
+    """Another connection inserts, deletes and moves rows (a new key in another range) while the export is
+    held between readers: the file has exactly the rows the database held when the export's snapshot was
+    taken, in key order."""
+    request = ExportRequest(user="admin", dataset="orders", format="csv", chunk_size=100)
+    before = _keys(readers_url, "SELECT order_id FROM orders ORDER BY order_id")
+    writes = [
+        "DELETE FROM orders WHERE order_id IN (SELECT order_id FROM orders ORDER BY random() LIMIT 50)",
+        "INSERT INTO orders SELECT order_id + (SELECT max(order_id) FROM orders), tenant_id, customer_id,"
+        " customer_name, status, amount, currency, quantity, discount_rate, is_paid, created_at, shipped_on, note"
+        " FROM orders ORDER BY order_id LIMIT 40",
+        "UPDATE orders SET order_id = order_id + 3 * (SELECT max(order_id) FROM orders) WHERE order_id IN"
+        " (SELECT order_id FROM orders ORDER BY order_id LIMIT 30)",  # the lowest keys move to the top range
+    ]
+    written, lock = [], threading.Lock()
+
+    def write_once():  # readers run in threads: the first to get here writes, the others wait until it has
+        with lock:
+            if written:
+                return
+            engine = sa.create_engine(readers_url)
+            with engine.begin() as connection:
+                written.extend(connection.exec_driver_sql(statement).rowcount for statement in writes)
+            engine.dispose()
+
+    if when.startswith("before"):
+        join = readers_module.join_snapshot
+        monkeypatch.setattr(readers_module, "join_snapshot", lambda *a: (write_once(), join(*a)))
+    else:
+        from export_pipelines.run.ops import collect as collect_module
+
+        open_chunk = collect_module._chunk_file
+        monkeypatch.setattr(collect_module, "_chunk_file", lambda *a: (write_once(), open_chunk(*a))[1])
+    try:
+        plan, chunks, data = _exported(resources, request)
+    finally:
+        _seed(readers_url)  # the module's rows back, for the next test
+
+    assert written == [50, 40, 30] and len(plan.read_split_points) == READERS - 1
+    table = pacsv.read_csv(io.BytesIO(data))
+    assert table.column(0).to_pylist() == before
+
+
+@pytest.mark.parametrize("value", ["0", "9", "two"])
+def test_a_bad_reader_count_fails_validation_naming_the_setting(resources, monkeypatch, value):
+    monkeypatch.setenv("EXPORT_PARALLEL_READERS", value)
+    with pytest.raises(Failure, match="EXPORT_PARALLEL_READERS"):
+        validate_request(_context(resources), config=ExportRequest(user="admin", dataset="orders"))
+
+
+def test_a_range_the_server_cannot_write_is_staged_as_rows_and_encoded_in_order(resources, monkeypatch):
+    """A range's chunk encoded where it was read would number its rows from the range's start (in errors):
+    staged as Arrow rows instead, render_file encodes it knowing every row before it."""
+    from export_pipelines.run.ops import collect as collect_module
+
+    request = ExportRequest(user="admin", dataset="orders", format="csv", chunk_size=300)
+    _, _, by_server = _exported(resources, request)
+    monkeypatch.setattr(collect_module, "server_text_chunks", lambda *arguments: None)
+
+    plan, chunks, by_rows = _exported(resources, request)
+
+    assert plan.read_split_points and not any(chunk.encoded for chunk in chunks)
+    assert by_rows == by_server
