@@ -36,7 +36,8 @@ def test_code_location_loads_the_export_job():
 
     job = defs.resolve_job_def("export_job")
     assert [node.name for node in job.nodes_in_topological_order] == [
-        "validate_request", "collect_chunks", "transform_chunk", "render_file", "upload_file", "notify_recipients",
+        "validate_request", "skip_empty_export", "collect_chunks", "transform_chunk", "render_file", "upload_file",
+        "notify_recipients",
     ]  # fmt: skip
 
 
