@@ -27,7 +27,6 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -44,23 +43,9 @@ BASELINE = {"page": "page dagster", "api": "api dagster"}
 def main(arguments) -> dict:
     import httpx
     import jwt
-    import yaml
-    from api_submit_bench import _drop, _postgres, _serve
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    from api_submit_bench import _drop, _serve, throwaway_deployment
 
-    root = Path(tempfile.mkdtemp(prefix="my-exports-bench-"))
-    (root / "home").mkdir()
-    config = yaml.safe_load((PROJECT / "dagster.yaml").read_text())
-    database = _postgres(arguments.postgres_url) if arguments.storage == "postgres" else None
-    if database:
-        config["storage"] = {"postgres": {"postgres_url": database}}
-    (root / "home" / "dagster.yaml").write_text(yaml.safe_dump(config))
-    key = ec.generate_private_key(ec.SECP256R1())
-    (root / "app.pem").write_bytes(key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
-    os.environ.update({"DAGSTER_HOME": str(root / "home"), "EXPORT_DATA_DIR": str(root / "var"),
-                       "EXPORT_SOURCE_DB_URL": f"sqlite:///{root / 'source.sqlite'}",
-                       "EXPORT_APP_JWT_PUBLIC_KEY": str(root / "app.pem")})  # fmt: skip
+    _, key, database = throwaway_deployment(arguments.storage, arguments.postgres_url, "my-exports-bench-")
     from dagster import DagsterInstance
 
     from export_pipelines.demo.seed import seed_demo
