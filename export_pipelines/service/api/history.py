@@ -54,11 +54,12 @@ def _walk(storage: SqlRunStorage, filters: RunsFilter, limit: int, cursor: str |
         query = query.where(runs.c.status.in_([status.value for status in filters.statuses]))
     for key, value in filters.tags.items():
         tag = RunTagsTable.alias()
-        # key || '': an expression no index covers, so the database finds the run's few tags by run_id (SQLite
-        # would otherwise read them through the (key, value) index: every run of the user's, for each run).
+        # key || '', value || '': expressions no index covers, so the database finds each run's few tags by its
+        # run_id (else SQLite reads them through the (key, value) index, every run of the user's for each run).
+        # A scalar subquery, not EXISTS: PostgreSQL turns EXISTS into a join over all the user's runs, sorted.
         match = sa.select(tag.c.id).where(tag.c.run_id == runs.c.run_id, tag.c.key.concat("") == key,
-                                          tag.c.value == value)  # fmt: skip
-        query = query.where(match.exists())
+                                          tag.c.value.concat("") == value).limit(1)  # fmt: skip
+        query = query.where(match.scalar_subquery().is_not(None))
     if cursor is not None:
         query = query.where(runs.c.id < sa.select(runs.c.id).where(runs.c.run_id == cursor).scalar_subquery())
     query = query.order_by(runs.c.id.desc()).limit(limit)
