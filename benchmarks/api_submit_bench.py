@@ -16,7 +16,9 @@ creates a SQLite event-log database for every new run (its tables and an alembic
     .venv/bin/python benchmarks/api_submit_bench.py [--storage postgres|sqlite] [--runs 50] [--warmup 5]
 
 ``--estimate-rows N`` also seeds N orders into a throw-away PostgreSQL source and times ``POST
-/api/v1/exports/estimate`` for them (``--runs`` times, analyst with a filter, whose grants withhold rows).
+/api/v1/exports/estimate`` for them (``--runs`` times, analyst with a filter, whose grants withhold rows), each
+in turn with the New export form's estimate of the same filters (``POST /exports/new/estimate``, signed in by
+the development sign-in): the form's is the API's plus reading the form and the user's choices.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def main(arguments) -> dict:
     import jwt
 
     queue = {"EXPORT_MAX_QUEUED_PER_USER": str(arguments.runs + arguments.warmup + 1)}
-    root, key, database = throwaway_deployment(arguments.storage, arguments.postgres_url, "api-submit-bench-", queue)
+    _, key, database = throwaway_deployment(arguments.storage, arguments.postgres_url, "api-submit-bench-", queue)
     from export_pipelines.demo.seed import seed_demo
 
     source = _postgres(arguments.postgres_url) if arguments.estimate_rows else None
@@ -58,7 +60,14 @@ def main(arguments) -> dict:
                 raise RuntimeError(f"submission {n} answered {answer.status_code}: {answer.text}")
             if n >= arguments.warmup:
                 times.append(elapsed * 1000)
-        estimates = _estimates(api, arguments.runs) if source else []
+        if source:
+            page = _signed_in_page(url)
+            try:
+                estimates, page_estimates = _estimates(api, page, arguments.runs)
+            finally:
+                page.close()
+        else:
+            estimates, page_estimates = [], []
     server.should_exit = True
     if source:
         _drop(arguments.postgres_url, source)
@@ -68,8 +77,11 @@ def main(arguments) -> dict:
     figures = {"storage": arguments.storage, "runs": len(times), "p50_ms": round(statistics.median(times), 1),
             "p95_ms": round(times[int(0.95 * (len(times) - 1))], 1), "max_ms": round(times[-1], 1)}  # fmt: skip
     if estimates:
-        figures.update(estimate_rows=arguments.estimate_rows, estimate_p50_ms=round(statistics.median(estimates), 1),
-                       estimate_max_ms=round(max(estimates), 1))  # fmt: skip
+        api_p50, page_p50 = statistics.median(estimates), statistics.median(page_estimates)
+        figures.update(estimate_rows=arguments.estimate_rows, estimate_p50_ms=round(api_p50, 1),
+                       estimate_max_ms=round(max(estimates), 1), page_estimate_p50_ms=round(page_p50, 1),
+                       page_estimate_max_ms=round(max(page_estimates), 1),
+                       page_to_api_ratio=round(page_p50 / api_p50, 2))  # fmt: skip
     return figures
 
 
@@ -96,16 +108,43 @@ def throwaway_deployment(storage: str, postgres_url: str, prefix: str, environ: 
     return root, key, database
 
 
-def _estimates(api, runs: int) -> list[float]:
+def _estimates(api, page, runs: int) -> tuple[list[float], list[float]]:
+    """The API's estimate and the New export form's (its script's JSON to /exports/new/estimate), in turn."""
     body = {"dataset": "orders", "format": "csv", "where": "status in (paid, shipped) and amount > 10"}
-    times = []
+    fields = {"dataset": ["orders"], "format": ["csv"], "filters[0].column": ["status"], "filters[0].op": ["in"],
+              "filters[0].value": ["paid, shipped"], "filters[1].column": ["amount"], "filters[1].op": ["gt"],
+              "filters[1].value": ["10"]}  # fmt: skip
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(runs):
-        started = time.perf_counter()
-        answer = api.post("/exports/estimate", json=body)
-        times.append((time.perf_counter() - started) * 1000)
-        if answer.status_code != 200:
-            raise RuntimeError(f"estimate answered {answer.status_code}: {answer.text}")
+        for client, path, sent, kept in ((api, "/exports/estimate", body, times[0]),
+                                         (page, "/exports/new/estimate", fields, times[1])):  # fmt: skip
+            started = time.perf_counter()
+            answer = client.post(path, json=sent)
+            kept.append((time.perf_counter() - started) * 1000)
+            if answer.status_code != 200:
+                raise RuntimeError(f"{path} answered {answer.status_code}: {answer.text}")
     return times
+
+
+def _signed_in_page(url: str):
+    """A client of the pages, signed in as analyst by the development sign-in (the project's dagster.yaml trusts
+    unsigned submissions), sending the form's CSRF secret as the page's script does. The session cookie is Secure,
+    which httpx keeps for https only: it is sent by hand, as a browser sends it to loopback."""
+    import re
+
+    import httpx
+
+    client = httpx.Client(base_url=url, timeout=60)
+    secret = client.get("/signin").cookies["export_csrf"]
+    signed = client.post("/signin/dev", data={"user": "analyst", "csrf_token": secret},
+                         headers={"Cookie": f"export_csrf={secret}"})  # fmt: skip
+    if signed.status_code != 303:
+        raise RuntimeError(f"the development sign-in answered {signed.status_code}: {signed.text[:300]}")
+    client.cookies.clear()
+    client.headers["Cookie"] = f"export_session={signed.cookies['export_session']}"
+    form = client.get("/exports/new").text
+    client.headers["X-CSRF-Token"] = re.search(r'name="csrf_token" value="([^"]+)"', form)[1]
+    return client
 
 
 def _postgres(server_url: str) -> str:
@@ -164,4 +203,8 @@ if __name__ == "__main__":
     figures = main(_arguments())
     print(f"API submission to queued ({figures['storage']}), {figures['runs']} runs: p50 {figures['p50_ms']} ms, "
           f"p95 {figures['p95_ms']} ms, max {figures['max_ms']} ms")  # fmt: skip
+    if "estimate_rows" in figures:
+        print(f"Estimate over {figures['estimate_rows']:,} orders, {figures['runs']} pairs: API p50 "
+              f"{figures['estimate_p50_ms']} ms, New export form p50 {figures['page_estimate_p50_ms']} ms "
+              f"(ratio {figures['page_to_api_ratio']})")  # fmt: skip
     print(json.dumps(figures))

@@ -7,11 +7,13 @@ hands them over (timestamps in --timezone), staged once in an Arrow IPC file and
 
     .venv/bin/python benchmarks/xlsx_bench.py                  # 100k rows x 3, then the 1.1M-row split check
     .venv/bin/python benchmarks/xlsx_bench.py --rows 20000 --repeat 1 --no-split-check   # a quick look
+    .venv/bin/python benchmarks/xlsx_bench.py --writers renderer xlsxwriter --no-split-check --whole 300000 1000000
 
 Writers (each measurement in a fresh process that reports its own figures):
 
-- ``renderer``: ``XlsxRenderer`` (XlsxWriter, constant_memory) with everything it does: the formula
-  guard, exact-text fallbacks, sampled column widths, header, freeze panes, autofilter.
+- ``renderer``: ``XlsxRenderer`` (sheet XML from Arrow kernels, deflated on threads; XlsxWriter for the
+  rest of the workbook) with everything it does: the formula guard, exact-text fallbacks, sampled
+  column widths, header, freeze panes, autofilter.
 - ``xlsxwriter``: the baseline. The plainest XlsxWriter constant_memory loop that writes the same
   cell types and number formats (``to_pylist`` per column, then write_string / write_number /
   write_boolean / write_datetime per cell), a bold frozen header and an autofilter.
@@ -32,6 +34,11 @@ Nothing is asserted: this script measures, it does not judge.
 ``--probe N`` renders the first N demo rows (every pinned awkward value) with the renderer and with
 rustpy and prints what openpyxl reads differently (``xlsx_rustpy.differences``).
 
+``--whole ROWS...`` then seeds that many orders in a fresh PostgreSQL database (each count in turn) and
+times whole processes in interleaved rounds: a plain psycopg + XlsxWriter constant_memory script, the
+``export-pipelines export`` CLI, and the export in ``bench_child.py`` with its in-run figures
+(``xlsx_process.py`` says what each covers).
+
 The split check renders --split-rows rows (the staged file read as many times as needed) once and
 reads the sheet names and each sheet's ``<dimension>`` from the first bytes of its XML, without
 loading the workbook.
@@ -51,6 +58,8 @@ import zipfile
 from pathlib import Path
 
 from bench_support import peak_rss_mb, run_self, script_main, stage_orders
+from xlsx_process import NUMBER_FORMATS, compare, plain_script, xlsxwriter_rows
+from xlsx_process import report as report_whole
 from xlsx_rustpy import print_probe, probe, write_rustpy
 
 WRITERS = ("renderer", "xlsxwriter", "openpyxl", "rustpy")
@@ -62,12 +71,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=100_000, help="rows per timed run")
     parser.add_argument("--repeat", type=int, default=3, help="runs per writer; the median is reported")
-    parser.add_argument("--writers", nargs="+", choices=WRITERS, default=list(WRITERS))
+    parser.add_argument("--writers", nargs="*", choices=WRITERS, default=list(WRITERS))
     parser.add_argument("--chunk-size", type=int, default=50_000, help="rows per Arrow chunk (the job's default)")
     parser.add_argument("--timezone", default="Europe/Berlin", help="the request's time zone")
     parser.add_argument("--split-rows", type=int, default=1_100_000, help="rows of the sheet-split check")
     parser.add_argument("--no-split-check", action="store_true")
     parser.add_argument("--probe", type=int, default=0, help="demo rows of the rustpy difference check (0: none)")
+    parser.add_argument("--whole", type=int, nargs="*", default=[], help="row counts of the whole-process rounds")
+    parser.add_argument("--whole-repeat", type=int, default=3, help="rounds of the whole-process comparison")
     parser.add_argument("--json-out", type=Path, help="also write every figure as JSON")
     return parser.parse_args(argv)
 
@@ -99,7 +110,7 @@ def main(args: argparse.Namespace) -> dict:
         if writers != args.writers:
             log("rustpy-xlsxwriter is not installed: the rustpy writer is left out")
         # Round robin, not writer after writer: other work on the machine then weighs on every writer alike.
-        for attempt in range(args.repeat):
+        for attempt in range(args.repeat if writers else 0):
             for writer in writers:
                 output = work / f"{writer}.xlsx"
                 load = os.getloadavg()[0]
@@ -121,10 +132,14 @@ def main(args: argparse.Namespace) -> dict:
             run["sheets"] = sheet_dimensions(output)
             run["file_mb"] = output.stat().st_size / 1e6
             results["split"] = run
+    for rows in args.whole:
+        results.setdefault("whole", []).append(
+            compare(__file__, rows, args.whole_repeat, args.timezone, args.chunk_size, log)
+        )
     return results
 
 
-def report(results: dict) -> None:
+def report_writers(results: dict) -> None:
     rows = results["rows"]
     medians = {w: statistics.median(r["seconds"] for r in runs) for w, runs in results["runs"].items()}
     cpu = {w: statistics.median(r["cpu_seconds"] for r in runs) for w, runs in results["runs"].items()}
@@ -146,6 +161,13 @@ def report(results: dict) -> None:
               f"{runs[-1]['bytes'] / 1e6:>8.1f} {ratio:>14} {whole_ratio:>11} {cpu_ratio:>7}")
     loads = [r["load_before"] for runs in results["runs"].values() for r in runs]
     print(f"\nload average (1 min) before each run: {min(loads):.1f} to {max(loads):.1f}")
+
+
+def report(results: dict) -> None:
+    for whole in results.get("whole", []):
+        report_whole(whole)
+    if results["runs"]:
+        report_writers(results)
     print_probe(results.get("probe"))
     split = results.get("split")
     if split:
@@ -226,36 +248,10 @@ def write_renderer(tables, columns, output: str, timezone: str) -> int:
     return rows
 
 
-NUMBER_FORMATS = {"integer": "0", "decimal": "#,##0.00", "date": "yyyy-mm-dd", "timestamp": "yyyy-mm-dd hh:mm:ss.000"}
-
-
 def write_xlsxwriter(tables, columns, output: str, timezone: str) -> int:
     """The columns carry ``timezone`` already: remove_timezone keeps their wall-clock time."""
-    import xlsxwriter
-
-    book = xlsxwriter.Workbook(output, {"constant_memory": True, "remove_timezone": True})
-    sheet = book.add_worksheet("Orders")
-    bold = book.add_format({"bold": True})
-    formats = [book.add_format({"num_format": NUMBER_FORMATS[c.type]}) if c.type in NUMBER_FORMATS else None
-               for c in columns]
-    methods = {"string": sheet.write_string, "boolean": sheet.write_boolean, "date": sheet.write_datetime,
-               "timestamp": sheet.write_datetime}
-    writers = [(i, methods.get(c.type, sheet.write_number), formats[i]) for i, c in enumerate(columns)]
-    decimals = [c.type == "decimal" for c in columns]
-    for index, column in enumerate(columns):
-        sheet.write_string(0, index, column.label, bold)
-    sheet.freeze_panes(1, 0)
-    row = 1
-    for table in tables:
-        values = [table.column(i).to_pylist() for i in range(table.num_columns)]
-        for cells in zip(*values):
-            for (index, method, cell_format), value, decimal in zip(writers, cells, decimals):
-                if value is not None:
-                    method(row, index, float(value) if decimal else value, cell_format)
-            row += 1
-    sheet.autofilter(0, 0, row - 1, len(columns) - 1)
-    book.close()
-    return row - 1
+    rows = (cells for table in tables for cells in zip(*(column.to_pylist() for column in table.columns)))
+    return xlsxwriter_rows(rows, columns, output)
 
 
 def write_openpyxl(tables, columns, output: str, timezone: str) -> int:
@@ -294,5 +290,6 @@ def write_openpyxl(tables, columns, output: str, timezone: str) -> int:
 
 
 if __name__ == "__main__":
-    steps = {"stage": stage, "write": write, "probe": lambda rows, zone: probe(rows, zone, write_renderer, chunks)}
+    steps = {"stage": stage, "write": write, "probe": lambda rows, zone: probe(rows, zone, write_renderer, chunks),
+             "plain": plain_script}  # fmt: skip
     script_main(steps, parse_args, main, report)

@@ -34,6 +34,7 @@ from export_pipelines.automation.typed_tags import TAG_REQUEST_TOKEN
 from export_pipelines.datasets.catalog import load_catalog
 from export_pipelines.errors import ExportRequestError, QueueFull, SettingsError, SubmissionRefused
 from export_pipelines.request.model import (
+    TAG_SUBSCRIPTION,  # noqa: F401 (where the gate and tests read it)
     TAG_USER,
     VALIDATE_OP,
     ExportRequest,
@@ -48,7 +49,6 @@ TAG_REQUEST_DIGEST = "export/request_sha256"
 TAG_SUBMITTED_VIA = "export/submitted_via"
 TAG_REQUEST_JTI = "export/request_jti"
 TAG_DUPLICATE_OF = "export/duplicate_of"
-TAG_SUBSCRIPTION = "export/subscription"  # set by subscription schedules and their sensor
 
 
 VIA_WEBSERVER = "webserver"

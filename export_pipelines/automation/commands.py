@@ -106,8 +106,14 @@ def _subscriptions(args):
 
 
 def _init_subscriptions(args) -> int:
-    created = _subscriptions(args).create()
-    print("Created export_subscriptions." if created else "export_subscriptions exists already; nothing changed.")
+    added = _subscriptions(args).create()
+    if added is None:
+        print("Created export_subscriptions.")
+    elif added:
+        columns = ", ".join(added)
+        print(f"export_subscriptions exists already; added the column(s) {columns} (rows keep their defaults).")
+    else:
+        print("export_subscriptions exists already; nothing changed.")
     return 0
 
 

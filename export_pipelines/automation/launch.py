@@ -98,6 +98,7 @@ def run_export(
     executor: str = "in_process",
     executor_config: dict | None = None,
     run_id: str | None = None,
+    extra_tags: dict[str, str] | None = None,
 ) -> tuple[AuditRecord, str | None]:
     """Run ``export_job`` in this process; return its audit record and the file's location (if any).
 
@@ -106,7 +107,8 @@ def run_export(
     step in this process; ``multiprocess`` and ``celery`` load the job by reference in other
     processes, and the steps' outputs go through the job's IO manager. ``log_level`` only changes
     what this process prints; the run's event log is complete anyway. ``run_id`` names the run to create
-    (so that a caller can follow it while it runs); a new id by default.
+    (so that a caller can follow it while it runs); a new id by default. ``extra_tags``: more run tags (a
+    subscription's tick's, ``export/subscription``, ``export/skip_if_empty``).
     """
     if executor not in EXECUTORS:
         raise ValueError(f"executor {executor!r} is not one of {', '.join(EXECUTORS)}")
@@ -132,7 +134,7 @@ def run_export(
             run_config=run_config,
             status=DagsterRunStatus.STARTING,
             # Not retried by the daemon: this command waits for the run and reports how it ended.
-            tags={**definition.run_tags, **tags, MAX_RETRIES_TAG: "0"},
+            tags={**definition.run_tags, **(extra_tags or {}), **tags, MAX_RETRIES_TAG: "0"},
             remote_job_origin=workspace_job_origin(definition.name),
             job_code_origin=job.get_python_origin(),
         )

@@ -26,8 +26,9 @@ from dagster import (
     schedule,
 )
 
-from export_pipelines.automation.admission import TAG_SUBMITTED_VIA, TAG_SUBSCRIPTION
+from export_pipelines.automation.admission import TAG_SUBMITTED_VIA
 from export_pipelines.automation.subscriptions import Subscription, load_subscriptions, resolve_window
+from export_pipelines.request.model import TAG_SKIP_IF_EMPTY, TAG_SUBSCRIPTION
 from export_pipelines.run.jobs import export_job
 
 TAG_WINDOW_START = "export/window_start"
@@ -75,6 +76,8 @@ def run_request_for_tick(
     window = resolve_window(subscription, tick, last_end, previous)
     request = subscription.export_request(window, tick)
     tags = {**request.run_tags(), TAG_SUBSCRIPTION: subscription.name}
+    if subscription.skip_if_empty:
+        tags[TAG_SKIP_IF_EMPTY] = "true"
     if window is not None:
         tags.update({TAG_WINDOW_START: window[0].isoformat(), TAG_WINDOW_END: window[1].isoformat()})
     return RunRequest(run_key=f"{subscription.name}@{tick.isoformat()}", run_config=request.run_config(), tags=tags)

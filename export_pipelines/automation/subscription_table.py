@@ -14,6 +14,11 @@ turned back on). An application that edits rows with its own SQL should set ``ti
 time of its edit; the sensor also notices a changed cron by itself (see ``subscription_sensor``).
 ``window`` is a reserved word in PostgreSQL: quote it (``"window"``) in hand-written SQL.
 
+A table made before a column was added (``skip_if_empty``) still loads: a missing column reads as its
+default. ``subscriptions init`` adds the missing columns (``ALTER TABLE ... ADD COLUMN``, with defaults, so
+existing rows keep meaning what they meant); until then, setting one of them is refused naming the field
+and the command to run.
+
 The table is the application's own and trusted like ``export_requests``: whoever may write a row may
 ask for exports as any ``owner``. The gate admits the runs as the deployment's (the daemon sends
 them); the owner's grants still decide which rows each file holds.
@@ -36,6 +41,8 @@ from export_pipelines.source.engine import source_engine
 
 SUBSCRIPTIONS_TABLE = "export_subscriptions"
 TIMING = ("cron", "timezone")  # a change to either restarts the ticks from the time of the change
+# Columns added after the table's first version: (name, SQL type and default) for ALTER TABLE ... ADD COLUMN.
+ADDED_COLUMNS = {"skip_if_empty": "BOOLEAN NOT NULL DEFAULT FALSE"}
 
 export_subscriptions = sa.Table(
     SUBSCRIPTIONS_TABLE,
@@ -50,6 +57,7 @@ export_subscriptions = sa.Table(
     sa.Column("paused", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("window", sa.String(32)),
     sa.Column("window_column", sa.String(128)),
+    sa.Column("skip_if_empty", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("ticks_after", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.current_timestamp()),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.current_timestamp()),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.current_timestamp()),
@@ -92,20 +100,46 @@ class SubscriptionTable:
     def __init__(self, url: str):
         self.engine = source_engine(url)
 
-    def create(self) -> bool:
-        """Create the table if missing; True when it was created."""
-        existed = self.exists()
-        export_subscriptions.metadata.create_all(self.engine, tables=[export_subscriptions])
-        return not existed
+    def create(self) -> list[str] | None:
+        """Create the table if missing (None), or add the columns an older table lacks (their names)."""
+        if not self.exists():
+            export_subscriptions.metadata.create_all(self.engine, tables=[export_subscriptions])
+            return None
+        missing = [name for name in ADDED_COLUMNS if name not in self._columns()]
+        with self.engine.begin() as connection:
+            for name in missing:
+                connection.execute(
+                    sa.text(f"ALTER TABLE {SUBSCRIPTIONS_TABLE} ADD COLUMN {name} {ADDED_COLUMNS[name]}")
+                )
+        return missing
 
     def exists(self) -> bool:
         return sa.inspect(self.engine).has_table(SUBSCRIPTIONS_TABLE)
+
+    def _columns(self) -> set[str]:
+        return {column["name"] for column in sa.inspect(self.engine).get_columns(SUBSCRIPTIONS_TABLE)}
+
+    def _present(self) -> list[sa.Column]:
+        """The model's columns this table has (an older table lacks the ones added since)."""
+        present = self._columns()
+        return [column for column in export_subscriptions.c if column.name in present]
+
+    def _values(self, subscription: Subscription) -> dict[str, Any]:
+        """The row's values; a field set away from its default in a column the table lacks is refused."""
+        values = subscription.model_dump(include=set(export_subscriptions.c.keys()))
+        present = self._columns()
+        for name in ADDED_COLUMNS:
+            if name not in present and values.pop(name) != Subscription.model_fields[name].default:
+                problem = "this deployment's subscriptions table predates this field"
+                raise SubscriptionError(subscription.name, name, problem, "its operator runs `export-pipelines "
+                                        "subscriptions init` first")  # fmt: skip
+        return values
 
     def load(self) -> tuple[list[StoredSubscription], list[BadRow]]:
         """Every row, name order: the valid subscriptions, and the rows that are not (with why)."""
         good, bad = [], []
         with self.engine.connect() as connection:
-            rows = connection.execute(sa.select(export_subscriptions).order_by(export_subscriptions.c.name))
+            rows = connection.execute(sa.select(*self._present()).order_by(export_subscriptions.c.name))
             for row in rows.mappings():
                 try:
                     good.append(StoredSubscription(validated(_fields(row)), _utc(row["ticks_after"])))
@@ -117,7 +151,7 @@ class SubscriptionTable:
         """Add a subscription; its first tick is the first cron time after ``now``."""
         validated(subscription.model_dump())
         now = _utc(now or _now())
-        values = {**_values(subscription), "ticks_after": now, "created_at": now, "updated_at": now}
+        values = {**self._values(subscription), "ticks_after": now, "created_at": now, "updated_at": now}
         try:
             with self.engine.begin() as connection:
                 connection.execute(export_subscriptions.insert().values(**values))
@@ -137,7 +171,7 @@ class SubscriptionTable:
             base = {"name": name}
         subscription = validated({**base, **changes})
         now = _utc(now or _now())
-        values = {**_values(subscription), "updated_at": now}
+        values = {**self._values(subscription), "updated_at": now}
         if any(values[field] != current[field] for field in TIMING) or (current["paused"] and not subscription.paused):
             values["ticks_after"] = now
         with self.engine.begin() as connection:
@@ -169,7 +203,7 @@ class SubscriptionTable:
     def _row(self, name: str) -> Mapping[str, Any]:
         with self.engine.connect() as connection:
             row = connection.execute(
-                sa.select(export_subscriptions).where(export_subscriptions.c.name == name)
+                sa.select(*self._present()).where(export_subscriptions.c.name == name)
             ).mappings().first()  # fmt: skip
         if row is None:
             raise SubscriptionError(name, "name", "no subscription has this name", "a name that `list` shows")
@@ -198,6 +232,7 @@ def _fields(row: Mapping[str, Any]) -> dict[str, Any]:
     fields = {name: row[name] for name in ("name", "owner", "request", "cron", "timezone", "paused", "window")}
     fields["window_column"] = row["window_column"] or "created_at"
     fields["recipients"] = row["recipients"] if row["recipients"] is not None else []
+    fields["skip_if_empty"] = bool(row.get("skip_if_empty", False))  # an older table has no such column
     for name in ("request", "recipients"):
         if isinstance(fields[name], (str, bytes)):
             try:
@@ -206,10 +241,6 @@ def _fields(row: Mapping[str, Any]) -> dict[str, Any]:
                 allowed = "a JSON object of request fields" if name == "request" else "a JSON array of email addresses"
                 raise SubscriptionError(row["name"], name, f"not valid JSON ({error})", allowed) from None
     return fields
-
-
-def _values(subscription: Subscription) -> dict[str, Any]:
-    return subscription.model_dump(include=set(export_subscriptions.c.keys()))
 
 
 def _now() -> datetime:

@@ -48,6 +48,9 @@ class Subscription(BaseModel):
     paused: bool = Field(default=False, description="Declared but not run.")
     window: Window | None = Field(default=None, description="Relative window on window_column; none: all rows.")
     window_column: str = Field(default="created_at", description="The timestamp column the window applies to.")
+    skip_if_empty: bool = Field(
+        default=False, description="A tick whose export has no rows makes no file and sends no mail (the run says so)."
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -82,6 +82,10 @@ class Renderer(ABC):
         """Check option values; raise ExportRequestError naming ``format_options.<name>``."""
 
     @classmethod
+    def check_requester(cls, given: dict[str, Any], user: str) -> None:
+        """Check options only some users may choose (a PDF template of a user or a team), before they are read."""
+
+    @classmethod
     def check_columns(cls, settings: dict[str, Any], columns: tuple[ColumnSpec, ...]) -> None:
         """Check settings that depend on the output columns (``check_options`` never sees them).
 

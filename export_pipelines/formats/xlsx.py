@@ -1,13 +1,13 @@
-"""Excel (.xlsx) written with XlsxWriter's constant_memory mode: typed cells, one row in memory.
+"""Excel (.xlsx): typed cells written as SpreadsheetML in bulk, deflated on several threads, one chunk in memory.
 
-XlsxWriter, not openpyxl's write-only mode: for the same cells of 100,000 orders rows openpyxl
-needs about twice the time, in the same flat memory (benchmarks/xlsx_bench.py prints the
-figures). Each row goes to a temporary file as soon as the next one starts; at close the sheets
-are assembled and zipped into the stream. That takes temporary disk (TMPDIR) of about twice the
-uncompressed sheets, some 0.5 KB per row of 13 columns: about 1 GB per million rows. Not
-rustpy-xlsxwriter, though it takes 0.17x the time: it cannot give one text cell the quote prefix and
-not the next, writes "" as no cell, has no text fallback in number columns and no document properties
-(benchmarks/README.md has the figures and the differences).
+How: each chunk's rows become sheet XML through Arrow's string kernels (``xlsx_cells``), the text
+XlsxWriter's constant-memory mode wrote cell by cell, in a fraction of its time; parts of it are deflated
+on worker threads and wait, compressed, in a temporary file (TMPDIR, about 100 bytes per row of 13
+columns) until the last chunk. Then XlsxWriter writes the rest of the workbook once (``xlsx_book``:
+styles, properties, header, widths, autofilters, highlights) and each sheet's rows are joined into its
+XML in the zip written to the stream (``zip_members``). Not rustpy-xlsxwriter: it cannot give one text
+cell the quote prefix and not the next, writes "" as no cell, has no text fallback in number columns
+and no document properties (benchmarks/README.md has the figures and the differences).
 
 What the cells hold:
 
@@ -42,30 +42,25 @@ from __future__ import annotations
 
 import tempfile
 from contextlib import contextmanager
-from datetime import datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import xlsxwriter
 
 from export_pipelines.errors import ExportRequestError
 from export_pipelines.formats.base import Renderer, require_choice
-from export_pipelines.formats.xlsx_display import cell_properties, formula, highlight_properties
-from export_pipelines.formats.xlsx_display import number_format as display_number_format
+from export_pipelines.formats.xlsx_book import BookSkeleton
+from export_pipelines.formats.xlsx_cells import SheetRows
 from export_pipelines.formats.xlsx_layout import (
     EXCEL_COLUMNS,
     EXCEL_ROWS,
     ColumnWidths,
     header_text,
-    number_format,
     require_date_format,
-    sheet_name,
 )
-from export_pipelines.formats.xlsx_values import excel_numbers
+from export_pipelines.formats.zip_members import FINAL_BLOCK, DeflatingSpool, ZipWriter, crc32_combine, deflate_part
 
 MAX_TEXT = 32_767  # UTF-16 units in one cell
-FORMULA_TRIGGERS = frozenset("=+-@")
-CREATED = datetime(1980, 1, 1)  # the zip format's epoch: a fixed date keeps the bytes repeatable
+PART_ROWS = 4_096  # rows per deflated part (about 2 MB of XML): big enough to compress well, small enough to share
 
 
 class XlsxRenderer(Renderer):
@@ -117,68 +112,81 @@ class XlsxRenderer(Renderer):
     def __init__(self, stream, context):
         super().__init__(stream, context)
         self.check_columns(self.settings, context.columns)
-        # Row data waits in temporary files until close; the folder goes even if the run fails.
+        # Deflated rows wait in a temporary file until close; the folder goes even if the run fails.
         self._folder = tempfile.TemporaryDirectory(prefix="export-xlsx-")
-        self._book = xlsxwriter.Workbook(
-            _WriteOnly(stream), {"constant_memory": True, "tmpdir": self._folder.name, "use_zip64": True}
-        )
-        self._book.set_properties(
-            {"title": context.title, "created": CREATED, "comments": f"Times are local times in {context.timezone}."}
-        )
-        self._book.set_custom_property("Time zone", context.timezone)
-        self._header_format = self._book.add_format({"bold": True})
-        self._guard_format = self._book.add_format({"quote_prefix": True})
-        self._formats = [self._format(column) for column in context.columns]
-        self._headers = [header_text(c, self.settings["header_style"], context.timezone) for c in context.labelled()]
-        self._widths = ColumnWidths(context.columns, self._headers, self.settings)
-        self._sheets: list = []
+        headers = [header_text(c, self.settings["header_style"], context.timezone) for c in context.labelled()]
+        self._book = BookSkeleton(context, self.settings, headers, self._folder.name)
+        self._rows = SheetRows(context.columns, self._book.styles)
+        self._widths = ColumnWidths(context.columns, headers, self.settings)
+        self._spool = DeflatingSpool(tempfile.TemporaryFile(dir=self._folder.name))
+        self._sheets: list = []  # each sheet's Span of deflated rows in the spool
         self._sheet_rows: list[int] = []
-
-    def _format(self, column):
-        """A column's cell format: the number format its display rule gives, else its type's; its alignment."""
-        rule, locale = self.context.display.rule(column.name), self.context.display.locale
-        code = display_number_format(column, rule, locale) or number_format(column, self.settings)
-        properties = {**({"num_format": code} if code else {}), **cell_properties(rule)}
-        return self._book.add_format(properties) if properties else None
-
-    def _add_highlights(self) -> None:
-        """Each highlight as a formula rule over every sheet's data rows (earlier rules win where they conflict)."""
-        columns = self.context.columns
-        for highlight in self.context.display.highlights:
-            rule = {
-                "type": "formula",
-                "criteria": formula(highlight.condition, columns, self.context.timezone),
-                "format": self._book.add_format(highlight_properties(highlight.style)),
-            }
-            spans = [(i, i) for i, c in enumerate(columns) if c.name in highlight.columns] or [(0, len(columns) - 1)]
-            for sheet, rows in zip(self._sheets, self._sheet_rows):
-                for first, last in spans if rows else ():
-                    sheet.conditional_format(1, first, rows, last, rule)
+        self._pending: list[pa.Table] = []  # rows of the current sheet not yet handed to a worker
+        self._pending_rows = 0
 
     def write(self, table: pa.Table) -> None:
         with self._discarded_on_error():
+            self._check_texts(table)
             self._widths.sample(table)
             limit = self.settings["max_rows_per_sheet"]
             start = 0
             while start < table.num_rows:
-                if not self._sheets or self._sheet_rows[-1] == limit:
-                    self._add_sheet()
-                take = min(table.num_rows - start, limit - self._sheet_rows[-1])
-                self._write_rows(table.slice(start, take))
+                if not self._sheets or self._sheet_rows[-1] + self._pending_rows == limit:
+                    self._flush_part(self._pending_rows)
+                    self._sheets.append(self._spool.begin())
+                    self._sheet_rows.append(0)
+                take = min(table.num_rows - start, limit - self._sheet_rows[-1] - self._pending_rows)
+                self._submit(table.slice(start, take))
                 start += take
+
+    def _submit(self, table: pa.Table) -> None:
+        """Rows of the current sheet, handed to the workers in parts of ``PART_ROWS`` rows.
+
+        Parts are cut by row count, never at chunk ends, so the same rows give the same bytes however
+        they were chunked.
+        """
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        while self._pending_rows >= PART_ROWS:
+            self._flush_part(PART_ROWS)
+
+    def _flush_part(self, rows: int) -> None:
+        if not rows:
+            return
+        pending = pa.concat_tables(self._pending)
+        self._spool.submit(self._rows.encode, pending.slice(0, rows), self._sheet_rows[-1] + 2)  # row 1: the header
+        self._sheet_rows[-1] += rows
+        self._pending = [pending.slice(rows)]
+        self._pending_rows -= rows
 
     def close(self) -> None:
         with self._discarded_on_error():
-            if not self._sheets:  # no rows at all: still a workbook with its header
-                self._add_sheet()
-            widths = self._widths.final()
-            for sheet, rows in zip(self._sheets, self._sheet_rows):
-                sheet.autofilter(0, 0, rows, len(widths) - 1)
-                for index, width in enumerate(widths):
-                    sheet.set_column(index, index, round(width, 1))
-            self._add_highlights()
-            self._book.close()
+            self._flush_part(self._pending_rows)
+            self._spool.drain()
+            parts = self._book.parts(self._sheet_rows, self._widths.final())
+            archive = ZipWriter(self.stream)
+            for name, data in parts.members:
+                if name not in parts.sheets:
+                    archive.add(name, data)
+                    continue
+                number = int(name.rsplit("sheet", 1)[1].split(".")[0])
+                self._add_sheet(archive, name, *parts.sheets[name], number)
+            archive.close()
+        self._spool.close()
         self._folder.cleanup()
+
+    def _add_sheet(self, archive: ZipWriter, name: str, before: bytes, after: bytes, number: int) -> None:
+        """One sheet's member: its XML up to the header row, the spooled rows, and the rest, as one deflate stream."""
+        span = self._sheets[number - 1] if number <= len(self._sheets) else None
+        head, head_crc, head_size = deflate_part(before)
+        tail, tail_crc, tail_size = deflate_part(after)
+        crc, size, middle = head_crc, head_size, 0
+        if span is not None:
+            crc, size, middle = crc32_combine(crc, span.crc, span.size), size + span.size, span.end - span.start
+        crc = crc32_combine(crc, tail_crc, tail_size)
+        pieces = [head, (lambda output: self._spool.copy(span, output)) if span else b"", tail, FINAL_BLOCK]
+        compressed = len(head) + middle + len(tail) + len(FINAL_BLOCK)
+        archive.add_deflated(name, pieces, crc, size + tail_size, compressed)
 
     @contextmanager
     def _discarded_on_error(self):
@@ -186,49 +194,22 @@ class XlsxRenderer(Renderer):
         try:
             yield
         except BaseException:
+            self._spool.close()
             self._folder.cleanup()
             raise
 
-    def _add_sheet(self) -> None:
-        sheet = self._book.add_worksheet(sheet_name(self.context.title, len(self._sheets) + 1))
-        sheet.freeze_panes(1, 0)
-        for index, text in enumerate(self._headers):
-            sheet.write_string(0, index, text, self._header_format)
-        self._sheets.append(sheet)
-        self._sheet_rows.append(0)
-
-    def _write_rows(self, table: pa.Table) -> None:
-        sheet = self._sheets[-1]
-        writers, columns = [], []
+    def _check_texts(self, table: pa.Table) -> None:
+        """Refuse text longer than a cell holds, rather than cutting it unseen."""
         for index, column in enumerate(self.context.columns):
-            write, values = self._cells(sheet, column, table.column(index))
-            writers.append((index, write, self._formats[index]))
-            columns.append(values)
-        row = self._sheet_rows[-1] + 1
-        # The one loop that runs per cell: everything above it is done once per column.
-        for values in zip(*columns):
-            for (index, write, cell_format), value in zip(writers, values):
-                if value is not None:
-                    write(row, index, value, cell_format)
-            row += 1
-        self._sheet_rows[-1] += table.num_rows
-
-    def _cells(self, sheet, column, array: pa.ChunkedArray):
-        """The writer method for ``column`` in this chunk and its cell values, as a list."""
-        if column.type == "string":
-            longest = _longest_text(array)
+            if column.type != "string":
+                continue
+            longest = _longest_text(table.column(index))
             if longest > MAX_TEXT:
                 raise ExportRequestError(
                     "format",
                     f"column {column.name!r} holds a text of {longest:,} characters; an Excel cell holds {MAX_TEXT:,}",
                     "csv, json or jsonl keep such texts whole",
                 )
-            guarded = self.settings["formula_guard"] and pc.any(pc.match_substring_regex(array, r"^[=+\-@]")).as_py()
-            return (_guarded_text(sheet, self._guard_format) if guarded else sheet.write_string), array.to_pylist()
-        if column.type == "boolean":
-            return sheet.write_boolean, array.to_pylist()
-        values, with_text = excel_numbers(array)
-        return (_number_or_text(sheet) if with_text else sheet.write_number), values
 
 
 def _longest_text(array: pa.ChunkedArray) -> int:
@@ -238,37 +219,3 @@ def _longest_text(array: pa.ChunkedArray) -> int:
         return 0
     candidates = array.filter(pc.greater(lengths, MAX_TEXT // 2)).to_pylist()
     return max(len(text.encode("utf-16-le")) // 2 for text in candidates)
-
-
-def _number_or_text(sheet):
-    write_number, write_string = sheet.write_number, sheet.write_string
-
-    def write(row, col, value, cell_format):
-        if value.__class__ is str:
-            return write_string(row, col, value)
-        return write_number(row, col, value, cell_format)
-
-    return write
-
-
-def _guarded_text(sheet, guard_format):
-    write_string = sheet.write_string
-
-    def write(row, col, value, cell_format):
-        return write_string(row, col, value, guard_format if value[:1] in FORMULA_TRIGGERS else cell_format)
-
-    return write
-
-
-class _WriteOnly:
-    """The stream without seek or tell, so zipfile always streams (data descriptors): a gzip stream
-    claims to be seekable but cannot seek back, and storage streams cannot seek at all."""
-
-    def __init__(self, stream):
-        self._stream = stream
-
-    def write(self, data) -> int:
-        return self._stream.write(data)
-
-    def flush(self) -> None:
-        """Left to the stream's owner: flushing a gzip stream here would only add sync markers."""

@@ -53,6 +53,7 @@ class ExportNotification:
     rows_withheld: bool = False
     withheld_band: str | None = None
     attachment: AttachmentSource | None = None  # the file itself, when a channel may attach it
+    subscription: str | None = None  # the subscription whose tick made it: the mail names it
 
     @property
     def is_partial(self) -> bool:

@@ -42,6 +42,8 @@ def build_message(notification: ExportNotification, sender: str, attach_max_byte
     withheld = f", {n.withheld_band or 'some rows'} withheld" if n.is_partial else ""
     subject_title = " ".join(_one_line(n.title).split())  # a line break in a header is an error (or an injection)
     subject = f"Your {kind} '{subject_title}' is ready ({_rows(n.rows)}, {n.format.upper()}{withheld})"
+    if n.subscription:
+        subject += f" - subscription {' '.join(_one_line(n.subscription).split())}"
     message = _headers(subject, n.recipients, sender)
 
     until = f" until {_utc(n.expires_at)}" if n.expires_at is not None else ""
@@ -52,6 +54,11 @@ def build_message(notification: ExportNotification, sender: str, attach_max_byte
         paragraphs.append(
             f"This is a partial export: {which} matched your filters but were withheld because your "
             "permissions do not cover them. Ask the dataset owner for access if you need them."
+        )
+    if n.subscription:
+        paragraphs.append(
+            f"Sent by your subscription '{_one_line(n.subscription)}': pause, change or delete it on the "
+            "Subscriptions page."
         )
     if attached is not None:
         paragraphs.append(f"The file is attached to this email ({_one_line(n.attachment.file_name)}).")
@@ -153,6 +160,7 @@ def _facts(n: ExportNotification) -> list[tuple[str, str]]:
         ("Size", human_size(n.bytes)),
         ("Filters", "; ".join(n.filters) or "none"),
         ("Requested by", n.user),
+        *([("Subscription", n.subscription)] if n.subscription else []),
         ("Download", n.link),
         ("SHA-256", n.sha256),
         ("Run ID", n.run_id),

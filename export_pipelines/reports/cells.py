@@ -21,10 +21,13 @@ from export_pipelines.display.text import column_formatter
 def cell_texts(table: pa.Table, columns: tuple[ColumnSpec, ...], formatters: list | None = None) -> list[list[str]]:
     """One list of display strings per column, in column order; a column's formatter (display rules) wins."""
     formatters = formatters or [None] * len(columns)
-    return [
-        (pc.fill_null(convert(table.column(c.name)), "") if convert else _display(table.column(c.name), c)).to_pylist()
-        for c, convert in zip(columns, formatters)
-    ]
+    return [cell_text_array(table, c, convert).to_pylist() for c, convert in zip(columns, formatters)]
+
+
+def cell_text_array(table: pa.Table, column: ColumnSpec, convert=None) -> pa.ChunkedArray:
+    """One column's display strings as Arrow text, NULL as empty (``cell_texts`` without leaving Arrow)."""
+    array = table.column(column.name)
+    return pc.fill_null(convert(array), "") if convert else _display(array, column)
 
 
 def report_formatters(columns: tuple[ColumnSpec, ...], display: DisplayRules) -> list:

@@ -9,6 +9,7 @@ rows, whose texts size the text columns.
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO
 from zoneinfo import ZoneInfo
@@ -23,7 +24,7 @@ from export_pipelines.reports.canvas_table import TableWriter
 from export_pipelines.reports.cells import Totals, cell_texts, report_formatters, timestamp_text
 from export_pipelines.reports.fonts import FontSet
 from export_pipelines.reports.highlight import cell_styles
-from export_pipelines.reports.layout import plan_layout
+from export_pipelines.reports.layout import PageLayout, plan_layout
 from export_pipelines.reports.page import Furniture, ReportFacts
 from export_pipelines.reports.template import ReportTemplate
 
@@ -50,19 +51,30 @@ class _CompressingCanvas(Canvas):
 class PdfReport:
     """Write ``add``-ed chunks as a paginated table; ``close`` ends the file (the stream stays open)."""
 
-    def __init__(self, stream: BinaryIO, template: ReportTemplate, columns: tuple[ColumnSpec, ...],
-                 facts: ReportFacts, display: DisplayRules = NO_RULES):
+    def __init__(
+        self,
+        stream: BinaryIO,
+        template: ReportTemplate,
+        columns: tuple[ColumnSpec, ...],
+        facts: ReportFacts,
+        display: DisplayRules = NO_RULES,
+        part: RangePart | None = None,
+    ):
         self._stream, self._template, self._columns, self._facts = stream, template, columns, facts
         self._display, self._formatters = display, report_formatters(columns, display)
         self._fonts = FontSet(template.regular_font, template.bold_font, template.fallback_fonts)
-        self._totals = Totals(columns, template.totals)
+        self._part = part
+        self.totals = Totals(columns, template.totals if part is None else ())  # a range's totals: its planner's
         self._table: TableWriter | None = None  # set up at the first rows, which size the columns
         self.rows = 0
         self.landscape = False
 
     def _begin(self, sample: list[list[str]] | None) -> TableWriter:
-        template, facts = self._template, self._facts
-        layout = plan_layout(template, self._columns, self._fonts, sample, self._display)
+        template, facts, part = self._template, self._facts, self._part
+        if part is None:
+            layout = plan_layout(template, self._columns, self._fonts, sample, self._display)
+        else:
+            layout = part.layout  # a range: the whole report's layout, planned from its first rows
         self.landscape = layout.landscape
         canvas = _CompressingCanvas(self._stream, pagesize=(layout.width, layout.height), pageCompression=1)
         canvas.setTitle(facts.title)
@@ -70,14 +82,21 @@ class PdfReport:
         canvas.setCreator("export_pipelines")
         self._canvas = canvas
         self._furniture = Furniture(canvas, self._fonts, template, layout, facts)
-        table = TableWriter(canvas, layout, self._fonts, template.font_size, template.colours,
-                            self._furniture.start_page)
+        table = TableWriter(
+            canvas,
+            layout,
+            self._fonts,
+            template.font_size,
+            template.colours,
+            self._furniture.start_page,
+            *((part.first_page, part.first_row) if part else ()),
+        )
         table.begin()
         return table
 
     def add(self, table: pa.Table) -> None:
-        if self._totals:
-            self._totals.add(table)
+        if self.totals:
+            self.totals.add(table)
         for offset in range(0, table.num_rows, SLICE_ROWS):
             rows = table.slice(offset, SLICE_ROWS)
             texts = cell_texts(rows, self._columns, self._formatters)
@@ -86,22 +105,51 @@ class PdfReport:
             self._table.add_rows(texts, cell_styles(rows, self._columns, self._display.highlights))
         self.rows += table.num_rows
 
-    def close(self) -> int:
-        """Finish the last page and write the file; return the page count."""
+    def close(self, totals: Totals | None = None) -> int:
+        """Finish the last page and write the file; return the number of its last page.
+
+        A range's ``totals`` (the whole report's, on its last range) come from its planner; a range's
+        page and row counts are left as zeros for the merge to fill in (``range_merge``).
+        """
         if self._table is None:
             self._table = self._begin(None)
-        if self._totals:
+        totals = totals or self.totals
+        if totals:
             formatters = {column.name: f for column, f in zip(self._columns, self._formatters) if f is not None}
-            self._table.add_totals(self._totals.texts(formatters), self._template.totals_label)
+            self._table.add_totals(totals.texts(formatters), self._template.totals_label)
         pages = self._table.finish()
-        self._furniture.finish(pages=pages, rows=self.rows)
+        if self._part is None:
+            self._furniture.finish(pages=pages, rows=self.rows)
+        else:
+            self._furniture.finish(pages=0, rows=0)
         self._canvas.save()
         return pages
 
 
-def report_facts(title: str, timezone: str, export_id: str = "", filters: tuple[str, ...] = (),
-                 user: str = "", now: datetime | None = None) -> ReportFacts:
+@dataclass(frozen=True)
+class RangePart:
+    """A range of a longer report's pages: the whole report's layout, and where the range starts."""
+
+    layout: PageLayout
+    first_page: int
+    first_row: int
+
+
+def report_facts(
+    title: str,
+    timezone: str,
+    export_id: str = "",
+    filters: tuple[str, ...] = (),
+    user: str = "",
+    now: datetime | None = None,
+) -> ReportFacts:
     """The facts a report states, with the generation time in the export's time zone."""
     moment = (now or datetime.now(ZoneInfo(timezone))).astimezone(ZoneInfo(timezone)).replace(microsecond=0)
-    return ReportFacts(title=title, generated_at=timestamp_text(moment), export_id=export_id,
-                       timezone=timezone, filters=tuple(filters), user=user)
+    return ReportFacts(
+        title=title,
+        generated_at=timestamp_text(moment),
+        export_id=export_id,
+        timezone=timezone,
+        filters=tuple(filters),
+        user=user,
+    )

@@ -32,7 +32,9 @@ BUNDLED = {
     "noto-sans": ("fontpkg_noto_sans", "files/NotoSans[wdth,wght].ttf", None),
     "noto-sans-arabic": ("fontpkg_noto_sans_arabic", "files/NotoSansArabic[wdth,wght].ttf", None),
     "wqy-microhei": (
-        "paperang_p2_fonts_cjk", "fonts/wqy-microhei.ttc", "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
+        "paperang_p2_fonts_cjk",
+        "fonts/wqy-microhei.ttc",
+        "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
     ),
     "dejavu-sans": (None, None, "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
     "dejavu-sans-bold": (None, None, "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),
@@ -41,6 +43,7 @@ BUNDLED = {
 SYNTHETIC_BOLD_STROKE = 0.04
 _TOLERANCE = 0.01  # points: a text measured to fit exactly must not wrap on rounding
 MISSING_GLYPH = "\ufffd"
+_RUNS_LIMIT = 8192  # distinct non-ASCII texts whose runs are remembered
 _INVISIBLE = ("Cc", "Cf", "Mn", "Zl", "Zp")  # controls, joiners, variation selectors, marks
 
 
@@ -120,21 +123,36 @@ class FontSet:
         self.bold = register_face(bold) if bold else self.regular
         self.synthetic_bold = bold is None
         self._fallbacks = tuple(register_face(path) for path in fallbacks)
+        # the faces' own width methods: pdfmetrics.stringWidth looks the face up by name on every call
+        self._ascii_width = {
+            False: pdfmetrics.getFont(self.regular).stringWidth,
+            True: pdfmetrics.getFont(self.bold).stringWidth,
+        }
+        self._runs: dict[tuple[str, bool], tuple[Run, ...]] = {}
         self._cmaps = {
-            name: pdfmetrics.getFont(name).face.charToGlyph
-            for name in (self.regular, self.bold, *self._fallbacks)
+            name: pdfmetrics.getFont(name).face.charToGlyph for name in (self.regular, self.bold, *self._fallbacks)
         }
 
-    def runs(self, text: str, bold: bool = False) -> list[Run]:
+    def runs(self, text: str, bold: bool = False) -> tuple[Run, ...]:
         """Split ``text`` into runs, each in the first face that has the glyphs.
 
         A character no face has is drawn as U+FFFD (a visible "�"), so a reader sees that something
-        could not be drawn; spaces and marks stay in the run they belong to.
+        could not be drawn; spaces and marks stay in the run they belong to. Non-ASCII texts are
+        remembered: names repeat, and each is both measured and drawn.
         """
+        if text.isascii():
+            return (Run(self.bold if bold else self.regular, text, bold and self.synthetic_bold),)
+        key = (text, bold)
+        runs = self._runs.get(key)
+        if runs is None:
+            if len(self._runs) >= _RUNS_LIMIT:
+                self._runs.clear()
+            runs = self._runs[key] = tuple(self._split(text, bold))
+        return runs
+
+    def _split(self, text: str, bold: bool) -> list[Run]:
         primary = self.bold if bold else self.regular
         primary_synthetic = bold and self.synthetic_bold
-        if text.isascii():
-            return [Run(primary, text, primary_synthetic)]
         text = self._drawable(visual_order(text))
         runs: list[Run] = []
         current, start = primary, 0
@@ -157,8 +175,9 @@ class FontSet:
     def _drawable(self, text: str) -> str:
         """``text`` with characters no face has (emoji, rare symbols) shown as U+FFFD, not as nothing."""
         cmaps = self._cmaps.values()
-        missing = [c for c in text if not any(ord(c) in cmap for cmap in cmaps)
-                   and unicodedata.category(c) not in _INVISIBLE]
+        missing = [
+            c for c in text if not any(ord(c) in cmap for cmap in cmaps) and unicodedata.category(c) not in _INVISIBLE
+        ]
         if not missing:
             return text
         return "".join(MISSING_GLYPH if c in missing else c for c in text)
@@ -172,7 +191,7 @@ class FontSet:
     def width(self, text: str, size: float, bold: bool = False) -> float:
         """The drawn width of ``text`` in points, whichever faces its runs use."""
         if text.isascii():
-            return pdfmetrics.stringWidth(text, self.bold if bold else self.regular, size)
+            return self._ascii_width[bold](text, size)
         return sum(pdfmetrics.stringWidth(run.text, run.font, size) for run in self.runs(text, bold))
 
     def wrap(self, text: str, width: float, size: float, bold: bool = False) -> list[tuple[str, float]]:

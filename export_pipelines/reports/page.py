@@ -151,6 +151,14 @@ class Furniture:
             for index, (line, _) in enumerate(lines):
                 writer.line(layout.left, y - index * title_size * 1.2, line, bold=True, size=title_size)
             y -= (len(lines) - 1) * title_size * 1.2
+        subtitle, subtitle_size = self._template.subtitle, size * 1.4
+        if any(f"{{{name}}}" in subtitle for name in DEFERRED_ROOM):
+            y -= subtitle_size * 1.5
+            self._text(writer, subtitle, layout.left, y, 1, "left", size=subtitle_size)
+        elif subtitle:
+            for line, _ in self._fonts.wrap(self._fill(subtitle), room, subtitle_size):
+                y -= subtitle_size * 1.5
+                writer.line(layout.left, y, line, size=subtitle_size)
         y -= size * 2.5
         info_size = size * 1.15
         lines = [f"Generated: {facts.generated_at}", f"Time zone: {facts.timezone}", "Rows: {rows}"]

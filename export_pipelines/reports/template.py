@@ -59,6 +59,7 @@ class ReportTemplate:
     header: Band
     footer: Band
     columns: dict[str, ColumnStyle] = field(default_factory=dict)
+    subtitle: str = ""  # a line under the title (placeholders allowed)
     totals: tuple[str, ...] = ()
     totals_label: str = "Total"
     display: DisplayLayer = DisplayLayer(TEMPLATE_FIELD)  # locale, column formats, highlights

@@ -32,8 +32,8 @@ from export_pipelines.reports.template import (
 
 PLACEHOLDERS = ("title", "generated_at", "export_id", "page", "pages", "rows", "user", "timezone")
 _FIELDS = {
-    "": ("title", "logo", "page", "fonts", "colours", "header", "footer", "columns", "totals", "totals_label",
-         "locale", "highlight"),
+    "": ("title", "subtitle", "logo", "page", "fonts", "colours", "header", "footer", "columns", "totals",
+         "totals_label", "locale", "highlight"),
     "page": ("size", "orientation"),
     "fonts": ("regular", "bold", "fallbacks", "size"),
     "colours": ("header_background", "header_text", "zebra", "grid", "text"),
@@ -50,7 +50,7 @@ def parse_template(document: dict, source: str, base_dir: Path, root: Path | Non
     With ``root`` set, the logo and font files must be inside it.
     """
     _refuse_unknown(document, "")
-    merged = _merge(_default_document(), document)
+    merged = merge_over(default_document(), document)
     page, fonts, colours = merged["page"], merged["fonts"], merged["colours"]
     for section in ("page", "fonts", "colours", "header", "footer"):
         _refuse_unknown(merged[section], section)
@@ -63,6 +63,7 @@ def parse_template(document: dict, source: str, base_dir: Path, root: Path | Non
     return ReportTemplate(
         source=source,
         title=_text(merged["title"], "title"),
+        subtitle=_text(merged.get("subtitle") or "", "subtitle"),
         logo=_logo(merged["logo"], base_dir, root),
         page_size=size,
         orientation=orientation,
@@ -81,11 +82,13 @@ def parse_template(document: dict, source: str, base_dir: Path, root: Path | Non
 
 
 @lru_cache(maxsize=1)
-def _default_document() -> dict:
+def default_document() -> dict:
+    """The shipped default template, under every other template (the builder starts from it)."""
     return yaml.safe_load((SHIPPED_DIR / "default.yaml").read_text(encoding="utf-8"))
 
 
-def _merge(base: dict, override: dict) -> dict:
+def merge_over(base: dict, override: dict) -> dict:
+    """``override`` over ``base``, section by section (``page``, ``colours``...)."""
     merged = dict(base)
     for key, value in override.items():
         merged[key] = {**base[key], **value} if isinstance(base.get(key), dict) and isinstance(value, dict) else value

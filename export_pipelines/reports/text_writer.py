@@ -35,13 +35,22 @@ class TextWriter:
         self._ops = [f"q {rgb} rg {rgb} RG BT"]
         self._face: tuple[str, float] | None = None
         self._stroke: tuple[int, float] = (0, 0.0)
+        plain = self._encoder.ascii_subset(fonts.regular)
+        self._plain = (plain, size) if plain is not None else None  # most cells: printable ASCII, regular
 
-    def line(self, x: float, y: float, text: str, bold: bool = False, size: float | None = None,
-             italic: bool = False) -> None:
-        size = size or self._size
+    def line(
+        self, x: float, y: float, text: str, bold: bool = False, size: float | None = None, italic: bool = False
+    ) -> None:
         ops = self._ops
+        if not bold and not italic and size is None and text.isascii() and text.isprintable() and self._plain:
+            # one run, no subset split: printable ASCII sits at its own codes in subset 0
+            if self._face != self._plain or self._stroke[0]:
+                self._switch_to_plain()
+            ops.append(f"1 0 0 1 {x:.2f} {y:.2f} Tm ({escapePDF(text)}) Tj")
+            return
+        size = size or self._size
         matrix = f"1 0 {ITALIC_SLANT if italic else 0} 1 {x:.2f} {y:.2f} Tm"  # italic: the glyphs slanted
-        if not bold and text.isascii() and text.isprintable():  # most cells: one run, no subset split
+        if not bold and text.isascii() and text.isprintable():
             name = self._encoder.ascii_subset(self._fonts.regular)
             if name is not None:
                 if self._stroke[0]:
@@ -63,6 +72,23 @@ class TextWriter:
                     ops.append(f"{name} {size:g} Tf")
                     self._face = (name, size)
                 ops.append(f"({chunk}) Tj")
+
+    def plain_ops(self) -> list[str] | None:
+        """The operator list, set for printable ASCII in the regular face: a caller may append
+        ``1 0 0 1 x y Tm (escaped) Tj`` lines to it until it calls ``line``. None if the face has no such subset."""
+        if self._plain is None:
+            return None
+        if self._face != self._plain or self._stroke[0]:
+            self._switch_to_plain()
+        return self._ops
+
+    def _switch_to_plain(self) -> None:
+        if self._stroke[0]:
+            self._ops.append("0 Tr")
+            self._stroke = (0, 0.0)
+        if self._face != self._plain:
+            self._ops.append(f"{self._plain[0]} {self._size:g} Tf")
+            self._face = self._plain
 
     def draw(self) -> None:
         if len(self._ops) > 1:

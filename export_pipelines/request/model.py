@@ -43,6 +43,10 @@ VALIDATE_OP = "validate_request"
 TAG_USER = "export/user"
 TAG_DATASET = "export/dataset"
 TAG_FORMAT = "export/format"
+TAG_SUBSCRIPTION = "export/subscription"  # set by subscription schedules and their sensor
+# A subscription's run that ends without a file or a mail when it has no rows, and the run's note when it did.
+TAG_SKIP_IF_EMPTY = "export/skip_if_empty"
+TAG_SKIPPED = "export/skipped"
 EXPORT_JOB_TAGS = {"export/kind": "export"}  # export_job's own tags: every run of it carries them
 # export_job's tags as the job declares them: a run that died is retried from scratch (see run/jobs.py).
 JOB_TAGS = {**EXPORT_JOB_TAGS, RETRY_STRATEGY_TAG: "ALL_STEPS"}

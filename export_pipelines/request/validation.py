@@ -74,6 +74,7 @@ def check_request(request: ExportRequest, catalog: Catalog, now: datetime | None
     conditions = check_filters(request, dataset, tz, limits, now, coerce_value)
     sort = _sort(request, dataset, limits)
     renderer = renderer_class(request.format)
+    renderer.check_requester(request.format_options, request.user)  # before a template is looked for
     settings = renderer.check_options(request.format_options)
     renderer.check_columns(settings, tuple(dataset.columns[name] for name in columns))
     display = check_display(request, dataset, columns, renderer.display_layer(settings), tz, now, limits, coerce_value)

@@ -1,4 +1,5 @@
-"""export_job: one export, one run. validate -> collect -> transform (per chunk) -> render -> upload -> notify."""
+"""export_job: one export, one run. validate -> (skip if empty) -> collect -> transform (per chunk) -> render -> upload
+-> notify."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from export_pipelines.request.model import JOB_TAGS, VALIDATE_OP, ExportRequest
 from export_pipelines.run.hooks import keep_file_record_on_upload, remove_staging_on_failure, tell_requester_on_failure
 from export_pipelines.run.ops.collect import collect_chunks
 from export_pipelines.run.ops.deliver import notify_recipients, upload_file
+from export_pipelines.run.ops.empty import skip_empty_export
 from export_pipelines.run.ops.render import render_file
 from export_pipelines.run.ops.transform import transform_chunk
 from export_pipelines.run.ops.validate import validate_request
@@ -40,7 +42,7 @@ EXAMPLE_REQUEST = ExportRequest(user="analyst", dataset="orders")
     "so that webserver must not be reachable by anyone untrusted.",
 )
 def export_job():
-    plan = validate_request()
+    plan = skip_empty_export(validate_request())  # no plan (and so no file, no mail): an empty export it skips
     shaped = collect_chunks(plan).map(lambda chunk: transform_chunk(plan, chunk))
     rendered = render_file(plan, shaped.collect())
     notify_recipients(plan, upload_file(plan, rendered))

@@ -34,7 +34,7 @@ def test_a_template_is_saved_checked_listed_named_by_requests_and_deleted(api_wo
     assert created.json()["template"] == "users/analyst/monthly"
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "page.size"
     assert escape.status_code == 422 and escape.json()["errors"][0]["field"] == "logo"
-    assert listed == [{"name": "monthly", "template": "users/analyst/monthly"}] and theirs == []
+    assert listed == [{"name": "monthly", "scope": "user", "template": "users/analyst/monthly"}] and theirs == []
     assert foreign_delete.status_code == 404 and deleted.status_code == 204
     assert not (template_dir / "users" / "analyst" / "monthly.yaml").exists()
 

@@ -35,7 +35,7 @@ def test_the_shipped_default_template_is_valid_and_used_by_default():
     [
         ("title: [unclosed\n", "not valid YAML at line 2"),
         ("- a\n- b\n", "must be a mapping of template fields"),
-        ("titel: Report\n", "titel: unknown field (allowed: title, logo, page"),
+        ("titel: Report\n", "titel: unknown field (allowed: title, subtitle, logo, page"),
         ("colours: {gird: '#000000'}\n", "colours.gird: unknown field (allowed: header_background"),
         ("colours: {grid: blue-ish}\n", "colours.grid: 'blue-ish' is not a colour (allowed: #RRGGBB"),
         ("colours: {header_text: null}\n", "colours.header_text: None is not a colour"),

@@ -25,7 +25,7 @@ def permanent_errors_fail_fast(context=None):
     Given the op's context, first check that this process runs the code the run started with.
     """
     try:
-        expected = _run_tags(context).get(CODE_VERSION_TAG)
+        expected = run_tags(context).get(CODE_VERSION_TAG)
         if expected:
             check_code_version(expected, context.op_handle.name)
         yield
@@ -51,7 +51,7 @@ def _retry_number(context) -> int:
     return getattr(context, "retry_number", 0) if context is not None else 0
 
 
-def _run_tags(context) -> dict:
+def run_tags(context) -> dict:
     """The run's tags as they are now: the executor sets the code version after the run started (a
     retried run starts with its parent's, from before a deploy), and in-process steps hold the run as it was.
     """

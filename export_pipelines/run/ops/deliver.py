@@ -13,6 +13,7 @@ from export_pipelines.formats import renderer_class
 from export_pipelines.notifiers import ExportNotification
 from export_pipelines.notifiers.base import AttachmentSource, DeliveryReceipt
 from export_pipelines.notifiers.email import EmailNotifier
+from export_pipelines.request.model import TAG_SUBSCRIPTION
 from export_pipelines.request.plan import (
     ExportPlan,
     ExportResult,
@@ -22,7 +23,7 @@ from export_pipelines.request.plan import (
     staging_prefix,
 )
 from export_pipelines.run.ops.admitted import require_admission
-from export_pipelines.run.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
+from export_pipelines.run.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast, run_tags
 from export_pipelines.run.resources import ExportLimitsResource, ExportStorageResource, NotifierResource
 from export_pipelines.storage import FileAttributes
 from export_pipelines.storage.encrypted import KEY_ID_ATTRIBUTE
@@ -206,4 +207,5 @@ def _notification(
             sha256=result.sha256,
             open=lambda: storage.get().open_read(result.file_key),
         ),
+        subscription=run_tags(context).get(TAG_SUBSCRIPTION),
     )

@@ -2,7 +2,8 @@
 
 Only an app JWT says who the caller is (``security.app_tokens``: the deployment's public key or JWK Set,
 the algorithm the key implies, audience ``EXPORT_APP_JWT_AUDIENCE``, ``exp`` and ``sub`` required,
-``roles`` a list of strings). Nothing in a body or a query does: a ``user`` field is refused (422). A
+``roles`` a list of strings; ``team:<name>`` roles are the teams whose templates the user shares). Nothing in a
+body or a query does: a ``user`` field is refused (422). A
 caller with the role ``admin`` may act for another user with the header ``X-Act-As: <user>``: the API
 then does what that user could (their grants, their exports), and records the admin on what it creates
 (run tag ``export/acted_by``) and in the service's log.
@@ -12,10 +13,11 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
+from export_pipelines.reports.template_owners import record_teams, recorded_teams, teams_of_roles
 from export_pipelines.security.app_tokens import AppKeysUnavailable, AppTokenError
 from export_pipelines.service.api.problems import Problem
 
@@ -28,10 +30,12 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Caller:
-    """``user``: whose exports and grants; ``actor``: who signed in (the same, unless an admin acts for ``user``)."""
+    """``user``: whose exports and grants; ``actor``: who signed in (the same, unless an admin acts for ``user``);
+    ``teams``: the teams ``user`` is in (``team:<name>`` roles), whose templates they may use and edit."""
 
     user: str
     actor: str
+    teams: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def acting(self) -> bool:
@@ -63,11 +67,13 @@ def caller(request: Request) -> Caller:
                       "digits and ._@+-): ask the application's administrator to fix its tokens")  # fmt: skip
     target = request.headers.get(ACT_AS_HEADER, "").strip()
     if not target or target == identity.user:
-        return Caller(identity.user, identity.user)
+        teams = teams_of_roles(identity.roles)
+        record_teams(identity.user, teams)  # for the checks made later without a token (reports.template_owners)
+        return Caller(identity.user, identity.user, teams)
     if not identity.is_admin:
         raise Problem(403, "forbidden", f"only a caller with the role admin may send {ACT_AS_HEADER}: leave it out to "
                       "act as yourself")  # fmt: skip
     if not _USER.match(target):
         entry = {"field": ACT_AS_HEADER, "detail": "is not a user name", "allowed": "letters, digits and ._@+-"}
         raise Problem(422, "invalid_request", f"{ACT_AS_HEADER} is not a user name", [entry])
-    return Caller(target, identity.user)
+    return Caller(target, identity.user, recorded_teams(target))

@@ -17,8 +17,11 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from export_pipelines.service.desk.my_exports import MyExports
+from export_pipelines.service.desk.new_export import NewExport
 from export_pipelines.service.desk.render import STATIC_PREFIX
 from export_pipelines.service.desk.signin import SignIn
+from export_pipelines.service.desk.subscriptions import SubscriptionPages
+from export_pipelines.service.desk.template_builder import TemplateBuilder
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -27,6 +30,9 @@ def desk_routes(service) -> list[BaseRoute]:
     """The pages' routes for one DownloadService; fixed paths (``/exports/new``) before ``/exports/{id}``."""
     return [
         *SignIn(service).routes(),
+        *NewExport(service).routes(),
         *MyExports(service).routes(),
+        *TemplateBuilder(service).routes(),
+        *SubscriptionPages(service).routes(),
         Mount(STATIC_PREFIX, app=StaticFiles(directory=STATIC_DIR), name="desk-static"),
     ]

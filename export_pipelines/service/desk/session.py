@@ -28,6 +28,7 @@ from starlette.responses import Response
 
 from export_pipelines.delivery.links import ISSUER, parse_ttl, signing_keys
 from export_pipelines.errors import SettingsError
+from export_pipelines.reports.template_owners import teams_of_roles
 from export_pipelines.service.api.identity import Caller
 
 COOKIE = "export_session"
@@ -55,7 +56,7 @@ class Session:
     @property
     def caller(self) -> Caller:
         """The pages act as the signed-in user, exactly as the API does for a bearer of their token."""
-        return Caller(self.user, self.user)
+        return Caller(self.user, self.user, teams_of_roles(self.roles))
 
 
 def session_ttl(environ: Mapping[str, str] = os.environ) -> timedelta:

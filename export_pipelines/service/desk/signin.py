@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from export_pipelines.automation.api_submission import trusts_unsigned_submissions
 from export_pipelines.datasets.catalog import load_catalog
+from export_pipelines.reports.template_owners import record_teams, teams_of_roles
 from export_pipelines.request.permissions import users_with_grants
 from export_pipelines.run.resources import SourceDatabaseResource
 from export_pipelines.security.app_tokens import AppTokenError, AppTokenVerifier
@@ -84,6 +85,7 @@ class SignIn:
                                    "one", 401)  # fmt: skip
         response = RedirectResponse(target, status_code=303)
         start_session(response, identity.user, identity.roles, "app", self.service.now(), self.service.environ)
+        await run_in_threadpool(record_teams, identity.user, teams_of_roles(identity.roles))
         return response
 
     async def development(self, request: Request) -> Response:
