@@ -246,10 +246,8 @@ def test_every_action_is_reached_by_tab_with_a_visible_focus(desk: Desk):
     assert not unmarked, f"focused without a visible outline: {unmarked}"
 
 
-@pytest.mark.parametrize(
-    "path, name",
-    [("/exports/new", "new-export"), ("/subscriptions", "subscriptions"), ("/templates", "template-builder")],
-)
+# The New export and Template builder tests take their pages' screenshots themselves, filled in.
+@pytest.mark.parametrize("path, name", [("/subscriptions", "subscriptions")])
 def test_a_screenshot_of_each_other_page_once_it_exists(desk: Desk, path: str, name: str):
     desk.open(path)
     if desk.find_all("p#message"):  # the refusal of a path no page answers yet (or My exports' "no export new")
