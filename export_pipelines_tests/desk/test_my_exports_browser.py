@@ -249,6 +249,9 @@ def test_every_action_is_reached_by_tab_with_a_visible_focus(desk: Desk):
 # The New export and Template builder tests take their pages' screenshots themselves, filled in.
 @pytest.mark.parametrize("path, name", [("/subscriptions", "subscriptions")])
 def test_a_screenshot_of_each_other_page_once_it_exists(desk: Desk, path: str, name: str):
+    from export_pipelines.automation.subscription_table import SubscriptionTable
+
+    SubscriptionTable(os.environ["EXPORT_SOURCE_DB_URL"]).create()  # `subscriptions init`; last, and left empty
     desk.open(path)
     if desk.find_all("p#message"):  # a refusal: no page there yet, or one this deployment does not set up
         pytest.skip(f"{path} answers: {desk.find('p#message').text}")
