@@ -38,23 +38,9 @@ sys.path.insert(0, str(PROJECT))
 def main(arguments) -> dict:
     import httpx
     import jwt
-    import yaml
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-    root = Path(tempfile.mkdtemp(prefix="api-submit-bench-"))
-    (root / "home").mkdir()
-    config = yaml.safe_load((PROJECT / "dagster.yaml").read_text())
-    database = _postgres(arguments.postgres_url) if arguments.storage == "postgres" else None
-    if database:
-        config["storage"] = {"postgres": {"postgres_url": database}}
-    (root / "home" / "dagster.yaml").write_text(yaml.safe_dump(config))
-    key = ec.generate_private_key(ec.SECP256R1())
-    (root / "app.pem").write_bytes(key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
-    os.environ.update({"DAGSTER_HOME": str(root / "home"), "EXPORT_DATA_DIR": str(root / "var"),
-                       "EXPORT_SOURCE_DB_URL": f"sqlite:///{root / 'source.sqlite'}",
-                       "EXPORT_APP_JWT_PUBLIC_KEY": str(root / "app.pem"),
-                       "EXPORT_MAX_QUEUED_PER_USER": str(arguments.runs + arguments.warmup + 1)})  # fmt: skip
+    queue = {"EXPORT_MAX_QUEUED_PER_USER": str(arguments.runs + arguments.warmup + 1)}
+    _, key, database = throwaway_deployment(arguments.storage, arguments.postgres_url, "api-submit-bench-", queue)
     from export_pipelines.demo.seed import seed_demo
 
     source = _postgres(arguments.postgres_url) if arguments.estimate_rows else None
@@ -97,6 +83,29 @@ def main(arguments) -> dict:
                        page_estimate_max_ms=round(max(page_estimates), 1),
                        page_to_api_ratio=round(page_p50 / api_p50, 2))  # fmt: skip
     return figures
+
+
+def throwaway_deployment(storage: str, postgres_url: str, prefix: str, environ: dict | None = None):
+    """(folder, application key, instance database or None): the project's dagster.yaml in a throw-away
+    DAGSTER_HOME (its storage a throw-away PostgreSQL database for ``storage="postgres"``), an application key
+    (ES256) whose public half is EXPORT_APP_JWT_PUBLIC_KEY, set in this process's environment with ``environ``."""
+    import yaml
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    (root / "home").mkdir()
+    config = yaml.safe_load((PROJECT / "dagster.yaml").read_text())
+    database = _postgres(postgres_url) if storage == "postgres" else None
+    if database:
+        config["storage"] = {"postgres": {"postgres_url": database}}
+    (root / "home" / "dagster.yaml").write_text(yaml.safe_dump(config))
+    key = ec.generate_private_key(ec.SECP256R1())
+    (root / "app.pem").write_bytes(key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+    os.environ.update({"DAGSTER_HOME": str(root / "home"), "EXPORT_DATA_DIR": str(root / "var"),
+                       "EXPORT_SOURCE_DB_URL": f"sqlite:///{root / 'source.sqlite'}",
+                       "EXPORT_APP_JWT_PUBLIC_KEY": str(root / "app.pem"), **(environ or {})})  # fmt: skip
+    return root, key, database
 
 
 def _estimates(api, page, runs: int) -> tuple[list[float], list[float]]:

@@ -13,11 +13,12 @@ from pathlib import Path
 
 SCREENSHOTS_DIR = "EXPORT_SCREENSHOTS_DIR"
 WIDTH, HEIGHT = 1100, 760  # wide enough for the navigation on one line, as on a laptop
+_folder: list[str] = []  # this test session's own folder, made at its first screenshot
 
 
 def save_screenshot(driver, name: str) -> Path:
     """``name``.png of what ``driver`` shows now, at a laptop's size (then the window's size again)."""
-    folder = Path(os.environ.get(SCREENSHOTS_DIR) or Path(tempfile.gettempdir()) / "export-screenshots")
+    folder = Path(os.environ.get(SCREENSHOTS_DIR) or _session_folder())
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{name}.png"
     size = driver.get_window_size()
@@ -27,3 +28,9 @@ def save_screenshot(driver, name: str) -> Path:
     finally:
         driver.set_window_size(size["width"], size["height"])
     return target
+
+
+def _session_folder() -> str:
+    if not _folder:
+        _folder.append(tempfile.mkdtemp(prefix="export-screenshots-"))
+    return _folder[0]

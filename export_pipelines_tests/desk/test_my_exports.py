@@ -57,7 +57,7 @@ def test_my_exports_lists_the_users_exports_newest_first_with_what_each_can_do(b
 
     listed = rows(page)
     assert listed[0] == (queued, "queued") and (api_world.finished.run_id, "succeeded") in listed
-    assert f'action="/exports/{queued}/cancel"' in page and f"data-events=\"/exports/{queued}/events?token=" in page
+    assert f'action="/exports/{queued}/cancel"' in page and f'data-events="/exports/{queued}/events?token=' in page
     assert f'action="/exports/{api_world.finished.run_id}/links"' in page
     assert f'action="/exports/{api_world.finished.run_id}/again"' in page
     assert re.search(r'<a class="button download" href="/d/[^"]+">Download</a>', page)
@@ -134,7 +134,9 @@ def test_run_again_submits_one_new_queued_export(browser: Browser, api_world):
     new = [run for run in after if run.run_id not in before]
     assert answer.status_code == 303 and answer.headers["location"] == "/exports?notice=submitted"
     assert len(new) == 1 and new[0].status == DagsterRunStatus.QUEUED
-    assert new[0].tags["export/dataset"] == "orders" and new[0].run_config == instance.get_run_by_id(export_id).run_config
+    assert (
+        new[0].tags["export/dataset"] == "orders" and new[0].run_config == instance.get_run_by_id(export_id).run_config
+    )
 
 
 def test_another_users_export_is_not_found_by_any_route(browser: Browser, api_world):
@@ -154,7 +156,9 @@ def test_an_action_without_the_forms_csrf_secret_is_refused(browser: Browser, ap
     browser.sign_in("analyst")
 
     forged = browser.post(f"/exports/{export_id}/cancel", {})
-    other_site = browser.post(f"/exports/{export_id}/cancel", csrf_from="/exports", headers={"Origin": "https://x.example"})
+    other_site = browser.post(
+        f"/exports/{export_id}/cancel", csrf_from="/exports", headers={"Origin": "https://x.example"}
+    )
 
     assert forged.status_code == 403 and other_site.status_code == 403
     assert status_of(api_world, export_id) == "queued"
@@ -163,3 +167,23 @@ def test_an_action_without_the_forms_csrf_secret_is_refused(browser: Browser, ap
 def status_of_admin(api_world, export_id: str) -> str:
     with api_world.client("admin") as api:
         return api.get(f"/exports/{export_id}").json()["status"]
+
+
+@pytest.mark.parametrize("status", [None, "canceled", "queued"])
+def test_a_long_history_is_paged_as_dagsters_own_query_pages_it(api_world, admins_runs, monkeypatch, status):
+    from export_pipelines.service.api import history
+    from export_pipelines.service.api.views import dagster_statuses
+
+    monkeypatch.setattr(history, "WALK_FROM", 10)  # admin's 60 runs are a long history
+    instance = DagsterInstance.get()
+    filters = RunsFilter(job_name="export_job", tags={"export/user": "admin"},
+                         **({"statuses": dagster_statuses(status)} if status else {}))  # fmt: skip
+    cursor, pages = None, 0
+    while True:
+        expected = [r.dagster_run.run_id for r in instance.get_run_records(filters, limit=7, cursor=cursor)]
+        walked = [r.dagster_run.run_id for r in history.newest_runs(instance, filters, 7, cursor)]
+        assert walked == expected
+        if not expected:
+            break
+        cursor, pages = expected[-1], pages + 1
+    assert pages >= 3

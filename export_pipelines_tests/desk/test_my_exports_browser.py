@@ -213,14 +213,13 @@ def test_another_users_export_is_neither_listed_nor_opened(desk: Desk):
 def test_no_page_scrolls_sideways_at_375_px(desk: Desk):
     desk.open("/exports?status=succeeded")
     download_page = urlsplit(desk.find(".export a.download").get_attribute("href")).path
-    queued = desk.find_all('.export[data-status="queued"] a.title')[0].get_attribute("href")
+    desk.open("/exports?status=queued")
+    queued = desk.find(".export a.title").get_attribute("href")  # its page: the progress of a queued export
     desk.driver.set_window_size(375, 800)
     try:
         for path in (*DESK_PAGES, download_page, urlsplit(queued).path, "/exports/unknown", "/signin"):
             desk.open(path)
-            widths = desk.driver.execute_script(
-                "return [document.documentElement.scrollWidth, window.innerWidth]"
-            )
+            widths = desk.driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
             assert widths[0] <= widths[1], f"{path} scrolls sideways at 375 px: {widths}"
     finally:
         desk.driver.set_window_size(1100, 800)
@@ -234,22 +233,26 @@ def test_every_action_is_reached_by_tab_with_a_visible_focus(desk: Desk):
     actions = desk.driver.execute_script(
         "return Array.from(document.querySelectorAll('a[href], button')).filter(e => e.offsetParent !== null)"
     )
-    reached, outlines = [], set()
-    for _ in range(len(actions) + 5):
+    reached, unmarked = [], []
+    for _ in range(len(actions) + 5):  # past the last action, focus leaves the page (the body is active)
         ActionChains(desk.driver).send_keys(Keys.TAB).perform()
-        reached.append(desk.driver.switch_to.active_element)
-        outlines.add(desk.driver.execute_script("return getComputedStyle(document.activeElement).outlineStyle"))
+        focused = desk.driver.switch_to.active_element
+        if focused.tag_name != "body":
+            reached.append(focused)
+            if desk.driver.execute_script("return getComputedStyle(document.activeElement).outlineStyle") == "none":
+                unmarked.append(focused.get_attribute("outerHTML")[:80])
     missed = [a.get_attribute("outerHTML")[:80] for a in actions if a not in reached]
     assert not missed, missed
-    assert "none" not in outlines, outlines
+    assert not unmarked, f"focused without a visible outline: {unmarked}"
 
 
-@pytest.mark.parametrize(
-    "path, name",
-    [("/exports/new", "new-export"), ("/subscriptions", "subscriptions"), ("/templates", "template-builder")],
-)
+# The New export and Template builder tests take their pages' screenshots themselves, filled in.
+@pytest.mark.parametrize("path, name", [("/subscriptions", "subscriptions")])
 def test_a_screenshot_of_each_other_page_once_it_exists(desk: Desk, path: str, name: str):
+    from export_pipelines.automation.subscription_table import SubscriptionTable
+
+    SubscriptionTable(os.environ["EXPORT_SOURCE_DB_URL"]).create()  # `subscriptions init`; last, and left empty
     desk.open(path)
-    if desk.find_all("p#message"):  # the refusal of a path no page answers yet (or My exports' "no export new")
-        pytest.skip(f"{path} is not built yet")
+    if desk.find_all("p#message"):  # a refusal: no page there yet, or one this deployment does not set up
+        pytest.skip(f"{path} answers: {desk.find('p#message').text}")
     save_screenshot(desk.driver, name)

@@ -20,6 +20,7 @@ from export_pipelines.delivery.refusals import Gone
 from export_pipelines.observability.audit import audit_record_for_run
 from export_pipelines.request.model import TAG_DATASET, TAG_USER
 from export_pipelines.service.api import estimate as estimates
+from export_pipelines.service.api.history import newest_runs
 from export_pipelines.service.api.identity import Caller, caller
 from export_pipelines.service.api.models import Estimate, Export, ExportList, Link
 from export_pipelines.service.api.problems import GuardedRoute, Problem
@@ -70,7 +71,7 @@ def caller_exports(service, who: Caller, status: str | None = None, dataset: str
     filters = RunsFilter(job_name=EXPORT_JOB, tags=tags, **({"statuses": dagster_statuses(status)} if status else {}))
     if cursor is not None:
         own_export(service, who, cursor, field="cursor")
-    records = service.instance.get_run_records(filters, limit=limit, cursor=cursor)
+    records = newest_runs(service.instance, filters, limit, cursor)
     items = [export_view(service, record, fresh=STATUS.get(record.dagster_run.status) in ("queued", "running"))
              for record in records]  # fmt: skip
     return {"items": items, "next_cursor": items[-1]["id"] if len(items) == limit else None}

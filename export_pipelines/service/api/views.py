@@ -20,7 +20,7 @@ from export_pipelines.automation.admission import TAG_DUPLICATE_OF, TAG_SUBMITTE
 from export_pipelines.delivery.exports import is_revoked
 from export_pipelines.delivery.links import mint_link, mint_status_token, public_url
 from export_pipelines.delivery.refusals import Gone
-from export_pipelines.observability.audit import audit_record_for_run
+from export_pipelines.observability.audit import audit_record_of
 from export_pipelines.request.model import TAG_DATASET, TAG_FORMAT, TAG_SKIPPED
 from export_pipelines.service import live
 from export_pipelines.service.api.identity import TAG_ACTED_BY
@@ -63,7 +63,7 @@ def export_view(service, record, fresh: bool = False) -> dict:
     elif status == "canceled":
         view["error"] = _canceled(run)
     else:
-        _finished(service, run, view)
+        _finished(service, record, view)
     return view
 
 
@@ -75,8 +75,9 @@ def status_urls(service, run_id: str, owner: str) -> dict:
     return {"events_url": f"{events}/exports/{run_id}/events?token={token}", "page_url": f"{base}/d/{token}"}
 
 
-def _finished(service, run, view: dict) -> None:
-    record = audit_record_for_run(service.instance, run.run_id)
+def _finished(service, run_record, view: dict) -> None:
+    run = run_record.dagster_run
+    record = audit_record_of(service.instance, run_record)
     view.update(rows=record.rows, bytes=record.bytes, rows_withheld=record.rows_withheld)
     if record.rows_withheld_band:
         view["rows_withheld_band"] = record.rows_withheld_band
