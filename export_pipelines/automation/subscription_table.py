@@ -117,7 +117,10 @@ class SubscriptionTable:
         return sa.inspect(self.engine).has_table(SUBSCRIPTIONS_TABLE)
 
     def _columns(self) -> set[str]:
-        return {column["name"] for column in sa.inspect(self.engine).get_columns(SUBSCRIPTIONS_TABLE)}
+        try:
+            return {column["name"] for column in sa.inspect(self.engine).get_columns(SUBSCRIPTIONS_TABLE)}
+        except sa.exc.NoSuchTableError:  # then reading it fails with the database's own error, which the commands name
+            return set(export_subscriptions.c.keys())
 
     def _present(self) -> list[sa.Column]:
         """The model's columns this table has (an older table lacks the ones added since)."""
