@@ -22,6 +22,10 @@ pytest_plugins = [
 # Tests never report to a developer's real Sentry project; test_monitoring points the SDK at its own receiver.
 for _name in ("SENTRY_DSN", "EXPORT_SENTRY_DSN"):
     os.environ.pop(_name, None)
+# Runs submitted in tests wait for the daemon, or stay queued where none runs (what many tests look at), instead of
+# being launched at submission by the shipped config: test_launch_on_submission covers that path, and the test of
+# twelve exports with exactly ten running turns it back on for its dagster dev.
+os.environ["EXPORT_LAUNCH_ON_SUBMISSION"] = "0"
 
 def pytest_collection_modifyitems(config, items):
     """End-to-end modules first. `make test` gives each process whole modules, in this order: the long

@@ -27,6 +27,7 @@ typed in the launchpad, so they are never what trust is based on.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -50,10 +51,11 @@ from export_pipelines.automation.admission import (
 )
 from export_pipelines.automation.admission_lock import admission_lock
 from export_pipelines.automation.launch_on_submission import launch_if_room
-from export_pipelines.errors import PermanentExportError
+from export_pipelines.errors import PermanentExportError, SettingsError
 from export_pipelines.request.model import VALIDATE_OP
 
 EXPORT_JOB = "export_job"
+LAUNCH_ON_SUBMISSION_ENV = "EXPORT_LAUNCH_ON_SUBMISSION"
 
 
 class ExportSubmissionGate(QueuedRunCoordinator):
@@ -77,7 +79,8 @@ class ExportSubmissionGate(QueuedRunCoordinator):
                 description="Launch an export at its submission when no other run waits and the deployment's and "
                 "the user's running limits allow, instead of at the daemon's next look at the queue "
                 "(automation/launch_on_submission.py). Only with a launcher that needs no code server for it "
-                "(the warm launcher); with any other every run waits for the daemon.",
+                "(the warm launcher); with any other every run waits for the daemon. "
+                f"${LAUNCH_ON_SUBMISSION_ENV} (1 or 0), when set, wins.",
             ),
             "trust_unsigned_submissions": Field(
                 BoolSource,
@@ -94,6 +97,14 @@ class ExportSubmissionGate(QueuedRunCoordinator):
         trust = config.pop("trust_unsigned_submissions", None)
         launch = config.pop("launch_on_submission", False)
         return cls(trust_unsigned_submissions=trust, launch_on_submission=launch, inst_data=inst_data, **config)
+
+    def _launches_at_submission(self) -> bool:
+        """The config's ``launch_on_submission``, unless the environment says otherwise (a process that must leave
+        every run to the daemon, e.g. a test that looks at runs while they wait in the queue)."""
+        raw = os.environ.get(LAUNCH_ON_SUBMISSION_ENV, "").strip()
+        if raw not in ("", "0", "1"):
+            raise SettingsError(f"{LAUNCH_ON_SUBMISSION_ENV}={raw!r} must be 1 or 0")
+        return self._launch_on_submission if raw == "" else raw == "1"
 
     @property
     def trusts_unsigned_submissions(self) -> bool:
@@ -130,7 +141,7 @@ class ExportSubmissionGate(QueuedRunCoordinator):
                 return self._cancel_duplicate(run, admission.duplicate_of)
             queued = super().submit_run(context)
         # Outside the lock: the launcher takes it again to take the user's running slot.
-        return launch_if_room(self._instance, queued, context.workspace) if self._launch_on_submission else queued
+        return launch_if_room(self._instance, queued, context.workspace) if self._launches_at_submission() else queued
 
     def _parent_tags(self, run: DagsterRun) -> Mapping[str, str] | None:
         parent = self._instance.get_run_by_id(run.parent_run_id) if run.parent_run_id else None

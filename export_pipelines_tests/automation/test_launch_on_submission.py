@@ -3,6 +3,7 @@ warm launcher's health check leaves alone the runs it did not start (a command-l
 
 from __future__ import annotations
 
+import pytest
 from dagster import DagsterEvent, DagsterRunStatus
 from dagster._core.launcher.base import WorkerStatus
 
@@ -75,3 +76,20 @@ def test_the_warm_launcher_leaves_alone_a_run_it_did_not_start(project_instance)
 
     assert launcher.check_run_worker_health(command_line).status == WorkerStatus.RUNNING
     assert launcher.check_run_worker_health(gone).status == WorkerStatus.FAILED
+
+
+def test_the_environment_may_turn_launching_at_submission_off_or_on_and_nothing_else(monkeypatch):
+    from export_pipelines.automation.gate import LAUNCH_ON_SUBMISSION_ENV, ExportSubmissionGate
+    from export_pipelines.errors import SettingsError
+
+    shipped, off = ExportSubmissionGate(launch_on_submission=True), ExportSubmissionGate(launch_on_submission=False)
+    monkeypatch.delenv(LAUNCH_ON_SUBMISSION_ENV, raising=False)
+    assert shipped._launches_at_submission() and not off._launches_at_submission()
+
+    monkeypatch.setenv(LAUNCH_ON_SUBMISSION_ENV, "0")
+    assert not shipped._launches_at_submission()
+    monkeypatch.setenv(LAUNCH_ON_SUBMISSION_ENV, "1")
+    assert off._launches_at_submission()
+    monkeypatch.setenv(LAUNCH_ON_SUBMISSION_ENV, "yes please")
+    with pytest.raises(SettingsError, match="EXPORT_LAUNCH_ON_SUBMISSION='yes please' must be 1 or 0"):
+        shipped._launches_at_submission()

@@ -37,7 +37,9 @@ def instance(dagster_home, tmp_path, monkeypatch, sqlite_url, application):
     monkeypatch.setenv("EXPORT_DATA_DIR", str(tmp_path / "var"))
     shutil.copy(PROJECT_DAGSTER_YAML, dagster_home / "dagster.yaml")
     config = dagster_home / "dagster.yaml"
-    config.write_text(config.read_text().replace("unsigned_submissions: true", "unsigned_submissions: false"))
+    # Signed submissions only; and submitted runs wait in the queue (no daemon here), where these tests look at them.
+    text = config.read_text().replace("unsigned_submissions: true", "unsigned_submissions: false")
+    config.write_text(text.replace("launch_on_submission: true", "launch_on_submission: false"))
     with DagsterInstance.get() as instance:
         yield instance
 

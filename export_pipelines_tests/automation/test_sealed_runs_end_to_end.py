@@ -90,7 +90,8 @@ def deployment(postgres_database, tmp_path_factory):
     (work / "app.pub.pem").write_bytes(application.public_pem)
     env = {"EXPORT_SOURCE_DB_URL": source.url, "EXPORT_CATALOG_PATH": str(source.catalog),
            "EXPORT_DATA_DIR": str(work / "var"),
-           "EXPORT_REQUEST_TOKEN_PUBLIC_KEY": str(work / "app.pub.pem")}  # fmt: skip
+           "EXPORT_REQUEST_TOKEN_PUBLIC_KEY": str(work / "app.pub.pem"),
+           "EXPORT_LAUNCH_ON_SUBMISSION": "1"}  # the shipped config's launch at submission, racing the daemon
     dev = DagsterDev(work, env, lambda config: config["run_coordinator"]["config"].update(
         trust_unsigned_submissions=False))  # fmt: skip
     with pytest.MonkeyPatch.context() as patch:
