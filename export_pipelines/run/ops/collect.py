@@ -53,12 +53,10 @@ def collect_chunks(
         progress = ProgressReporter(context, "collect", plan.visible_rows)
         stage = _ChunkStager(plan, target, context.run_id)
         if stage.parallel:
-            chunks = staged_by_readers(source, plan, stage, progress.advance)
+            staged = iter(staged_by_readers(source, plan, stage, progress.advance))
         else:
-            chunks = _staged_by_one_reader(source, plan, stage, progress.advance)
-        for chunk in chunks[:-1]:
-            yield _output(chunk)
-        yield _output(dataclasses.replace(chunks[-1], last=True))
+            staged = _staged_by_one_reader(source, plan, stage, progress.advance)
+        chunks = yield from _outputs(staged)
         progress.finish()
     rows, readers = sum(chunk.rows for chunk in chunks), len(plan.read_split_points) + 1 if stage.parallel else 1
     context.log.info(
@@ -67,8 +65,7 @@ def collect_chunks(
     )
 
 
-def _staged_by_one_reader(source, plan: ExportPlan, stage, advance) -> list[ChunkRef]:
-    chunks = []
+def _staged_by_one_reader(source, plan: ExportPlan, stage, advance) -> Iterator[ChunkRef]:
     with (
         source.connect() as connection,
         # Closed before the connection is given back, even on error: a thread may be reading on it.
@@ -76,7 +73,18 @@ def _staged_by_one_reader(source, plan: ExportPlan, stage, advance) -> list[Chun
     ):
         for chunk in staged:
             advance(chunk.rows)
-            chunks.append(chunk)
+            yield chunk
+
+
+def _outputs(staged: Iterator[ChunkRef]):
+    """Each chunk's output as soon as the next is staged (one behind, so the last can say it is the last), so the
+    run's history shows what was staged before a failure; returns the chunks."""
+    chunks: list[ChunkRef] = []
+    for chunk in staged:
+        if chunks:
+            yield _output(chunks[-1])
+        chunks.append(chunk)
+    yield _output(dataclasses.replace(chunks[-1], last=True))
     return chunks
 
 
