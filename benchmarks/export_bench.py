@@ -57,6 +57,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--chunk-size", type=int, default=100_000, help="the request's chunk_size")
     parser.add_argument("--pg-url", help="PostgreSQL database to seed (its demo tables are replaced); "
                         "default: a throw-away database on 127.0.0.1:5432, dropped at the end")
+    parser.add_argument("--seeded", action="store_true",
+                        help="--pg-url already holds exactly --rows demo orders: export them as they are")
     parser.add_argument("--keep-data", action="store_true", help="keep the seeded SQLite file and PostgreSQL database")
     parser.add_argument("--json-out", type=Path, help="also write every figure, per repetition, as JSON")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds before one run is killed")
@@ -127,6 +129,15 @@ def prepare_postgres(pg_url: str | None) -> tuple[str | None, str | None]:
     finally:
         admin.dispose()
     return server.set(database=name).render_as_string(hide_password=False), name
+
+
+def _order_count(url: str) -> int:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(sa.text(f"SELECT count(*) FROM {DATASET}")).scalar_one()
+    finally:
+        engine.dispose()
 
 
 def drop_database(name: str) -> None:
@@ -491,7 +502,10 @@ def main(argv=None) -> int:
         for rows in args.rows:
             for source, url in urls.items():
                 started = time.perf_counter()
-                seed_demo(url, rows=rows)
+                if not (args.seeded and source == "postgresql"):
+                    seed_demo(url, rows=rows)
+                elif _order_count(url) != rows:
+                    raise SystemExit(f"--seeded: {url} does not hold {rows:,} orders")
                 seeds.append({"source": source, "rows": rows, "seconds": time.perf_counter() - started})
                 log(f"{source}, {rows:,} rows: seeded in {seeds[-1]['seconds']:.1f} s (not part of the figures)")
                 baselines[(source, rows)], measured = measure_source(source, url, rows, columns, args, work)
