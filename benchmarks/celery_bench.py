@@ -43,6 +43,7 @@ def main(argv=None) -> int:
     parser.add_argument("--chunk-size", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
+    parser.add_argument("--json-out", type=Path, help="also write every figure as JSON")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="celery_bench_") as folder, _databases(2) as (source, dagster_db):
@@ -73,6 +74,8 @@ def main(argv=None) -> int:
         finally:
             redis.terminate()
     _report(results, args)
+    if args.json_out:
+        args.json_out.write_text(json.dumps({"rows": args.rows, "results": results}, indent=2))
     return 0
 
 

@@ -20,6 +20,7 @@ import time
 STARTED = time.perf_counter()
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import os  # noqa: E402
 import resource  # noqa: E402
 import statistics  # noqa: E402
@@ -113,6 +114,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=5, help="rounds, each running both renderers")
     parser.add_argument("--template", default="default")
     parser.add_argument("--baseline", default=BASELINE, help="commit whose renderer is the previous one")
+    parser.add_argument("--json-out", type=Path, help="also write every figure as JSON")
     parser.add_argument("--child", nargs=2, type=Path, metavar=("DATA", "OUTPUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -140,6 +142,9 @@ def main(argv=None) -> int:
         finally:
             subprocess.run(["git", "-C", str(REPOSITORY), "worktree", "remove", "--force", str(previous)], check=False)
     report(cases, args)
+    if args.json_out:
+        found = [{"rows": rows, "runs": runs} for rows, runs in cases]
+        args.json_out.write_text(json.dumps({"cases": found}, indent=2))
     return 0
 
 
