@@ -171,3 +171,21 @@ def test_render_refuses_to_publish_a_file_missing_a_chunk(source, storage, missi
         render_file(_context(source, storage), plan, [c for c in shaped if c.index != missing])
 
     assert refused.value.allow_retries is False
+
+
+@pytest.mark.parametrize("format_name", ["csv", "parquet"])
+def test_a_retried_step_finds_what_its_first_attempt_read(source, storage, format_name):
+    """A retry (TRANSIENT_RETRY) may follow an attempt that did its work and then failed, say writing its
+    events: transform and render must find their inputs again, and render must write the same file."""
+    context = _context(source, storage)  # one run: every step's staging under the same run id
+    # Tokyo time: Arrow chunks are reshaped by transform (its raw chunk removed), not passed on.
+    request = ExportRequest(user="admin", dataset="orders", format=format_name, chunk_size=200, timezone="Asia/Tokyo")
+    plan = validate_request(context, config=request)
+    raw = [output.value for output in collect_chunks(context, plan)]
+
+    shaped = [transform_chunk(context, plan, chunk) for chunk in raw]
+    assert format_name == "csv" or all(c.key != r.key for c, r in zip(shaped, raw)), "reshaped, not passed on"
+    assert [transform_chunk(context, plan, chunk) for chunk in raw] == shaped, "transform retried"
+
+    first, second = render_file(context, plan, shaped), render_file(context, plan, shaped)  # render retried
+    assert (second.rows, second.sha256) == (first.rows, first.sha256) and second.rows == 700

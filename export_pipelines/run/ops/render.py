@@ -44,6 +44,8 @@ def render_file(
 
     The file is written to staging under a temporary name and appears there only when complete.
     It is encrypted bound to the key it will be published under, so publishing moves ciphertext.
+    The chunks stay staged until upload_file has published the file: a retry of this step (after an
+    attempt that wrote the file, then failed) reads them again.
     Rows written are published about once a second (``ops.progress``).
     """
     require_admission(context, plan.request)
@@ -70,7 +72,6 @@ def render_file(
                     rows += chunk.rows
                     progress.advance(chunk.rows)
                 renderer.close()
-        target.delete_prefix(f"{data_prefix(context.run_id)}/ready")
     progress.finish()
     context.add_output_metadata(
         {"rows": rows, "bytes": output.result.bytes, "format": request.format, "compression": compression}

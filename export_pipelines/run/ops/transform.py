@@ -28,11 +28,15 @@ def transform_chunk(
         return chunk
     with permanent_errors_fail_fast(context):
         target = storage.get()
+        key = f"{data_prefix(context.run_id)}/ready/chunk-{chunk.index:06d}.arrow"
+        if not target.exists(chunk.key) and target.exists(key):
+            # A retry after an attempt that staged the shaped chunk (written whole or not at all) and removed
+            # the raw one, then failed (writing its events, say): the shaped chunk is this step's output.
+            return dataclasses.replace(chunk, key=key)
         schema = shaped_schema(plan)
         if read_chunk_schema(target, chunk.key).equals(schema):
             return chunk
         shaped = shape_table(read_chunk(target, chunk.key), schema)
-        key = f"{data_prefix(context.run_id)}/ready/chunk-{chunk.index:06d}.arrow"
         write_chunk(target, key, shaped)
         target.delete_prefix(chunk.key)
     return dataclasses.replace(chunk, key=key, rows=shaped.num_rows)
