@@ -10,7 +10,6 @@ import re
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from openpyxl.styles.numbers import is_date_format
 
 from export_pipelines.datasets.catalog import ColumnSpec
 from export_pipelines.errors import ExportRequestError
@@ -63,9 +62,18 @@ def number_format(column: ColumnSpec, settings: dict) -> str | None:
     return None
 
 
+# The formats' defaults: date formats, checked by the tests, so a request that keeps them does not import
+# openpyxl (over half a second of a whole export's process on a busy machine) to be told so.
+KNOWN_DATE_FORMATS = frozenset({"yyyy-mm-dd", "yyyy-mm-dd hh:mm:ss.000"})
+
+
 def require_date_format(settings: dict, name: str) -> None:
     """Refuse a number format that would show dates as plain numbers."""
     value = settings[name]
+    if isinstance(value, str) and value in KNOWN_DATE_FORMATS:
+        return
+    from openpyxl.styles.numbers import is_date_format  # a format given in the request: openpyxl's own test
+
     if not isinstance(value, str) or not 0 < len(value) <= 255 or not is_date_format(value):
         raise ExportRequestError(
             f"format_options.{name}", f"{value!r} is not an Excel date format", "for example yyyy-mm-dd hh:mm:ss"

@@ -18,6 +18,7 @@ from export_pipelines.reports.cell_lines import CellLines, Lines
 from export_pipelines.reports.fonts import FontSet
 from export_pipelines.reports.layout import CELL_PAD_X, CELL_PAD_Y, PageLayout
 from export_pipelines.reports.pagination import Paginator
+from export_pipelines.reports.plain_rows import BASELINE, PlainRows, aligned
 from export_pipelines.reports.text_writer import TextWriter
 
 
@@ -46,6 +47,7 @@ class TableWriter:
         self.cells = CellLines(layout, fonts, size)
         self._places = [(c.align, x, x + c.width - CELL_PAD_X, c.width, f"1 0 0 1 {x + CELL_PAD_X:.2f} ")
                         for c, x in zip(layout.columns, self._lefts)]  # fmt: skip
+        self.plain = PlainRows(self._places, self.cells, fonts, size, self.cells.shaped)
         self._header = [self.cells.bold(i, c.label) or [("", 0.0)] for i, c in enumerate(layout.columns)]
         self._paginator = Paginator(layout.bottom, size, self._turn_page)
         self.header_height = self._paginator.height(max((len(lines) for lines in self._header), default=1))
@@ -116,12 +118,33 @@ class TableWriter:
 
     # ---- rows ---------------------------------------------------------------------------------
 
-    def add_rows(self, columns: list[list[str]], styles: list | None = None) -> None:
+    def add_rows(self, columns: list[list[str]], styles: list | None = None, plain: list | None = None) -> None:
         """Draw rows given column-wise (as ``cells.cell_texts`` returns them), each with its cells' highlight
-        styles (``highlight.cell_styles``) if any."""
+        styles (``highlight.cell_styles``) if any, and its operators from ``self.plain`` if given."""
         cell_lines = self.cells.lines
+        plain = plain if plain is not None and self._body.writes_plain else None
         for index, row in enumerate(zip(*columns)):
-            self._add_row([cell_lines(i, text) for i, text in enumerate(row)], styles=styles and styles[index])
+            style = styles and styles[index]
+            if plain is not None and plain[index] is not None and not style and self._add_plain_row(plain[index]):
+                continue
+            self._add_row([cell_lines(i, text) for i, text in enumerate(row)], styles=style)
+
+    def _add_plain_row(self, operators: str) -> bool:
+        """A row of plain cells (``plain_rows``) if it fits on this page, as ``_add_row`` draws it; False if not."""
+        top = self._paginator.place_line()
+        if top is None:
+            return False
+        striped = self._body_rows % 2 and self._colours["zebra"] is not None
+        self._body_rows += 1
+        height = self._paginator.height(1)
+        bottom = top - height
+        if striped:
+            self._stripes.append(fp_str(self._layout.left, bottom, self._right - self._layout.left, height) + " re")
+        ops = self._body.plain_ops()
+        if operators:
+            ops.append(operators.replace(BASELINE, f"{top - CELL_PAD_Y - 0.95 * self._size:.2f} Tm ("))
+        self._rules.append(bottom)
+        return True
 
     def add_totals(self, texts: dict[str, str], label: str) -> None:
         """A bold last row: the totals under their columns, ``label`` in the first column if free."""
@@ -175,7 +198,7 @@ class TableWriter:
             text, width = lines[0]
             if not text:
                 continue
-            x = _aligned(align, left, right, column_width, width)
+            x = aligned(align, left, right, column_width, width)
             if ops is not None and text.isascii() and text.isprintable():
                 matrix = left_matrix if x is None else f"1 0 0 1 {x:.2f} "
                 ops.append(f"{matrix}{tail}{escapePDF(text)}) Tj")
@@ -200,7 +223,7 @@ class TableWriter:
             for offset, (text, width) in enumerate(lines[first:last] if first or last is not None else lines):
                 if not text:
                     continue
-                x = _aligned(align, left, right, column_width, width)
+                x = aligned(align, left, right, column_width, width)
                 ink.line(left + CELL_PAD_X if x is None else x, baseline0 - offset * lead, text, heavy, italic=italic)
 
     def _ink(self, colour: str) -> TextWriter:
@@ -208,12 +231,3 @@ class TableWriter:
         if writer is None:
             writer = self._inks[colour] = TextWriter(self._canvas, self._fonts, HexColor(colour), self._size)
         return writer
-
-
-def _aligned(align: str, left: float, right: float, column_width: float, width: float) -> float | None:
-    """Where a line ``width`` wide starts in a right- or center-aligned column; None when left-aligned."""
-    if align == "right":
-        return right - width
-    if align == "center":
-        return left + (column_width - width) / 2
-    return None

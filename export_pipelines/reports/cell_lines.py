@@ -29,6 +29,7 @@ class CellLines:
         self._shapes: dict[str, float] | None = None
         if len({fonts.width(digit, size) for digit in "0123456789"}) == 1:
             self._shapes = {}
+        self.shaped = [cache is None and self._shapes is not None for cache in self._caches]  # measured by shape
 
     def lines(self, index: int, text: str) -> Lines:
         if not text:

@@ -21,7 +21,7 @@ from reportlab.pdfgen.canvas import Canvas
 from export_pipelines.datasets.catalog import ColumnSpec
 from export_pipelines.display.styles import NO_RULES, DisplayRules
 from export_pipelines.reports.canvas_table import TableWriter
-from export_pipelines.reports.cells import Totals, cell_texts, report_formatters, timestamp_text
+from export_pipelines.reports.cells import Totals, cell_text_array, report_formatters, timestamp_text
 from export_pipelines.reports.fonts import FontSet
 from export_pipelines.reports.highlight import cell_styles
 from export_pipelines.reports.layout import PageLayout, plan_layout
@@ -99,10 +99,12 @@ class PdfReport:
             self.totals.add(table)
         for offset in range(0, table.num_rows, SLICE_ROWS):
             rows = table.slice(offset, SLICE_ROWS)
-            texts = cell_texts(rows, self._columns, self._formatters)
+            arrays = [cell_text_array(rows, c, f) for c, f in zip(self._columns, self._formatters)]
+            texts = [array.to_pylist() for array in arrays]
             if self._table is None:
                 self._table = self._begin(texts)
-            self._table.add_rows(texts, cell_styles(rows, self._columns, self._display.highlights))
+            styles = cell_styles(rows, self._columns, self._display.highlights)
+            self._table.add_rows(texts, styles, self._table.plain.templates(arrays))
         self.rows += table.num_rows
 
     def close(self, totals: Totals | None = None) -> int:

@@ -73,6 +73,11 @@ class TextWriter:
                     self._face = (name, size)
                 ops.append(f"({chunk}) Tj")
 
+    @property
+    def writes_plain(self) -> bool:
+        """Whether ``plain_ops`` gives the operator list (the face has printable ASCII at its own codes)."""
+        return self._plain is not None
+
     def plain_ops(self) -> list[str] | None:
         """The operator list, set for printable ASCII in the regular face: a caller may append
         ``1 0 0 1 x y Tm (escaped) Tj`` lines to it until it calls ``line``. None if the face has no such subset."""

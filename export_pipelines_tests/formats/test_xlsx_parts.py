@@ -7,6 +7,8 @@ import os
 import random
 import re
 import struct
+import subprocess
+import sys
 import zipfile
 import zlib
 from datetime import date
@@ -133,3 +135,28 @@ def test_deflated_parts_make_one_member_any_zip_reader_opens(monkeypatch, zip64_
     with zipfile.ZipFile(io.BytesIO(output.getvalue())) as found:
         assert found.testzip() is None
         assert found.read("big.xml") == b"".join(pieces) and found.read("small.xml") == b"<a/>"
+
+
+# ---- date format options ------------------------------------------------------------------------
+
+
+def test_the_known_date_formats_are_date_formats_to_openpyxl():
+    from openpyxl.styles.numbers import is_date_format
+
+    from export_pipelines.formats.xlsx import XlsxRenderer
+    from export_pipelines.formats.xlsx_layout import KNOWN_DATE_FORMATS
+
+    assert {XlsxRenderer.options[name][0] for name in ("date_format", "timestamp_format")} <= KNOWN_DATE_FORMATS
+    assert all(is_date_format(value) for value in KNOWN_DATE_FORMATS)
+
+
+def test_default_options_are_checked_without_importing_openpyxl():
+    code = (
+        "import sys\n"
+        "from export_pipelines.formats import renderer_class\n"
+        "renderer_class('xlsx').check_options({})\n"
+        "print('openpyxl' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

@@ -28,7 +28,9 @@ from export_pipelines.service.api.problems import Problem, from_request_error
 from export_pipelines.service.api.submit import checked_request
 
 START_SECONDS = 4.5  # a small export from submission to file (README: latency of one small export)
-ROWS_PER_SECOND = {"csv": 600_000, "parquet": 520_000, "json": 350_000, "jsonl": 350_000, "xlsx": 8_500, "pdf": 5_000}
+# xlsx: 300,000 orders in paired rounds with csv (benchmarks/README, Excel): 2.94 s more CPU than csv (median of
+# 3 rounds, load 10-14), added to csv's 0.5 s at the pace above, as if the sheet's deflate threads did not overlap.
+ROWS_PER_SECOND = {"csv": 600_000, "parquet": 520_000, "json": 350_000, "jsonl": 350_000, "xlsx": 87_000, "pdf": 5_000}
 
 
 def estimate(service, caller: Caller, body) -> dict:
