@@ -10,9 +10,8 @@ the file from Parquet readers (which need to seek to the footer): validation ref
 (``compressed_inside``) and ``compression: auto`` leaves Parquet as it is.
 
 Row groups have ``row_group_size`` rows (the last one fewer), whatever the size of the chunks the
-export arrives in: chunks are buffered until a row group is full (so memory holds at most about
-one row group besides the current chunk), and each row group is written with one ``write_table``
-from contiguous arrays. Tying row groups to chunks instead would make the bytes depend on the
+export arrives in: chunks are buffered until a row group is full, and each row group is written
+with one ``write_table`` from contiguous arrays. Tying row groups to chunks instead would make the bytes depend on the
 request's ``chunk_size`` (the same rows must give the same file however they are chunked) and
 would give readers thousands of tiny row groups for small chunks.
 
@@ -24,8 +23,9 @@ limit (1 MiB) keeps one per row group for them, which makes the file larger and 
 
 Row groups are encoded on ``ENCODING_THREADS`` threads at once, each into a Parquet file of its own
 (pyarrow encodes one table's columns one after another, without the GIL), and joined in order
-into the output as they are done (``parquet_join``): the same bytes as one ParquetWriter writes, with
-at most ``ENCODING_THREADS + 1`` row groups in memory.
+into the output as they are done (``parquet_join``): the same bytes as one ParquetWriter writes.
+Memory holds at most ``ENCODING_THREADS + 1`` row groups and their encoded bytes besides the current
+chunk (1M demo orders, two threads: a peak RSS of 384 MB instead of 316-328 MB).
 """
 
 from __future__ import annotations
