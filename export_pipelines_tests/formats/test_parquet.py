@@ -141,6 +141,20 @@ def test_a_higher_compression_level_is_applied(tmp_path):
         assert pq.read_table(io.BytesIO(data)).equals(table)
 
 
+def test_columns_whose_values_rarely_repeat_give_up_their_dictionary_early(tmp_path):
+    # 60,000 distinct keys make a 480 KB dictionary: under Arrow's own limit (1 MiB), past the renderer's.
+    rows = [dict(ROWS[i % 4], order_id=i * 7_919_573 % 1_000_003) for i in range(60_000)]
+    table = shaped_table(rows)
+    metadata = parquet_file(data := render(tmp_path, "parquet", [table])).metadata
+    columns = {metadata.schema.column(i).name: metadata.row_group(0).column(i) for i in range(metadata.num_columns)}
+
+    key = columns["order_id"]
+    assert key.data_page_offset - key.dictionary_page_offset <= 64 << 10  # the dictionary page
+    status = columns["status"]  # four values: its dictionary is kept
+    assert status.has_dictionary_page and "RLE_DICTIONARY" in status.encodings
+    assert pq.read_table(io.BytesIO(data)).equals(table)
+
+
 @pytest.mark.parametrize(
     ("option", "value"),
     [("compression_level", 0), ("compression_level", 23), ("compression_level", "3"), ("row_group_size", 0),
