@@ -97,3 +97,18 @@ def test_wipe_closes_the_kept_connections_before_deleting_the_files(instance):
     instance.report_engine_event("after the wipe", run)
 
     assert [entry.message for entry in instance.all_logs(run.run_id)] == ["after the wipe"]
+
+
+def test_a_new_run_file_is_stamped_at_the_schema_head_as_dagster_stamps_it(instance):
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from dagster._core.storage.sql import ALEMBIC_SCRIPTS_LOCATION, get_alembic_config
+
+    run = instance.create_run_for_job(small_job)
+    instance.report_engine_event("creates the run's file", run)
+
+    config = get_alembic_config(__file__)
+    config.set_main_option("script_location", ALEMBIC_SCRIPTS_LOCATION)
+    head = ScriptDirectory.from_config(config).get_current_head()
+    with instance.event_log_storage.run_connection(run.run_id) as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == head

@@ -11,8 +11,8 @@ kept per process id, never shared across a fork.
 
 Each SQLite file is also checked against Dagster's schema head when a process first opens it (the runs, the
 schedules, the index, then every run's own file): Dagster reads its ~90 migration scripts from disk for each
-check (~0.1 s each under load, four or five times per command-line export or per run). The scripts are read once
-per process here (``read_migrations_once``), which the warm forkserver does at its start for every run it forks.
+check (~0.1 s each under load, four or five times per command-line export or per run), and runs them all again
+to stamp each new run's file (~0.4 s). The scripts are read once per process here (``read_migrations_once``).
 
 In dagster.yaml (the project's; a deployment on PostgreSQL has no use for it)::
 
@@ -28,12 +28,14 @@ In dagster.yaml (the project's; a deployment on PostgreSQL has no use for it)::
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import dagster._core.storage.sql as dagster_sql
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.runs import SqliteRunStorage
@@ -68,10 +70,22 @@ class _MigrationsReadOnce:
         return _read[location]
 
 
+def _stamp(config: Config, revision: str) -> None:
+    """alembic's ``command.stamp`` as Dagster's env.py runs it, on the scripts read once."""
+    context = MigrationContext.configure(connection=config.attributes["connection"])
+    try:
+        with context.begin_transaction():
+            context.stamp(_MigrationsReadOnce.from_config(config), revision)
+    except sqlite3.DatabaseError as error:  # another process made the table first, as env.py allows
+        if "table alembic_version already exists" not in str(error):
+            raise
+
+
 def read_migrations_once() -> None:
-    """Dagster's schema checks in this process read the migration scripts once (they do not change while it runs)."""
+    """Dagster's schema checks and stamps (a new run's file is stamped at the head) in this process read the
+    migration scripts once: they do not change while it runs."""
     if dagster_sql.ScriptDirectory is not _MigrationsReadOnce:
-        dagster_sql.ScriptDirectory = _MigrationsReadOnce
+        dagster_sql.ScriptDirectory, dagster_sql.stamp = _MigrationsReadOnce, _stamp
         config = dagster_sql.get_alembic_config(dagster_sql.__file__)
         _MigrationsReadOnce.from_config(config).as_revision_number("head")
 
