@@ -1,10 +1,10 @@
 """Run-level hooks: staged chunks never outlive a failed run, its requester hears why it failed, and a
 published file's audit record outlives its run."""
 
-
 from dagster import HookContext, failure_hook, success_hook
 
 from export_pipelines.notifiers.failure import tell_requester
+from export_pipelines.observability.monitoring import report_step_failure
 from export_pipelines.request.plan import staging_prefix
 
 
@@ -27,6 +27,24 @@ def tell_requester_on_failure(context: HookContext) -> None:
     See ``notifiers.failure`` for the reason the requester reads and how one run sends one mail.
     """
     tell_requester(context)
+
+
+# What a step's final failure sets off, in this order: clean up, report to the error tracker, tell the requester.
+ON_STEP_FAILURE = (remove_staging_on_failure, report_step_failure, tell_requester_on_failure)
+
+
+@failure_hook(required_resource_keys={"storage", "notifier"})
+def handle_step_failure(context: HookContext) -> None:
+    """A step failed for good: each of ``ON_STEP_FAILURE`` in turn, one not stopping the next.
+
+    One hook rather than three on export_job: Dagster logs a HOOK_SKIPPED event for each hook of each step that
+    succeeds, and every event is a write to the run's event log (~25 ms under load; a 1,000-row export logs ~90).
+    """
+    for hook in ON_STEP_FAILURE:
+        try:
+            hook.decorated_fn(context)
+        except Exception as error:  # noqa: BLE001  the step failed already: the others still run
+            context.log.warning(f"{hook.name} failed for run {context.run_id}: {type(error).__name__}: {error}")
 
 
 @success_hook

@@ -6,9 +6,8 @@ from __future__ import annotations
 from dagster import RunConfig, job
 
 from export_pipelines.observability.log_format import export_console_logger
-from export_pipelines.observability.monitoring import report_step_failure
 from export_pipelines.request.model import JOB_TAGS, VALIDATE_OP, ExportRequest
-from export_pipelines.run.hooks import keep_file_record_on_upload, remove_staging_on_failure, tell_requester_on_failure
+from export_pipelines.run.hooks import handle_step_failure, keep_file_record_on_upload
 from export_pipelines.run.ops.collect import collect_chunks
 from export_pipelines.run.ops.deliver import notify_recipients, upload_file
 from export_pipelines.run.ops.empty import skip_empty_export
@@ -25,9 +24,9 @@ EXAMPLE_REQUEST = ExportRequest(user="analyst", dataset="orders")
 @job(
     executor_def=export_executor,
     logger_defs={"console": export_console_logger},  # JSON lines with EXPORT_LOG_FORMAT=json
-    # report_step_failure: to Sentry, when configured; tell_requester_on_failure: one mail to the recipients.
-    # keep_file_record_on_upload: the published file's audit record, kept apart from the run.
-    hooks={keep_file_record_on_upload, remove_staging_on_failure, report_step_failure, tell_requester_on_failure},
+    # handle_step_failure: staging removed, the error to Sentry (when configured), one mail to the recipients.
+    # keep_file_record_on_upload (on upload_file alone): the published file's audit record, kept apart from the run.
+    hooks={handle_step_failure},
     resource_defs=default_resources(),
     # The console logger is configured so that it is export_console_logger (JSON lines with EXPORT_LOG_FORMAT=json):
     # Dagster uses its own text console instead when a run's config configures no logger.
@@ -45,4 +44,4 @@ def export_job():
     plan = skip_empty_export(validate_request())  # no plan (and so no file, no mail): an empty export it skips
     shaped = collect_chunks(plan).map(lambda chunk: transform_chunk(plan, chunk))
     rendered = render_file(plan, shaped.collect())
-    notify_recipients(plan, upload_file(plan, rendered))
+    notify_recipients(plan, upload_file.with_hooks({keep_file_record_on_upload})(plan, rendered))
