@@ -65,11 +65,12 @@ def test_a_slow_consumer_holds_at_most_depth_items_ahead_however_many_come():
             produced.append(number)
             yield number
 
-    items = run_ahead(blocks(), depth=4)
-    for consumed, item in enumerate(items, start=1):
+    received = []
+    for consumed, item in enumerate(run_ahead(blocks(), depth=4), start=1):
+        received.append(item)
         if consumed % 20 == 0:
             threading.Event().wait(0.05)  # the consumer is slow: the producer has all the time it wants to run on
             ahead.append(len(produced) - consumed)
-    assert item == 199 and ahead
+    assert received == list(range(200)) and ahead
     # depth items in the queue, plus the one the producer holds while it waits for room.
     assert max(ahead) <= 4 + 1
