@@ -297,8 +297,8 @@ def run_export_once(url: str, variant: str, args, work: Path) -> dict:
         env["EXPORT_SERVER_TEXT"] = "off"
     if READERS in variant:
         env["EXPORT_PARALLEL_READERS"] = variant.split(READERS)[1]
-    if args.rows > DEFAULT_MAX_ROWS:  # a large seeded database is exported whole, over the default cap
-        env["EXPORT_MAX_ROWS"] = str(args.rows)
+    if max(args.rows) > DEFAULT_MAX_ROWS:  # a large seeded database is exported whole, over the default cap
+        env["EXPORT_MAX_ROWS"] = str(max(args.rows))
     load = os.getloadavg()[0]  # other work on the machine shows up in the figures; keep it on record
     try:
         with open(folder / "stdout", "w+") as out, open(folder / "stderr", "w+") as err:
