@@ -34,6 +34,7 @@ from bench_support import result_of
 from export_pipelines.datasets.catalog import load_catalog
 from export_pipelines.demo.seed import seed_demo
 from export_pipelines.formats import registered_formats
+from export_pipelines.settings import DEFAULT_MAX_ROWS
 
 CHILD = Path(__file__).resolve().with_name("bench_child.py")
 # Variants of an export, as suffixes of its format: storage unencrypted; rows read and encoded in the run
@@ -296,6 +297,8 @@ def run_export_once(url: str, variant: str, args, work: Path) -> dict:
         env["EXPORT_SERVER_TEXT"] = "off"
     if READERS in variant:
         env["EXPORT_PARALLEL_READERS"] = variant.split(READERS)[1]
+    if max(args.rows) > DEFAULT_MAX_ROWS:  # a large seeded database is exported whole, over the default cap
+        env["EXPORT_MAX_ROWS"] = str(max(args.rows))
     load = os.getloadavg()[0]  # other work on the machine shows up in the figures; keep it on record
     try:
         with open(folder / "stdout", "w+") as out, open(folder / "stderr", "w+") as err:

@@ -24,3 +24,8 @@ def test_converting_python_values_imports_pandas_unless_the_probe_was_skipped():
     assert _run("") == ["True", "DataFrame"]
     skipped = "from export_pipelines.run.no_pandas import skip_pandas_probe\nskip_pandas_probe()"
     assert _run(skipped) == ["False", "DataFrame"]  # to_pandas still works: it imports pandas then
+
+
+def test_a_process_that_runs_the_export_job_never_imports_pandas():
+    """The job's module skips the probe when it is imported: a run's or a step's process, whatever launched it."""
+    assert _run("import export_pipelines.run.jobs") == ["False", "DataFrame"]

@@ -52,3 +52,25 @@ def test_stopping_early_closes_the_producer_before_returning():
 
     assert closed.is_set()
     assert not [t for t in threading.enumerate() if t.name == "run-ahead"]
+
+
+def test_a_slow_consumer_holds_at_most_depth_items_ahead_however_many_come():
+    """What a COPY reader holds ahead of staging is bounded (depth blocks), not the export's size: the producer
+    waits for the consumer, and memory stays flat however many rows the export has."""
+    produced = []
+    ahead = []
+
+    def blocks():
+        for number in range(200):
+            produced.append(number)
+            yield number
+
+    received = []
+    for consumed, item in enumerate(run_ahead(blocks(), depth=4), start=1):
+        received.append(item)
+        if consumed % 20 == 0:
+            threading.Event().wait(0.05)  # the consumer is slow: the producer has all the time it wants to run on
+            ahead.append(len(produced) - consumed)
+    assert received == list(range(200)) and ahead
+    # depth items in the queue, plus the one the producer holds while it waits for room.
+    assert max(ahead) <= 4 + 1

@@ -69,9 +69,7 @@ class Renderer(ABC):
         unknown = sorted(set(given) - set(cls.options))
         if unknown:
             allowed = ", ".join(sorted(cls.options)) or "none"
-            raise ExportRequestError(
-                f"format_options.{unknown[0]}", f"not an option of format {cls.name!r}", allowed
-            )
+            raise ExportRequestError(f"format_options.{unknown[0]}", f"not an option of format {cls.name!r}", allowed)
         settings = {name: default for name, (default, _) in cls.options.items()}
         settings.update(given)
         cls.validate_settings(settings)
@@ -105,6 +103,9 @@ class Renderer(ABC):
         """Write whatever ends the file (closing brackets, footers). The stream stays open."""
 
 
+# A staged chunk is appended to the file in reads of this many bytes where its format allows.
+STAGED_READ_BYTES = 1 << 20
+
 
 class ChunkEncodingRenderer(Renderer):
     """A format whose chunks encode independently of each other (CSV, JSON, JSON Lines).
@@ -114,6 +115,8 @@ class ChunkEncodingRenderer(Renderer):
     """
 
     encodes_chunks: ClassVar[bool] = True
+    # Whether write_encoded of a chunk's bytes in pieces, one after the other, writes what it writes for them whole.
+    APPENDS_IN_PIECES: ClassVar[bool] = False
 
     def __init__(self, stream: BinaryIO | None, context: RenderContext):
         super().__init__(stream, context)
@@ -134,6 +137,15 @@ class ChunkEncodingRenderer(Renderer):
     @abstractmethod
     def write_encoded(self, data: bytes) -> None:
         """Append one chunk's bytes from ``encode_chunk``; chunks come in export order."""
+
+    def write_encoded_from(self, source: BinaryIO) -> None:
+        """Append one staged chunk's bytes, read from ``source``: in blocks where the format joins a chunk's
+        bytes as they are (``APPENDS_IN_PIECES``), so a chunk is never whole in memory; else in one piece."""
+        if not self.APPENDS_IN_PIECES:
+            self.write_encoded(source.read())
+            return
+        while data := source.read(STAGED_READ_BYTES):
+            self.write_encoded(data)
 
     def server_text(self) -> ServerText | None:
         """How a PostgreSQL server can write ``encode_chunk``'s bytes itself; None where it cannot

@@ -157,6 +157,8 @@ class CsvRenderer(ChunkEncodingRenderer):
             return None
         return csv_server_text(self.settings, self.context.columns, self.context.timezone)
 
+    APPENDS_IN_PIECES = True  # chunks are joined as they are
+
     def write_encoded(self, data: bytes) -> None:
         if not self._started:
             self._start()

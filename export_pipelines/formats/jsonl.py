@@ -33,5 +33,7 @@ class JsonLinesRenderer(ChunkEncodingRenderer):
             return None
         return jsonl_server_text(self.settings, self.context.columns, self.context.timezone)
 
+    APPENDS_IN_PIECES = True  # chunks are joined as they are
+
     def write_encoded(self, data: bytes) -> None:
         self.stream.write(data)

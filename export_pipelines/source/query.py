@@ -43,9 +43,10 @@ class ExportQuery:
     conditions: tuple  # filter tree nodes (datasets.filter_tree), all of which must hold
     tenants: frozenset[str] | None  # None: every tenant is granted
     sort: tuple[tuple[str, bool], ...] = ()  # (column, descending); validation drops columns after the key
-    # One reader's part of the export (source.read_ranges): keys from ``low`` (inclusive) to ``high``
-    # (exclusive), as text the key's type reads; None is open-ended, and the open top takes NULL keys.
-    key_range: tuple[str | None, str | None] | None = None
+    # One reader's part of the export (source.read_ranges): values of the order's first column from ``low``
+    # (inclusive) to ``high`` (exclusive), as text the column's type reads; None is open-ended, and the open
+    # end that comes last in the order takes the column's NULLs.
+    split_range: tuple[str | None, str | None] | None = None
 
     @property
     def order(self) -> tuple[tuple[str, bool], ...]:
@@ -72,8 +73,10 @@ class ExportQuery:
     def count_statement(self, dialect: str) -> sa.Select:
         """Rows matching the filters, and among them the rows the user may see."""
         table = self.table()
-        visible = sa.func.count() if self.tenants is None else sa.func.coalesce(
-            sa.func.sum(sa.case((self._tenant_clause(table), 1), else_=0)), 0
+        visible = (
+            sa.func.count()
+            if self.tenants is None
+            else sa.func.coalesce(sa.func.sum(sa.case((self._tenant_clause(table), 1), else_=0)), 0)
         )
         counts = sa.select(sa.func.count().label("matching"), visible.label("visible")).select_from(table)
         return counts.where(*self._filters(table, dialect))
@@ -101,24 +104,28 @@ class ExportQuery:
         if self.tenants is not None:
             where.append(self._tenant_clause(table))
         key = self.dataset.key
-        if self.key_range is not None:
-            where.append(self._within_range(table.c[key]))
+        if self.split_range is not None:
+            where.append(self._within_range(table))
         order = []
         for column, descending in self.order:
             expression = table.c[column].desc() if descending else table.c[column].asc()
             order.append(expression if column == key else expression.nulls_last())
         return sa.select(*columns).where(*where).order_by(*order)
 
-    def _within_range(self, key_column):
-        low, high = self.key_range
+    def _within_range(self, table: sa.TableClause):
+        (name, descending), *_ = self.order
+        column, (low, high) = table.c[name], self.split_range
         clauses = []
         if low is not None:
-            clauses.append(key_column >= sa.cast(sa.literal(low, sa.Text()), key_column.type))
+            clauses.append(column >= sa.cast(sa.literal(low, sa.Text()), column.type))
         if high is not None:
-            clauses.append(key_column < sa.cast(sa.literal(high, sa.Text()), key_column.type))
+            clauses.append(column < sa.cast(sa.literal(high, sa.Text()), column.type))
+        # The rows no comparison holds for, NULLs, go to the range that ends the order, where one statement
+        # reads them: the top one, except a descending sort column's (NULLs last) and not the key's (NULLs first).
+        last_end = low if descending and name != self.dataset.key else high
+        if last_end is not None:
             return sa.and_(*clauses)
-        # The top range also takes the rows no comparison holds for: NULL keys, where one statement would read them.
-        return sa.or_(sa.and_(*clauses), key_column.is_(None)) if clauses else sa.true()
+        return sa.or_(sa.and_(*clauses), column.is_(None)) if clauses else sa.true()
 
     def _after(self, table: sa.TableClause, after: tuple, dialect: str):
         """Rows strictly after ``after`` in ``order``, built from the last column outwards.

@@ -1,16 +1,20 @@
-"""Several readers for one export: the key space cut into ranges of about equal rows, one snapshot for all.
+"""Several readers for one export: the order's first column cut into ranges of about equal rows, one snapshot.
 
-One COPY is one backend formatting every row, on one core of the database server. Cut into key
-ranges, the same export is read by several backends at once, each range on its own connection
-and each range's bytes staged on their own; joined in range order they are the export's rows in
-key order, the order one statement gives, so the file is byte for byte the one a single reader writes.
+One COPY is one backend formatting every row, on one core of the database server (and, for an export
+sorted on a column without an index, sorting them all). Cut into ranges of the order's first column (the
+key, or the first sort column), the same export is read by several backends at once, each range on its
+own connection and each range's bytes staged on their own. Every row of a range comes before every row
+of the next in the export's order (ties of the first column are all in one range, ordered by the rest of
+the order there), so joined in range order they are the rows in the order one statement gives: the file
+is byte for byte the one a single reader writes, and each backend sorts only its own range.
 
-Where the cuts go: PostgreSQL's statistics already hold them. ``pg_stats.histogram_bounds`` of the
-key column (kept by ANALYZE and autovacuum) cut the table into buckets of equal row counts, so
-taking every k-th bound gives ranges of about equal rows without reading a row or an index page.
-A table without statistics (never analysed, or a view) is read by one reader. The ranges cover
-the whole key space (the first and last are open-ended), so rows the statistics do not know are
-still read, once: the cuts decide only how evenly the work is shared.
+Where the cuts go: percentiles of the column in a sample of the table's blocks (``TABLESAMPLE SYSTEM``,
+about ``SAMPLE_ROWS`` rows by the planner's row estimate), computed by the server in the column's own
+order and collation, so ranges have about equal rows whatever the column's type or ties. A view or a
+table never analysed (no estimate) is read by one reader. The ranges cover every value (the first and
+last are open-ended, and the one read last takes the NULLs), so rows the sample missed are still read,
+once: the cuts decide only how evenly the work is shared. Each range compares with the same text cast
+to the column's type, so the ranges never overlap or leave a gap whatever the cuts.
 
 Why one snapshot: readers that each took their own snapshot would see a row another connection
 moves, inserts or deletes while the export runs in two ranges or in none. The coordinating
@@ -19,8 +23,8 @@ each reader starts its transaction with ``SET TRANSACTION SNAPSHOT``, so every r
 database as it was at that one moment, as one statement would. The coordinator keeps its
 transaction open until the last reader has started (an exported snapshot lives as long as it).
 
-Why key ranges and not ctid (block) ranges, which PostgreSQL 14+ scans directly: every export is in
-key order (the key ends every order), and blocks hold rows in insertion order, not key order, so
+Why ranges of values and not ctid (block) ranges, which PostgreSQL 14+ scans directly: every export is
+in the order of its columns (the key ends every order), and blocks hold rows in insertion order, so
 block ranges would change the file.
 """
 
@@ -30,6 +34,7 @@ import dataclasses
 import re
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from export_pipelines.source.query import ExportQuery
 
@@ -37,12 +42,11 @@ from export_pipelines.source.query import ExportQuery
 # planned); measured with benchmarks/export_bench.py --readers.
 MIN_ROWS_PER_READER = 250_000
 _SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
-_HISTOGRAM = sa.text(
-    "SELECT s.histogram_bounds::text::text[] FROM pg_stats s"
-    " JOIN pg_namespace n ON n.nspname = s.schemaname"
-    " JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = s.tablename"
-    " WHERE c.oid = to_regclass(:table) AND s.attname = :key"
-    " ORDER BY s.inherited DESC LIMIT 1"  # a partitioned table's statistics cover its partitions
+# Rows sampled to place the cuts: each range's share of a 30,000-row sample is within about a percent of its share
+# of the table.
+SAMPLE_ROWS = 30_000
+_ESTIMATED_ROWS = sa.text(
+    "SELECT reltuples FROM pg_class WHERE oid = to_regclass(:table) AND relkind IN ('r', 'm', 'p')"
 )
 
 
@@ -51,31 +55,29 @@ def reader_count(visible_rows: int, readers: int) -> int:
     return max(1, min(readers, visible_rows // MIN_ROWS_PER_READER))
 
 
-def key_split_points(connection: sa.Connection, query: ExportQuery, parts: int) -> tuple[str, ...]:
-    """Keys (as text) that cut ``query``'s rows into ``parts`` ranges of about equal rows; () for one reader.
+def split_points(connection: sa.Connection, query: ExportQuery, parts: int) -> tuple[str, ...]:
+    """Values (as text) of the order's first column that cut ``query``'s rows into ``parts`` ranges of about
+    equal rows, in the column's order; () for one reader.
 
-    () too where ranges cannot be read in the export's order (it is sorted on another column than the
-    key), where the source is not PostgreSQL, and where the key has no statistics.
+    () too where the source is not PostgreSQL, and where the table has no row estimate (a view, or a
+    table never analysed).
     """
-    if parts < 2 or connection.dialect.name != "postgresql" or not splits_by_key(query):
+    if parts < 2 or connection.dialect.name != "postgresql":
         return ()
-    bounds = connection.execute(_HISTOGRAM, {"table": query.dataset.table, "key": query.dataset.key}).scalar()
-    if not bounds or len(bounds) < 2:
+    estimated = connection.execute(_ESTIMATED_ROWS, {"table": query.dataset.table}).scalar()
+    if not estimated or estimated <= 0:
         return ()
-    last = len(bounds) - 1
-    points = (bounds[round(part * last / parts)] for part in range(1, parts))
-    return tuple(dict.fromkeys(points))  # a key the histogram repeats would make an empty range
-
-
-def splits_by_key(query: ExportQuery) -> bool:
-    """Whether key ranges joined in order give the export's order: it is the key's order alone."""
-    return len(query.order) == 1 and query.order[0][0] == query.dataset.key
+    sample = sa.tablesample(query.table(), sa.func.system(min(100.0, 100.0 * SAMPLE_ROWS / estimated)))
+    fractions = sa.literal([part / parts for part in range(1, parts)], postgresql.ARRAY(sa.Float))
+    cuts = sa.func.percentile_disc(fractions).within_group(sample.c[query.order[0][0]])
+    points = connection.execute(sa.select(sa.cast(cuts, postgresql.ARRAY(sa.Text)))).scalar() or ()
+    return tuple(dict.fromkeys(point for point in points if point is not None))  # a value repeated: one cut
 
 
 def ranged_queries(query: ExportQuery, points: tuple[str, ...]) -> list[ExportQuery]:
-    """One query per range between ``points``, in the export's order (descending keys: the top range first)."""
+    """One query per range between ``points``, in the export's order (descending: the top range first)."""
     edges = [None, *points, None]
-    ranges = [dataclasses.replace(query, key_range=pair) for pair in zip(edges, edges[1:])]
+    ranges = [dataclasses.replace(query, split_range=pair) for pair in zip(edges, edges[1:])]
     return ranges[::-1] if query.order[0][1] else ranges
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 
 import pytest
 
 from export_pipelines.errors import ExportRequestError
 from export_pipelines.formats import RenderContext, registered_formats, renderer_class
+from export_pipelines.formats import base as formats_base
 from export_pipelines_tests.formats.samples import COLUMNS, ROWS, chunks, render, render_stored, shaped_table
 
 FORMATS = sorted(registered_formats())
@@ -131,3 +133,38 @@ def test_sample_rows_cover_the_hard_cases():
     assert {row["is_paid"] for row in ROWS} == {True, False}
     names = "".join(row["customer_name"] for row in ROWS)
     assert all(c in names for c in ',"\në李🚀')
+
+
+class _Staged(io.BytesIO):
+    """A staged chunk that records the size of every read render_file makes of it."""
+
+    def __init__(self, data: bytes):
+        super().__init__(data)
+        self.reads: list[int] = []
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.reads.append(-1 if size is None else size)
+        return super().read(size)
+
+
+@pytest.mark.parametrize("format_name", [name for name in FORMATS if renderer_class(name).encodes_chunks])
+def test_a_staged_chunk_is_appended_in_blocks_where_the_format_allows_with_the_same_bytes(monkeypatch, format_name):
+    """render_file appends a staged chunk in reads of STAGED_READ_BYTES where the format joins chunks as they
+    are: memory holds a block, not a chunk, however large the chunk. The file is the same either way."""
+    monkeypatch.setattr(formats_base, "STAGED_READ_BYTES", 7)
+    cls, context = renderer_class(format_name), RenderContext(COLUMNS, {}, "Orders", "Europe/Berlin")
+    encoded = [cls(None, context).encode_chunk(table, 0) for table in chunks(2)]
+    whole, in_blocks = io.BytesIO(), io.BytesIO()
+    renderer, streamed = cls(whole, context), cls(in_blocks, context)
+    staged = []
+    for data in encoded:
+        renderer.write_encoded(data)
+        staged.append(_Staged(data))
+        streamed.write_encoded_from(staged[-1])
+    renderer.close()
+    streamed.close()
+
+    assert in_blocks.getvalue() == whole.getvalue()
+    reads = [size for chunk in staged for size in chunk.reads]
+    assert reads == ([7] * len(reads) if cls.APPENDS_IN_PIECES else [-1] * len(encoded))
+    assert renderer_class("csv").APPENDS_IN_PIECES and renderer_class("jsonl").APPENDS_IN_PIECES

@@ -40,9 +40,10 @@ def collect_chunks(
     JSON, JSON Lines) shape and encode each chunk here, as soon as its rows arrive, while the
     database produces the next one. Other formats stage Arrow rows.
 
-    A large export on PostgreSQL, in key order, is read by several connections at once, a range of
-    keys each, all in one snapshot (``run.readers``, ``source.read_ranges``); the chunks come out
-    numbered in export order, the same rows in the same order as one reader stages.
+    A large export on PostgreSQL is read by several connections at once, a range of the order's first
+    column each (the key, or the first sort column), all in one snapshot (``run.readers``,
+    ``source.read_ranges``); the chunks come out numbered in export order, the same rows in the same
+    order as one reader stages.
 
     Rows staged of the plan's ``visible_rows`` are published about once a second (``ops.progress``).
     """
@@ -114,7 +115,7 @@ class _ChunkStager:
         written = server_text_chunks(connection, query, self.text, size) if self.text is not None else None
         if written is not None:
             return _stage_written(written, self.target, f"{self.prefix}/ready/{name}", encoder.extension)
-        encoder = None if query.key_range is not None else encoder  # a range: see the class docstring
+        encoder = None if query.split_range is not None else encoder  # a range: see the class docstring
         tables = keyset_chunks(connection, query, size)
         return _stage_rows(tables, self.target, self.prefix, name, encoder, shaped_schema(self.plan))
 

@@ -1,6 +1,5 @@
 """render_file: stream every shaped chunk, in order, into one file of the requested format."""
 
-
 from datetime import UTC, datetime
 
 from dagster import OpExecutionContext, Out, op
@@ -66,7 +65,7 @@ def render_file(
                 for chunk in ordered:
                     if chunk.encoded:  # encoded by collect_chunks: the bytes go in as they are
                         with target.open_read(chunk.key) as staged:
-                            renderer.write_encoded(staged.read())
+                            renderer.write_encoded_from(staged)
                     else:
                         renderer.write(read_chunk(target, chunk.key))
                     rows += chunk.rows

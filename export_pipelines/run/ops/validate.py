@@ -1,6 +1,5 @@
 """validate_request: the gate every export passes before a row is read."""
 
-
 from dataclasses import replace
 
 from dagster import OpExecutionContext, Out, op
@@ -14,7 +13,7 @@ from export_pipelines.run.ops.admitted import require_admission
 from export_pipelines.run.ops.common import TRANSIENT_RETRY, permanent_errors_fail_fast
 from export_pipelines.run.resources import CatalogResource, ExportLimitsResource, SourceDatabaseResource
 from export_pipelines.settings import parallel_readers
-from export_pipelines.source.read_ranges import key_split_points, reader_count
+from export_pipelines.source.read_ranges import reader_count, split_points
 
 
 @op(out=Out(ExportPlan), retry_policy=TRANSIENT_RETRY, tags={"export/step": "validate"})
@@ -38,7 +37,7 @@ def validate_request(
         readers = parallel_readers()
         with source.connect() as connection:
             plan = plan_export(config, catalog.load(), connection, limits.row_cap())
-            points = key_split_points(connection, plan.query, reader_count(plan.visible_rows, readers))
+            points = split_points(connection, plan.query, reader_count(plan.visible_rows, readers))
         plan = replace(plan, withheld_detail=detail, read_split_points=points)
     context.add_output_metadata(
         {
