@@ -83,6 +83,7 @@ def main(argv=None) -> int:
             "EXPORT_DATA_DIR": str(Path(folder) / "var"),
             "EXPORT_CELERY_BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",
             "EXPORT_CODE_VERSION": "bench",
+            "EXPORT_MAX_ROWS": str(max(args.rows, 5_000_000)),  # the default cap would refuse 10M rows
         }
         os.environ.update(env)
         try:
@@ -131,6 +132,8 @@ def _measure(case: str, args, env: dict, folder: Path) -> dict:
         seconds = time.perf_counter() - began
         command_cpu, workers_cpu = _children_cpu() - command_cpu, _group_cpu(workers) - workers_cpu
         result = json.loads(done.stdout) if done.stdout.strip().startswith("{") else {"status": done.stderr[-500:]}
+        if result.get("status") != "SUCCESS":  # a failed run's seconds measure nothing
+            raise SystemExit(f"{case}: the export did not succeed: {result.get('status')} {done.stderr[-2000:]}")
         print(f"{case}: {seconds:.1f} s, cpu {command_cpu:.1f} + {workers_cpu:.1f} s, load {load:.1f}, "
               f"{result.get('status')}", flush=True)  # fmt: skip
         steps = _step_times(result.get("run_id"))
