@@ -239,7 +239,7 @@ def small_part(args, databases, work) -> tuple[list[Line], dict]:
 def celery_part(args, databases, work) -> tuple[list[Line], dict]:
     rows = args.rows_10m
     argv = ["--rows", str(rows), "--cases", "celery-1", "celery-2", "--repeat", str(args.big_repeat),
-            "--pg-url", databases.url(rows, args.pg_10m)]  # fmt: skip
+            "--pg-url", databases.url(rows, args.pg_10m), "--seeded"]  # fmt: skip
     figures = run_script("celery_bench.py", argv, work / "celery.json")
     one, two = (statistics.median(r["seconds"] for r in figures["results"][case]["runs"])
                 for case in ("celery-1", "celery-2"))  # fmt: skip

@@ -1,13 +1,19 @@
 """Several readers for one PostgreSQL export: ranges of the order's first column from the statistics, one
 snapshot, the same file.
 
-Each test module seeds a database of its own: the consistency test writes to it while an export runs.
+Each test module seeds a database of its own: the consistency tests write to it while an export runs.
+A range needs only the snapshot's id (``run.readers.read_range``), so ranges are also read here in other
+processes than the one holding the snapshot, as steps on other workers would read them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import multiprocessing
+import os
 import threading
+from concurrent.futures import ProcessPoolExecutor
 
 import pyarrow.csv as pacsv
 import pytest
@@ -15,13 +21,15 @@ import sqlalchemy as sa
 from dagster import DagsterInstance, Failure, build_op_context
 
 from export_pipelines.demo.seed import seed_demo
+from export_pipelines.failures import is_transient
 from export_pipelines.request.model import ExportRequest
 from export_pipelines.request.plan import published_key
 from export_pipelines.run import readers as readers_module
-from export_pipelines.run.ops.collect import collect_chunks
+from export_pipelines.run.ops.collect import _ChunkStager, collect_chunks
 from export_pipelines.run.ops.render import render_file
 from export_pipelines.run.ops.transform import transform_chunk
 from export_pipelines.run.ops.validate import validate_request
+from export_pipelines.run.readers import numbered, read_range
 from export_pipelines.run.resources import (
     CatalogResource,
     ExportLimitsResource,
@@ -29,10 +37,18 @@ from export_pipelines.run.resources import (
     SourceDatabaseResource,
 )
 from export_pipelines.source import read_ranges
-from export_pipelines.source.read_ranges import ranged_queries
+from export_pipelines.source.read_ranges import SnapshotEnded, export_snapshot, join_snapshot, ranged_queries
 
 ROWS = 2_000
 READERS = 4
+WRITES = [
+    "DELETE FROM orders WHERE order_id IN (SELECT order_id FROM orders ORDER BY random() LIMIT 50)",
+    "INSERT INTO orders SELECT order_id + (SELECT max(order_id) FROM orders), tenant_id, customer_id,"
+    " customer_name, status, amount, currency, quantity, discount_rate, is_paid, created_at, shipped_on, note"
+    " FROM orders ORDER BY order_id LIMIT 40",
+    "UPDATE orders SET order_id = order_id + 3 * (SELECT max(order_id) FROM orders) WHERE order_id IN"
+    " (SELECT order_id FROM orders ORDER BY order_id LIMIT 30)",  # the lowest keys move to the top range
+]
 
 
 @pytest.fixture(scope="module")
@@ -73,12 +89,17 @@ def _exported(resources, request: ExportRequest) -> tuple:
     """(plan, staged chunks, the rendered file's bytes): the ops of a run, one after the other."""
     plan = validate_request(_context(resources), config=request)
     chunks = [output.value for output in collect_chunks(_context(resources), plan)]
+    return plan, chunks, _rendered(resources, plan, chunks)
+
+
+def _rendered(resources, plan, chunks) -> bytes:
+    """The file the rest of a run makes of ``chunks``: transformed, rendered, read back."""
     shaped = [transform_chunk(_context(resources), plan, chunk) for chunk in chunks]
     context = _context(resources)
     rendered = render_file(context, plan, shaped)
     bound = published_key(context.run_id, rendered.file_name)
     with resources["storage"].get().open_read(rendered.key, bound_to=bound) as file:
-        return plan, chunks, file.read()
+        return file.read()
 
 
 def _keys(readers_url, sql: str) -> list:
@@ -144,14 +165,6 @@ def test_writes_during_the_export_neither_lose_nor_repeat_a_row(resources, reade
     taken, in key order."""
     request = ExportRequest(user="admin", dataset="orders", format="csv", chunk_size=100)
     before = _keys(readers_url, "SELECT order_id FROM orders ORDER BY order_id")
-    writes = [
-        "DELETE FROM orders WHERE order_id IN (SELECT order_id FROM orders ORDER BY random() LIMIT 50)",
-        "INSERT INTO orders SELECT order_id + (SELECT max(order_id) FROM orders), tenant_id, customer_id,"
-        " customer_name, status, amount, currency, quantity, discount_rate, is_paid, created_at, shipped_on, note"
-        " FROM orders ORDER BY order_id LIMIT 40",
-        "UPDATE orders SET order_id = order_id + 3 * (SELECT max(order_id) FROM orders) WHERE order_id IN"
-        " (SELECT order_id FROM orders ORDER BY order_id LIMIT 30)",  # the lowest keys move to the top range
-    ]
     written, lock = [], threading.Lock()
 
     def write_once():  # readers run in threads: the first to get here writes, the others wait until it has
@@ -160,7 +173,7 @@ def test_writes_during_the_export_neither_lose_nor_repeat_a_row(resources, reade
                 return
             engine = sa.create_engine(readers_url)
             with engine.begin() as connection:
-                written.extend(connection.exec_driver_sql(statement).rowcount for statement in writes)
+                written.extend(connection.exec_driver_sql(statement).rowcount for statement in WRITES)
             engine.dispose()
 
     if when.startswith("before"):
@@ -201,3 +214,65 @@ def test_a_range_the_server_cannot_write_is_staged_as_rows_and_encoded_in_order(
 
     assert plan.read_split_points and not any(chunk.encoded for chunk in chunks)
     assert by_rows == by_server
+
+
+def _read_range_in_this_process(environment: dict, plan, run_id: str, snapshot: str, part: int, query) -> list:
+    """What a range step on a worker does: the deployment's resources, the range's chunks staged."""
+    os.environ.update(environment)
+    source, storage = SourceDatabaseResource(), ExportStorageResource()
+    return list(read_range(source, snapshot, part, query, _ChunkStager(plan, storage.get(), run_id)))
+
+
+@pytest.mark.parametrize("format_name", ["csv", "parquet"])
+def test_ranges_read_in_other_processes_in_a_held_snapshot_make_the_file_one_reader_makes(
+    resources, readers_url, monkeypatch, format_name
+):
+    """The snapshot is exported here, rows are deleted, inserted and moved between ranges, then each range is
+    read in a process of its own: the file is the one a single reader wrote before the writes."""
+    request = ExportRequest(user="admin", dataset="orders", format=format_name, chunk_size=200)
+    monkeypatch.setenv("EXPORT_PARALLEL_READERS", "1")
+    _, _, before = _exported(resources, request)
+    monkeypatch.setenv("EXPORT_PARALLEL_READERS", str(READERS))
+    plan = validate_request(_context(resources), config=request)
+    queries = ranged_queries(plan.query, plan.read_split_points)
+    environment = {key: os.environ[key] for key in ("EXPORT_SOURCE_DB_URL", "EXPORT_STORAGE_URL")}
+
+    engine = sa.create_engine(readers_url)
+    try:
+        with engine.connect() as holder:
+            snapshot = export_snapshot(holder)
+            with engine.begin() as writer:
+                written = [writer.exec_driver_sql(statement).rowcount for statement in WRITES]
+            with ProcessPoolExecutor(len(queries), mp_context=multiprocessing.get_context("spawn")) as pool:
+                staged = list(pool.map(_read_range_in_this_process, *zip(*[
+                    (environment, plan, "ranges-run", snapshot, part, query) for part, query in enumerate(queries)
+                ])))  # fmt: skip
+    finally:
+        engine.dispose()
+        _seed(readers_url)
+
+    chunks = numbered(staged)
+    chunks[-1] = dataclasses.replace(chunks[-1], last=True)
+    assert written == [50, 40, 30] and len(queries) == READERS and all(staged)
+    several = _rendered(resources, plan, chunks)
+    if format_name == "parquet":  # the file records when it was written: compare the rows
+        several, before = _parquet_rows(several), _parquet_rows(before)
+    assert several == before
+
+
+def _parquet_rows(data: bytes) -> list:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(io.BytesIO(data)).to_pylist()
+
+
+def test_a_reader_after_the_holder_closed_fails_rather_than_read_another_moment(readers_url):
+    engine = sa.create_engine(readers_url)
+    try:
+        with engine.connect() as holder:
+            snapshot = export_snapshot(holder)
+        with engine.connect() as reader, pytest.raises(SnapshotEnded, match="snapshot ended") as raised:
+            join_snapshot(reader, snapshot)
+    finally:
+        engine.dispose()
+    assert not is_transient(raised.value)  # a retry of this range alone cannot read that moment again

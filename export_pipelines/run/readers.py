@@ -41,13 +41,11 @@ def staged_by_readers(
 
         def read(part: int, query: ExportQuery) -> None:
             try:
-                with source.connect() as connection:
-                    join_snapshot(connection, snapshot)
-                    with closing(stage(connection, query, f"part-{part:03d}-")) as chunks:
-                        for chunk in chunks:
-                            events.put((part, chunk))
-                            if stop.is_set():
-                                return
+                with closing(read_range(source, snapshot, part, query, stage)) as chunks:
+                    for chunk in chunks:
+                        events.put((part, chunk))
+                        if stop.is_set():
+                            return
                 events.put((part, _FINISHED))
             except BaseException as error:  # raised by the consumer
                 events.put((part, error))
@@ -72,6 +70,21 @@ def staged_by_readers(
             for reader in readers:
                 reader.join()
     return numbered(staged)
+
+
+def read_range(
+    source: SourceDatabaseResource, snapshot: str, part: int, query: ExportQuery, stage: StageRange
+) -> Iterator[ChunkRef]:
+    """Range ``part`` of an export, read on a connection of its own in ``snapshot``: its chunks, as it stages them.
+
+    It needs only the snapshot's id, so it reads the same rows in any process, while the snapshot's holder keeps
+    its transaction open (else ``SnapshotEnded``). Its chunks are staged under keys of their own (``part-NNN-``),
+    so a range read again overwrites its own chunks and no other range's.
+    """
+    with source.connect() as connection:
+        join_snapshot(connection, snapshot)
+        with closing(stage(connection, query, f"part-{part:03d}-")) as chunks:
+            yield from chunks
 
 
 def numbered(staged: list[list[ChunkRef]]) -> list[ChunkRef]:

@@ -22,6 +22,9 @@ connection opens a REPEATABLE READ transaction and exports its snapshot (``pg_ex
 each reader starts its transaction with ``SET TRANSACTION SNAPSHOT``, so every reader sees the
 database as it was at that one moment, as one statement would. The coordinator keeps its
 transaction open until the last reader has started (an exported snapshot lives as long as it).
+A reader needs nothing but the snapshot's id, so it may be in another process than the holder;
+a reader that comes after the holder's transaction ended gets ``SnapshotEnded``, never a snapshot
+of its own: a range read at another moment would lose or repeat rows.
 
 Why ranges of values and not ctid (block) ranges, which PostgreSQL 14+ scans directly: every export is
 in the order of its columns (the key ends every order), and blocks hold rows in insertion order, so
@@ -36,11 +39,13 @@ import re
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from export_pipelines.errors import PermanentExportError
 from export_pipelines.source.query import ExportQuery
 
 # Below this many rows a reader costs more than it saves (a connection, a transaction, a statement
 # planned); measured with benchmarks/export_bench.py --readers.
 MIN_ROWS_PER_READER = 250_000
+_SNAPSHOT_GONE = "22023"  # SET TRANSACTION SNAPSHOT's "invalid snapshot identifier": its transaction ended
 _SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
 # Rows sampled to place the cuts: each range's share of a 30,000-row sample is within about a percent of its share
 # of the table.
@@ -48,6 +53,12 @@ SAMPLE_ROWS = 30_000
 _ESTIMATED_ROWS = sa.text(
     "SELECT reltuples FROM pg_class WHERE oid = to_regclass(:table) AND relkind IN ('r', 'm', 'p')"
 )
+
+
+class SnapshotEnded(PermanentExportError):
+    """The export's snapshot ended (the transaction holding it closed, or its connection was lost) before a
+    reader joined it. Permanent: no retry of this reader can read that moment again; the export is read
+    again, every range in a new snapshot (in one step, the coordinator's lost connection is what is retried)."""
 
 
 def reader_count(visible_rows: int, readers: int) -> int:
@@ -95,4 +106,12 @@ def join_snapshot(connection: sa.Connection, snapshot: str) -> None:
     if not _SNAPSHOT_ID.fullmatch(snapshot):  # SET TRANSACTION takes no parameters: the id goes into the text
         raise ValueError(f"not a snapshot id: {snapshot!r}")
     connection.execution_options(isolation_level="REPEATABLE READ")
-    connection.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+    try:
+        connection.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+    except sa.exc.DBAPIError as error:
+        if getattr(error.orig, "sqlstate", None) != _SNAPSHOT_GONE:
+            raise
+        raise SnapshotEnded(
+            "the export's snapshot ended before a reader joined it (the connection holding it closed or was "
+            "lost); run the export again"
+        ) from None  # the driver's error says no more, and would describe the failure by its code alone
