@@ -9,6 +9,7 @@ from export_pipelines.observability.log_format import export_console_logger
 from export_pipelines.observability.monitoring import report_step_failure
 from export_pipelines.request.model import JOB_TAGS, VALIDATE_OP, ExportRequest
 from export_pipelines.run.hooks import keep_file_record_on_upload, remove_staging_on_failure, tell_requester_on_failure
+from export_pipelines.run.no_pandas import skip_pandas_probe
 from export_pipelines.run.ops.collect import collect_chunks
 from export_pipelines.run.ops.deliver import notify_recipients, upload_file
 from export_pipelines.run.ops.empty import skip_empty_export
@@ -17,6 +18,10 @@ from export_pipelines.run.ops.transform import transform_chunk
 from export_pipelines.run.ops.validate import validate_request
 from export_pipelines.run.resources import default_resources
 from export_pipelines.scaleout.executors import export_executor
+
+# Every process that runs exports imports this module (the command, run and step workers, Celery workers):
+# none of them uses pandas, and pyarrow's first conversion of Python values would import it (~0.4 s).
+skip_pandas_probe()
 
 # The launchpad opens with this complete, valid request (the demo's user and dataset), ready to edit.
 EXAMPLE_REQUEST = ExportRequest(user="analyst", dataset="orders")
