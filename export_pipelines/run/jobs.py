@@ -18,9 +18,8 @@ from export_pipelines.run.ops.validate import validate_request
 from export_pipelines.run.resources import default_resources
 from export_pipelines.scaleout.executors import export_executor
 
-# Every process that runs this job's steps imports this module first, with one thread: pyarrow's first
-# conversion of Python values would import pandas only to ask whether they are pandas objects, which costs
-# ~50 MB of the process's memory and ~0.4 s (run.no_pandas). No step uses pandas.
+# Every process that runs exports imports this module (the command, run and step workers, Celery workers):
+# none of them uses pandas, and pyarrow's first conversion of Python values would import it (~0.4 s).
 skip_pandas_probe()
 
 # The launchpad opens with this complete, valid request (the demo's user and dataset), ready to edit.

@@ -9,30 +9,34 @@ pandas through pyarrow (``to_pandas``) still imports it then, since pyarrow trie
 from __future__ import annotations
 
 import sys
+import threading
 
 
 def skip_pandas_probe() -> None:
     """Let pyarrow's first probe find no pandas; a no-op once pandas is imported.
 
-    Call it while the process has one thread (at the command's start): for the moment of the probe,
-    ``import pandas`` fails in every thread of the process.
+    Safe with other threads running: only the calling thread is told that pandas is missing, and
+    only for the moment of the probe; an ``import pandas`` elsewhere in the process meanwhile works.
     """
     if "pandas" in sys.modules:
         return
     import pyarrow as pa
 
-    sys.meta_path.insert(0, _NoPandas)
+    finder = _NoPandas(threading.get_ident())
+    sys.meta_path.insert(0, finder)
     try:
         pa.array([0])  # the probe: pyarrow records that pandas is not there
     finally:
-        sys.meta_path.remove(_NoPandas)
+        sys.meta_path.remove(finder)
 
 
 class _NoPandas:
-    """An import finder that says pandas is not installed."""
+    """An import finder that says pandas is not installed, to one thread."""
 
-    @staticmethod
-    def find_spec(name, path=None, target=None):
-        if name == "pandas" or name.startswith("pandas."):
+    def __init__(self, thread: int):
+        self.thread = thread
+
+    def find_spec(self, name, path=None, target=None):
+        if (name == "pandas" or name.startswith("pandas.")) and threading.get_ident() == self.thread:
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
         return None

@@ -260,3 +260,11 @@ def test_float_text_for_every_kind_of_double(postgres_url):
 
 def _dataset(table: str):
     return dataclasses.replace(DATASET, table=table)
+
+
+def test_every_formula_trigger_sorts_before_the_guards_byte_bound():
+    from export_pipelines.formats.csv import FORMULA_TRIGGERS
+    from export_pipelines.formats.sql_text import _AFTER_TRIGGERS
+
+    # The guard compares bytes first and calls ascii() only below the bound: no trigger may be above it.
+    assert all(trigger.encode() < _AFTER_TRIGGERS.encode() for trigger in FORMULA_TRIGGERS)
