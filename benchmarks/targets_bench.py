@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
+from export_bench import settle_source
 
 HERE = Path(__file__).resolve().parent
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -102,11 +103,7 @@ class SeededDatabases:
             from export_pipelines.demo.seed import seed_demo
 
             seed_demo(url, rows=rows)
-            engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-            with engine.connect() as connection:
-                connection.exec_driver_sql("VACUUM (FREEZE, ANALYZE)")
-                connection.exec_driver_sql("CHECKPOINT")
-            engine.dispose()
+            settle_source("postgresql", url)
             log(f"seeded {rows:,} orders in {name} in {time.perf_counter() - started:.0f} s (not in the figures)")
             self.urls[rows] = url
         return self.urls[rows]
