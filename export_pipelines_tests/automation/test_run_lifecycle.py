@@ -77,9 +77,19 @@ def server(tmp_path_factory):
         dev.share_with(patch)  # this process reads the same instance and storage
         dev.start(seconds=120)
         try:
+            # Dagster's retry daemon ignores every run failure logged before its first look at the event log (it
+            # starts its cursor at the newest event then): a run killed before that would never be retried.
+            dev.wait_until(_retry_daemon_is_watching, 120, "the retry daemon's first look at the event log")
             yield dev
         finally:
             dev.stop()
+
+
+def _retry_daemon_is_watching() -> bool:
+    # The cursor Dagster's EventLogConsumerDaemon keeps for run failures once it has looked (named after the enum's
+    # value, PIPELINE_FAILURE).
+    key = f"EVENT_LOG_CONSUMER_CURSOR-{DagsterEventType.RUN_FAILURE.value}"
+    return bool(DagsterInstance.get().daemon_cursor_storage.get_cursor_values({key}))
 
 
 def _react_every_second(config: dict) -> None:
@@ -118,7 +128,7 @@ def test_a_killed_run_is_failed_then_retried_once_with_its_tags_and_its_staging_
 
     _until(server, lambda: _status(run_id) == DagsterRunStatus.FAILURE, 30, "the killed run to fail")
     instance = DagsterInstance.get()
-    retry_id = _until(server, lambda: instance.get_run_by_id(run_id).tags.get(AUTO_RETRY_RUN_ID_TAG), 30, "a retry")
+    retry_id = _until(server, lambda: instance.get_run_by_id(run_id).tags.get(AUTO_RETRY_RUN_ID_TAG), 60, "a retry")
     killed = instance.get_run_by_id(run_id)
     assert killed.tags[WILL_RETRY_TAG] == "true" and killed.status == DagsterRunStatus.FAILURE
     _until(server, lambda: instance.get_run_by_id(retry_id).is_finished, 90, "the retry to finish")
@@ -142,7 +152,8 @@ def test_a_killed_run_is_failed_then_retried_once_with_its_tags_and_its_staging_
 def test_a_run_over_its_max_runtime_tag_is_stopped_and_failed(server):
     run_id = server.client.submit_job_execution(
         "export_job",
-        run_config=SLOW_REQUEST.model_copy(update={"format": "jsonl"}).run_config(),  # not a duplicate of the above
+        # Not a duplicate of the above; 200 chunks, so the run outlasts its 2 seconds however fast the machine is.
+        run_config=SLOW_REQUEST.model_copy(update={"format": "jsonl", "chunk_size": 100}).run_config(),
         tags={MAX_RUNTIME_SECONDS_TAG: "2", MAX_RETRIES_TAG: "0"},
         **LOCATION,
     )
