@@ -11,6 +11,8 @@ MAX_ROWS_ENV = "EXPORT_MAX_ROWS"
 RETENTION_DAYS_ENV = "EXPORT_RETENTION_DAYS"
 SERVER_TEXT_ENV = "EXPORT_SERVER_TEXT"
 PARALLEL_READERS_ENV = "EXPORT_PARALLEL_READERS"
+SERVER_CHUNK_ROWS_ENV = "EXPORT_SERVER_CHUNK_ROWS"
+DEFAULT_SERVER_CHUNK_ROWS = 1_000_000
 DEFAULT_PARALLEL_READERS = 2
 MAX_PARALLEL_READERS = 8  # with the coordinator, within the source pool's 15 connections (5 + 10 overflow)
 DEFAULT_MAX_ROWS = 5_000_000
@@ -47,6 +49,15 @@ def server_text_enabled() -> bool:
     if raw not in ("on", "off"):
         raise ValueError(f"{SERVER_TEXT_ENV}={raw!r} must be on or off")
     return raw == "on"
+
+
+def server_chunk_rows() -> int:
+    """``$EXPORT_SERVER_CHUNK_ROWS``: the fewest rows in a chunk PostgreSQL writes itself (CSV, JSON Lines), whatever
+    the request's chunk_size (see ``source.server_text.chunk_rows``)."""
+    rows = env_int(SERVER_CHUNK_ROWS_ENV, DEFAULT_SERVER_CHUNK_ROWS)
+    if rows < 1:
+        raise ValueError(f"{SERVER_CHUNK_ROWS_ENV}={rows} must be a whole number of at least 1")
+    return rows
 
 
 def parallel_readers() -> int:

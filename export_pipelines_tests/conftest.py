@@ -106,3 +106,10 @@ def dagster_home(tmp_path, monkeypatch):
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     return home
+
+
+@pytest.fixture
+def small_server_chunks(monkeypatch):
+    """Chunks PostgreSQL writes cut at the request's chunk_size, as the rows read here are: tests of chunking
+    need several chunks of a few rows, where a deployment's hold at least 1,000,000 (``server_text.chunk_rows``)."""
+    monkeypatch.setenv("EXPORT_SERVER_CHUNK_ROWS", "1")

@@ -22,6 +22,7 @@ from export_pipelines.run.resources import (
 )
 from export_pipelines.run.staging import read_chunk
 from export_pipelines.source.engine import source_connection
+from export_pipelines.source.server_text import chunk_rows
 
 
 def _resources(postgres_url, tmp_path, monkeypatch) -> dict:
@@ -39,7 +40,7 @@ def _resources(postgres_url, tmp_path, monkeypatch) -> dict:
 @pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
 @pytest.mark.parametrize("format_name", ["csv", "json"])  # the server writes CSV; JSON rows are encoded here
 def test_a_failure_while_staging_stops_the_reader_and_gives_back_a_usable_connection(
-    postgres_url, tmp_path, monkeypatch, format_name
+    postgres_url, tmp_path, monkeypatch, format_name, small_server_chunks
 ):
     """The reading thread holds the connection while it waits to hand over rows: the op must stop
     it before the connection goes back to the pool, or the pool's rollback would wait forever."""
@@ -75,7 +76,7 @@ def test_a_failure_while_staging_stops_the_reader_and_gives_back_a_usable_connec
 
 
 @pytest.mark.parametrize("format_name", ["csv", "parquet"])
-def test_every_row_is_staged_once_in_key_order(postgres_url, tmp_path, monkeypatch, format_name):
+def test_every_row_is_staged_once_in_key_order(postgres_url, tmp_path, monkeypatch, format_name, small_server_chunks):
     resources = _resources(postgres_url, tmp_path, monkeypatch)
     request = ExportRequest(user="admin", dataset="orders", format=format_name, chunk_size=64)
     plan = validate_request(build_op_context(resources=resources), config=request)
@@ -93,7 +94,9 @@ def test_every_row_is_staged_once_in_key_order(postgres_url, tmp_path, monkeypat
 
 
 @pytest.mark.parametrize("format_name", ["csv", "jsonl"])
-def test_text_formats_are_staged_from_the_servers_own_bytes(postgres_url, tmp_path, monkeypatch, format_name):
+def test_text_formats_are_staged_from_the_servers_own_bytes(
+    postgres_url, tmp_path, monkeypatch, format_name, small_server_chunks
+):
     """No row is read into Arrow: the server's COPY output is staged as it is, in chunks of whole rows."""
     resources = _resources(postgres_url, tmp_path, monkeypatch)
     request = ExportRequest(user="analyst", dataset="orders", format=format_name, chunk_size=64, sort="customer_name")
@@ -107,6 +110,29 @@ def test_text_formats_are_staged_from_the_servers_own_bytes(postgres_url, tmp_pa
     with resources["storage"].get().open_read(chunks[0].key) as staged:
         lines = staged.read().split(b"\n")
     assert len(lines) >= 65 and (format_name == "csv" or all(line.startswith(b'{"order_id":') for line in lines[:64]))
+
+
+@pytest.mark.parametrize("format_name", ["csv", "jsonl"])
+def test_chunks_the_server_writes_hold_at_least_a_million_rows(postgres_url, tmp_path, monkeypatch, format_name):
+    """chunk_size bounds the rows this process holds; the server's bytes are never held, and every chunk is a
+    transform step: 500 rows the server writes are one chunk whatever chunk_size asks, rows read here are not."""
+    resources = _resources(postgres_url, tmp_path, monkeypatch)
+    request = ExportRequest(user="admin", dataset="orders", format=format_name, chunk_size=64)
+    plan = validate_request(build_op_context(resources=resources), config=request)
+
+    chunks = [o.value for o in collect_chunks(build_op_context(resources=resources), plan)]
+
+    assert [(c.rows, c.encoded, c.last) for c in chunks] == [(500, True, True)]
+    assert chunk_rows(64) == 1_000_000 and chunk_rows(2_000_000) == 2_000_000
+    monkeypatch.setenv("EXPORT_SERVER_CHUNK_ROWS", "0")
+    with pytest.raises(Failure, match="EXPORT_SERVER_CHUNK_ROWS=0 must be a whole number of at least 1"):
+        list(collect_chunks(build_op_context(resources=resources), plan))
+    monkeypatch.setenv("EXPORT_SERVER_CHUNK_ROWS", "200")  # an operator's choice, the request's if larger
+    chunks = [o.value for o in collect_chunks(build_op_context(resources=resources), plan)]
+    assert [c.rows for c in chunks] == [200, 200, 100]
+    monkeypatch.setenv("EXPORT_SERVER_TEXT", "off")  # rows read and encoded here: chunk_size's chunks
+    chunks = [o.value for o in collect_chunks(build_op_context(resources=resources), plan)]
+    assert [c.rows for c in chunks] == [64] * 7 + [500 - 7 * 64] and all(c.encoded for c in chunks)
 
 
 def test_with_server_text_off_rows_are_read_and_encoded_in_the_run(postgres_url, tmp_path, monkeypatch):

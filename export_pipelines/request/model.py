@@ -125,7 +125,9 @@ class ExportRequest(Config):
     recipients: list[str] = Field(default_factory=list, description="Email addresses told when the file is ready.")
     title: str | None = Field(default=None, description="Title of the export; defaults to the dataset title.")
     chunk_size: int = Field(
-        default=50_000, description="Rows per chunk: the unit of parallel work and of memory use."
+        default=50_000,
+        description="Rows per chunk: the unit of parallel work and of memory use. Chunks PostgreSQL writes itself "
+        "(CSV and JSON Lines) are never held in memory: they hold at least 1,000,000 rows.",
     )
 
     @field_validator("filters")

@@ -12,8 +12,10 @@ from dagster import DagsterEventType, DagsterInstance
 
 from export_pipelines_tests.faults.conftest import attempts, sha256_of, via_proxy
 
-# Chunks of 50 rows (a few kB each): a cut after 40 kB of rows comes with several chunks staged.
+# Chunks of 50 rows (a few kB each), the server's CSV cut there too: a cut after 40 kB of rows comes with several
+# chunks staged.
 REQUEST = {"user": "analyst", "dataset": "orders", "format": "csv", "chunk_size": 50}
+pytestmark = pytest.mark.usefixtures("small_server_chunks")
 
 
 @pytest.fixture

@@ -109,6 +109,8 @@ def machines(tmp_path_factory, source_200k, postgres_database, redis_server, s3_
             "EXPORT_CELERY_BACKEND_URL": redis_server.url(6),
             "EXPORT_CODE_VERSION": "release-under-test",
             "EXPORT_MAX_CONCURRENT_RUNS": "20",
+            # Chunks of the request's 20,000 rows, the server's CSV included: steps for both machines.
+            "EXPORT_SERVER_CHUNK_ROWS": "1",
         }
         config = instance_config(shared["DAGSTER_POSTGRES_URL"])
         keyset, admission_keys = Keyset.generate(), SigningKeys.generate()

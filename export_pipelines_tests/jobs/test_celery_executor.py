@@ -53,6 +53,8 @@ def celery_env(tmp_path_factory, postgres_source, postgres_database, redis_serve
         # Long enough that a slow step on a busy machine is not handed out a second time while it runs (a
         # second render_file then finds its chunks gone); the kill test's workers use a short one.
         "EXPORT_CELERY_VISIBILITY_TIMEOUT": "300",
+        # Chunks of the request's 100 rows, the server's JSON Lines included: transform steps for both workers.
+        "EXPORT_SERVER_CHUNK_ROWS": "1",
         # A release id, as a deploy would set it: launcher and workers agree on purpose here.
         "EXPORT_CODE_VERSION": "release-under-test",
     }

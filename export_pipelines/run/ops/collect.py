@@ -21,7 +21,7 @@ from export_pipelines.settings import server_text_enabled
 from export_pipelines.source.fetch import COPY_BLOCKS_AHEAD, keyset_chunks
 from export_pipelines.source.query import ExportQuery
 from export_pipelines.source.run_ahead import run_ahead
-from export_pipelines.source.server_text import server_text_chunks
+from export_pipelines.source.server_text import chunk_rows, server_text_chunks
 from export_pipelines.storage import Storage
 
 
@@ -36,9 +36,9 @@ def collect_chunks(
 
     Where the PostgreSQL server can write a format's bytes itself (CSV and JSON Lines with most
     options: ``formats.base.ServerText``), its COPY output is staged as it arrives: no row is
-    parsed or encoded in this process. Otherwise formats that encode chunks on their own (CSV,
-    JSON, JSON Lines) shape and encode each chunk here, as soon as its rows arrive, while the
-    database produces the next one. Other formats stage Arrow rows.
+    parsed or encoded in this process, and chunks hold at least ``$EXPORT_SERVER_CHUNK_ROWS`` rows.
+    Otherwise formats that encode chunks on their own (CSV, JSON, JSON Lines) shape and encode each
+    chunk here, as soon as its rows arrive, while the database produces the next one. Other formats stage Arrow rows.
 
     A large export on PostgreSQL is read by several connections at once, a range of the order's first
     column each (the key, or the first sort column), all in one snapshot (``run.readers``,
@@ -61,7 +61,7 @@ def collect_chunks(
         progress.finish()
     rows, readers = sum(chunk.rows for chunk in chunks), len(plan.read_split_points) + 1 if stage.parallel else 1
     context.log.info(
-        f"Staged {rows:,} rows in {len(chunks)} chunk(s) of up to {plan.request.chunk_size:,} rows, "
+        f"Staged {rows:,} rows in {len(chunks)} chunk(s) of up to {max(chunk.rows for chunk in chunks):,} rows, "
         f"{readers} reader(s)."
     )
 
@@ -112,7 +112,7 @@ class _ChunkStager:
 
     def __call__(self, connection: sa.Connection, query: ExportQuery, name: str) -> Iterator[ChunkRef]:
         size, encoder = self.plan.request.chunk_size, self.encoder
-        written = server_text_chunks(connection, query, self.text, size) if self.text is not None else None
+        written = server_text_chunks(connection, query, self.text, chunk_rows(size)) if self.text is not None else None
         if written is not None:
             return _stage_written(written, self.target, f"{self.prefix}/ready/{name}", encoder.extension)
         encoder = None if query.split_range is not None else encoder  # a range: see the class docstring
