@@ -16,7 +16,7 @@ import psycopg
 from psycopg import pq
 from psycopg.errors import error_from_result
 
-from export_pipelines.source.gc_pause import gc_paused
+from export_pipelines.source.gc_relax import gc_relaxed
 
 _COPY_OUT = pq.ExecStatus.COPY_OUT
 _COMMAND_OK = pq.ExecStatus.COMMAND_OK
@@ -59,7 +59,7 @@ class CopyOut:
             _expect(pgconn, selector, _COPY_OUT, encoding)
             self._streaming = True
             try:
-                with gc_paused():
+                with gc_relaxed():
                     yield from self._blocks(pgconn, selector)
             except BaseException:  # the consumer stopped early (GeneratorExit), or the read failed
                 self._abandon(connection, selector)

@@ -19,7 +19,7 @@ import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
 from export_pipelines.datasets.catalog import DatasetSpec
-from export_pipelines.source.gc_pause import gc_paused
+from export_pipelines.source.gc_relax import gc_relaxed
 from export_pipelines.source.run_ahead import run_ahead
 
 # psycopg, and copy_out which is built on it, are imported on the COPY path only: every run's process
@@ -89,7 +89,7 @@ def _fetch_sqlite(connection: sa.Connection, statement: sa.Select, schema: pa.Sc
         *(sa.type_coerce(c, sql_type).label(c.name) for c, (sql_type, _) in zip(statement.selected_columns, stored)),
         maintain_column_froms=True,
     )
-    with gc_paused():
+    with gc_relaxed():
         result = connection.execute(raw)
         rows = result.cursor.fetchall()  # plain tuples: no Row objects, no per-value processors
         result.close()
