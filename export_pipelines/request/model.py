@@ -127,7 +127,8 @@ class ExportRequest(Config):
     chunk_size: int = Field(
         default=50_000,
         description="Rows per chunk: the unit of parallel work and of memory use. Chunks PostgreSQL writes itself "
-        "(CSV and JSON Lines) are never held in memory: they hold at least 1,000,000 rows.",
+        "(CSV and JSON Lines) are never held in memory: they hold at least EXPORT_SERVER_CHUNK_ROWS rows "
+        "(1,000,000 by default).",
     )
 
     @field_validator("filters")
