@@ -1,7 +1,7 @@
 """WarmRunLauncher in a real webserver and daemon (`dagster dev`), exports submitted through GraphQL.
 
 The instance is the project's dagster.yaml with run_launcher set to the warm launcher; the source
-holds 200,000 orders so that an xlsx export of all of them runs long enough to be terminated (its workbook
+holds 120,000 orders so that an xlsx export of all of them runs long enough to be terminated (its workbook
 took well under a second to write at 60,000 rows once the xlsx writer got faster: a terminate then landed after
 the file was published).
 """
@@ -26,7 +26,7 @@ from export_pipelines_tests.automation.dagster_dev import DagsterDev
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # servers start in the first test
 
 FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
-ROWS = 200_000
+ROWS = 120_000
 LOCATION = {"repository_location_name": "export_pipelines", "repository_name": "__repository__"}
 FORKED = re.compile(r"Forked from the warm forkserver \(pid (\d+)\) with (\d+) thread\(s\) and (\d+) open file")
 
@@ -39,7 +39,7 @@ def _warm(config: dict) -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """`dagster dev` with the warm launcher on a free port, over a source of 200,000 orders."""
+    """`dagster dev` with the warm launcher on a free port, over a source of 120,000 orders."""
     work = tmp_path_factory.mktemp("warm")
     source = f"sqlite:///{work / 'source.sqlite'}"
     seed_demo(source, rows=ROWS)
@@ -96,7 +96,7 @@ def test_a_long_run_is_terminated_and_canceled(server):
     run_id = _submit(dev, ExportRequest(user="admin", dataset="orders", format="xlsx", title="warm long xlsx"))
     dev.wait_for_run(run_id, {"STARTED", *FINISHED})
     instance = DagsterInstance.get()
-    # Stopped while it writes the workbook (seconds for 200,000 rows), not between steps.
+    # Stopped while it writes the workbook (over a second for 120,000 rows), not between steps.
     dev.wait_until(lambda: _rendering(instance, run_id), 120, f"run {run_id} to render its file", interval=0.2)
 
     terminated = dev.graphql(
